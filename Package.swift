@@ -1,0 +1,63 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "tokentrail",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tokentrail", targets: ["tokentrail"]),
+        .library(name: "CloudTrail", targets: ["CloudTrail"]),
+        .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "KafkaClient", targets: ["KafkaClient"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // librdkafka through pkg-config; scripts/bootstrap installs >= 2.2 where the distro lags.
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"]), .brew(["librdkafka"])]
+        ),
+        .target(
+            name: "KafkaClient",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "CloudTrail", swiftSettings: strict),
+        .target(name: "Detection", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "KafkaClient", "CloudTrail", "Detection",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tokentrail",
+            dependencies: [
+                "Pipeline", "KafkaClient", "CloudTrail", "Detection",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
+        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient"], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

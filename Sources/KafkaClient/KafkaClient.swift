@@ -1,0 +1,3 @@
+import CRdKafka
+/// The Swift face of librdkafka.
+public enum KafkaClientModule {}

@@ -1,0 +1,2 @@
+/// Route and detect stages, offsets and commits, rebalances, transactions, dead letters.
+public enum PipelineModule {}

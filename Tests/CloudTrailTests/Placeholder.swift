@@ -1,0 +1,4 @@
+import Testing
+@testable import CloudTrail
+
+@Test func placeholder_CloudTrail() {}

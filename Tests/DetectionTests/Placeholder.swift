@@ -1,0 +1,4 @@
+import Testing
+@testable import Detection
+
+@Test func placeholder_Detection() {}
