@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // librdkafka through pkg-config; scripts/bootstrap installs >= 2.2 where the distro lags.
@@ -36,7 +37,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(name: "CloudTrail", swiftSettings: strict),
-        .target(name: "Detection", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .target(
+            name: "Detection",
+            dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "Pipeline",
             dependencies: [

@@ -1,0 +1,36 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so that `swift test` at the root never builds the harness.
+// Run: cd Benchmarks && swift package benchmark   (or scripts/bench from the root)
+import PackageDescription
+
+let package = Package(
+    name: "tokentrail-benchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "DecodeBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "CloudTrail", package: "tokentrail"),
+            ],
+            path: "Benchmarks/DecodeBenchmarks",
+            
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "DetectionBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Detection", package: "tokentrail"),
+                .product(name: "CloudTrail", package: "tokentrail"),
+            ],
+            path: "Benchmarks/DetectionBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
