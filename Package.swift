@@ -61,8 +61,14 @@ let package = Package(
         ),
         .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
-        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient"], swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient"], swiftSettings: strict),
+        .target(
+            name: "KafkaTestSupport",
+            dependencies: ["KafkaClient", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/KafkaTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
