@@ -118,16 +118,17 @@ public struct CloudTrailDecoder: Sendable {
         do throws(ScanFailure) {
             switch s.peek() {
             case UInt8(ascii: "{"):
-                let top = try s.readEvent(depth: 1, envelope: &envelope, allowEnvelope: true, limits: limits)
+                var top = RawEvent()
+                try s.readEvent(&top, depth: 1, envelope: &envelope, allowEnvelope: true, limits: limits)
                 try s.expectEnd()
                 let ownEvent = top.has(.eventTime) || top.has(.eventVersion) || top.has(.userIdentity)
                 if !ownEvent, let batch = envelope.batch {
                     result.events.append(contentsOf: batch.events)
                     result.errors.append(contentsOf: batch.errors)
                 } else if !ownEvent, let detail = envelope.detail {
-                    append(s.finish(detail), to: &result)
+                    s.finish(detail, into: &result)
                 } else {
-                    append(s.finish(top), to: &result)
+                    s.finish(top, into: &result)
                 }
             case UInt8(ascii: "["):
                 var batch = CloudTrailDecodeResult()
@@ -157,14 +158,6 @@ public struct CloudTrailDecoder: Sendable {
         }
     }
 
-    private func append(
-        _ outcome: Result<CloudTrailEvent, CloudTrailDecodingError>, to result: inout CloudTrailDecodeResult
-    ) {
-        switch outcome {
-        case .success(let event): result.events.append(event)
-        case .failure(let error): result.errors.append(error)
-        }
-    }
 }
 
 extension JSONScanner {

@@ -38,8 +38,12 @@ extension JSONScanner {
         switch peek() {
         case UInt8(ascii: "\""):
             let s = try scanString()
-            let text = (try? Unescape.bytes(base, s.start, s.end)) ?? []
-            value = text.elementsEqual("true".utf8) ? true : text.elementsEqual("false".utf8) ? false : nil
+            if s.hasEscapes {
+                let text = (try? Unescape.bytes(base, s.start, s.end)) ?? []
+                value = text.elementsEqual("true".utf8) ? true : text.elementsEqual("false".utf8) ? false : nil
+            } else {
+                value = equals(s, "true") ? true : equals(s, "false") ? false : nil
+            }
         case UInt8(ascii: "t"): try literal("true"); value = true
         case UInt8(ascii: "f"): try literal("false"); value = false
         case UInt8(ascii: "n"): try literal("null")
@@ -81,9 +85,9 @@ extension JSONScanner {
     /// Reads one event object at `pos` (nesting `depth`). With `envelope`, also reads the keys
     /// `Records` and `detail`: only a top-level object may be an envelope.
     mutating func readEvent(
-        depth: Int, envelope: inout Envelope, allowEnvelope: Bool, limits: CloudTrailDecoder.Limits
-    ) throws(ScanFailure) -> RawEvent {
-        var event = RawEvent()
+        _ event: inout RawEvent, depth: Int, envelope: inout Envelope, allowEnvelope: Bool,
+        limits: CloudTrailDecoder.Limits
+    ) throws(ScanFailure) {
         try members(depth: depth) { (s: inout JSONScanner) throws(ScanFailure) in
             guard let field = try s.key({ KeyTable.event($0, $1) }) else { return try s.skipValue(depth: depth) }
             switch field {
@@ -109,8 +113,9 @@ extension JSONScanner {
                     return try s.skipValue(depth: depth)
                 }
                 var unused = Envelope()
-                envelope.detail = try s.readEvent(
-                    depth: depth + 1, envelope: &unused, allowEnvelope: false, limits: limits)
+                var detail = RawEvent()
+                try s.readEvent(&detail, depth: depth + 1, envelope: &unused, allowEnvelope: false, limits: limits)
+                envelope.detail = detail
             case .eventVersion:
                 _ = event.claim(.eventVersion)
                 try s.skipValue(depth: depth)
@@ -118,7 +123,6 @@ extension JSONScanner {
                 try s.stringField(field, &event, depth: depth)
             }
         }
-        return event
     }
 
     /// `userIdentity` at `pos`, itself at nesting `depth`.
@@ -164,13 +168,9 @@ extension JSONScanner {
             repeat {
                 if peek() == UInt8(ascii: "{") {
                     var unused = Envelope()
-                    let raw = try readEvent(depth: depth + 1, envelope: &unused, allowEnvelope: false, limits: limits)
-                    switch finish(raw) {
-                    case .success(let event): result.events.append(event)
-                    case .failure(var error):
-                        error.recordIndex = index
-                        result.errors.append(error)
-                    }
+                    var raw = RawEvent()
+                    try readEvent(&raw, depth: depth + 1, envelope: &unused, allowEnvelope: false, limits: limits)
+                    finish(raw, recordIndex: index, into: &result)
                 } else {
                     try skipValue(depth: depth)
                     result.errors.append(CloudTrailDecodingError(reason: .notObject, recordIndex: index))
@@ -183,20 +183,22 @@ extension JSONScanner {
         }
     }
 
-    /// Turns a raw event into the public value, or the first reason it is not one.
-    func finish(_ raw: RawEvent) -> Result<CloudTrailEvent, CloudTrailDecodingError> {
+    /// Appends the public event made from `raw` to `result`, or the first reason it is not one.
+    func finish(_ raw: RawEvent, recordIndex: Int? = nil, into result: inout CloudTrailDecodeResult) {
         if let failure = raw.failure {
-            return .failure(CloudTrailDecodingError(reason: failure.reason, field: failure.field.name))
+            return result.errors.append(
+                CloudTrailDecodingError(reason: failure.reason, recordIndex: recordIndex, field: failure.field.name))
         }
         guard let timeSpan = raw.spans.eventTime else {
-            return .failure(CloudTrailDecodingError(reason: .missingEventTime))
+            return result.errors.append(CloudTrailDecodingError(reason: .missingEventTime, recordIndex: recordIndex))
         }
         var current = Field.eventTime
         do throws(Unescape.Failure) {
             guard let time = try Unescape.withBytes(base, timeSpan, { RFC3339.parse(utf8: $0) }) else {
-                return .failure(CloudTrailDecodingError(reason: .badTimestamp, field: Field.eventTime.name))
+                return result.errors.append(
+                    CloudTrailDecodingError(reason: .badTimestamp, recordIndex: recordIndex, field: Field.eventTime.name))
             }
-            func text(_ field: Field) throws(Unescape.Failure) -> String? {
+            @inline(__always) func text(_ field: Field) throws(Unescape.Failure) -> String? {
                 guard let span = raw.spans[field] else { return nil }
                 current = field
                 return try Unescape.string(base, span)
@@ -211,7 +213,7 @@ extension JSONScanner {
                 principalId: try text(.principalId), userName: try text(.userName),
                 accessKeyId: try text(.accessKeyId), mfaAuthenticated: raw.mfaAuthenticated,
                 sessionIssuerArn: try text(.sessionIssuerArn))
-            return .success(CloudTrailEvent(
+            result.events.append(CloudTrailEvent(
                 eventTime: time, eventID: try text(.eventID), eventSource: try text(.eventSource),
                 eventName: try text(.eventName), eventCategory: try text(.eventCategory),
                 awsRegion: try text(.awsRegion), sourceIPAddress: try text(.sourceIPAddress),
@@ -220,7 +222,7 @@ extension JSONScanner {
                 sessionCredentialFromConsole: raw.consoleSession, userIdentity: identity))
         } catch {
             let reason: CloudTrailDecodingError.Reason = error == .badUTF8 ? .badUTF8 : .notJSON
-            return .failure(CloudTrailDecodingError(reason: reason, field: current.name))
+            result.errors.append(CloudTrailDecodingError(reason: reason, recordIndex: recordIndex, field: current.name))
         }
     }
 }

@@ -9,6 +9,8 @@ struct RawString {
     var start: Int
     var end: Int
     var hasEscapes: Bool
+    /// All bytes below 0x80: such a string needs no UTF-8 validation.
+    var isASCII: Bool = true
 }
 
 /// A forward-only JSON scanner over borrowed bytes.
@@ -74,6 +76,7 @@ struct JSONScanner {
         let start = pos + 1
         var i = start
         var escapes = false
+        var high: UInt64 = 0  // OR of every byte passed, for the ASCII flag
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         while true {
@@ -85,22 +88,27 @@ struct JSONScanner {
                 let b = w ^ (ones &* 0x5C)
                 let hits = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
                 if hits != 0 {
-                    i += hits.trailingZeroBitCount >> 3
+                    let n = hits.trailingZeroBitCount >> 3
+                    // Bytes before the hit only (a shift by 64 would be undefined, so by halves).
+                    high |= (w << (32 - UInt64(n) * 4)) << (32 - UInt64(n) * 4)
+                    i += n
                     break
                 }
+                high |= w
                 i += 8
             }
             guard i < end else { throw .syntax(offset: i) }
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
-                return RawString(start: start, end: i, hasEscapes: escapes)
+                return RawString(start: start, end: i, hasEscapes: escapes, isASCII: high & highs == 0)
             } else if c == UInt8(ascii: "\\") {
                 escapes = true
                 i += 2
             } else if c < 0x20 {
                 throw .syntax(offset: i)
             } else {
+                high |= UInt64(c)
                 i += 1
             }
         }
@@ -251,12 +259,52 @@ enum Unescape {
     static func string(_ p: UnsafePointer<UInt8>, _ s: RawString) throws(Failure) -> String {
         if !s.hasEscapes {
             let buffer = UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)
-            guard let string = String(validating: buffer, as: UTF8.self) else { throw .badUTF8 }
-            return string
+            guard s.isASCII || isValidUTF8(buffer) else { throw .badUTF8 }
+            return String(decoding: buffer, as: UTF8.self)
         }
         let decoded = try bytes(p, s.start, s.end)
-        guard let string = String(validating: decoded, as: UTF8.self) else { throw .badUTF8 }
-        return string
+        return try decoded.withUnsafeBufferPointer { (buffer) throws(Failure) -> String in
+            guard isValidUTF8(buffer) else { throw .badUTF8 }
+            return String(decoding: buffer, as: UTF8.self)
+        }
+    }
+
+    /// RFC 3629 UTF-8 (no overlongs, no surrogates, at most U+10FFFF), ASCII eight bytes at a time.
+    /// The standard library's `String(validating:)` is not specialised here and costs a generic
+    /// metadata lookup per call; `String(decoding:)` on bytes known valid is the fast path.
+    static func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let p = b.baseAddress else { return true }
+        let n = b.count
+        var i = 0
+        while i < n {
+            if i + 8 <= n {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                if w & 0x8080_8080_8080_8080 == 0 { i += 8; continue }
+            }
+            let c = p[i]
+            if c < 0x80 { i += 1; continue }
+            @inline(__always) func cont(_ k: Int) -> Bool { i + k < n && p[i + k] & 0xC0 == 0x80 }
+            switch c {
+            case 0xC2...0xDF:
+                guard cont(1) else { return false }
+                i += 2
+            case 0xE0...0xEF:
+                guard cont(1), cont(2) else { return false }
+                let c1 = p[i + 1]
+                if c == 0xE0 && c1 < 0xA0 { return false }  // overlong
+                if c == 0xED && c1 > 0x9F { return false }  // surrogate
+                i += 3
+            case 0xF0...0xF4:
+                guard cont(1), cont(2), cont(3) else { return false }
+                let c1 = p[i + 1]
+                if c == 0xF0 && c1 < 0x90 { return false }  // overlong
+                if c == 0xF4 && c1 > 0x8F { return false }  // above U+10FFFF
+                i += 4
+            default:
+                return false
+            }
+        }
+        return true
     }
 
     /// Calls `body` with the unescaped bytes of `s`, copying only when it holds escapes.
