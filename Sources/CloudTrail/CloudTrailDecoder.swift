@@ -50,6 +50,11 @@ public struct CloudTrailDecoder: Sendable {
         return result
     }
 
+    /// The common case of a Kafka payload, without a generic call per record.
+    public func decode(_ bytes: [UInt8], into result: inout CloudTrailDecodeResult) {
+        bytes.withUnsafeBytes { decode($0, into: &result) }
+    }
+
     /// Appends to `result`: a loop that reuses one result allocates nothing per record but strings.
     public func decode(_ bytes: some Collection<UInt8>, into result: inout CloudTrailDecodeResult) {
         let done: Void? = bytes.withContiguousStorageIfAvailable { decode(UnsafeRawBufferPointer($0), into: &result) }

@@ -47,6 +47,10 @@ public struct CloudTrailPrefilter: Sendable {
         return typeOK && keyOK && (!requireSourceAddress || event.sourceAddress.isAddress)
     }
 
+    public func mayMatch(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { mayMatch($0) }
+    }
+
     public func mayMatch(_ bytes: some Collection<UInt8>) -> Bool {
         bytes.withContiguousStorageIfAvailable { mayMatch(UnsafeRawBufferPointer($0)) }
             ?? Array(bytes).withUnsafeBytes { mayMatch($0) }
