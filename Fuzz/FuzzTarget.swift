@@ -18,6 +18,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     for profile in profiles where result.events.contains(where: profile.admits) {
         precondition(profile.mayMatch(bytes), "pre-filter rejected an admitted event")
     }
+    for profile in profiles {
+        // Per-member pre-filtering inside the decoder loses no admitted event.
+        let filtered = CloudTrailDecoder(limits: decoder.limits, prefilter: profile).decode(bytes)
+        precondition(filtered.events.filter(profile.admits) == result.events.filter(profile.admits))
+    }
     for event in result.events where event.sourceAddress.isAddress {
         // Canonical text parses back to the same address.
         precondition(SourceAddress(parsing: event.sourceAddress.canonicalText) == event.sourceAddress)

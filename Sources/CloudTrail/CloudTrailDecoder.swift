@@ -32,9 +32,15 @@ public struct CloudTrailDecoder: Sendable {
     }
 
     public var limits: Limits
+    /// When set, each event object (a single event, every batch member, an EventBridge `detail`) is first
+    /// shown to the pre-filter, and one that cannot match is skipped unread and counted in
+    /// `CloudTrailDecodeResult.filtered`: a route stage then pays full extraction only for candidates.
+    /// Skipped members are not checked beyond their structure, so they yield no per-member error.
+    public var prefilter: CloudTrailPrefilter?
 
-    public init(limits: Limits = Limits()) {
+    public init(limits: Limits = Limits(), prefilter: CloudTrailPrefilter? = nil) {
         self.limits = limits
+        self.prefilter = prefilter
     }
 
     /// Events and per-member errors of one record value (any envelope, optionally gzip).
@@ -123,15 +129,20 @@ public struct CloudTrailDecoder: Sendable {
         do throws(ScanFailure) {
             switch s.peek() {
             case UInt8(ascii: "{"):
+                if let prefilter, !prefilter.mayMatch(at: s) {
+                    result.filtered += 1
+                    return
+                }
                 var top = RawEvent()
-                try s.readEvent(&top, depth: 1, envelope: &envelope, allowEnvelope: true, limits: limits)
+                try s.readEvent(&top, depth: 1, envelope: &envelope, allowEnvelope: true, prefilter: prefilter)
                 try s.expectEnd()
                 let ownEvent = top.has(.eventTime) || top.has(.eventVersion) || top.has(.userIdentity)
                 if !ownEvent, let batch = envelope.batch {
-                    result.events.append(contentsOf: batch.events)
-                    result.errors.append(contentsOf: batch.errors)
+                    result.append(batch)
                 } else if !ownEvent, let detail = envelope.detail {
                     s.finish(detail, into: &result)
+                } else if !ownEvent, envelope.detailFiltered {
+                    result.filtered += 1
                 } else {
                     s.finish(top, into: &result)
                 }
@@ -139,12 +150,11 @@ public struct CloudTrailDecoder: Sendable {
                 var batch = CloudTrailDecodeResult()
                 var broken = false
                 do throws(ScanFailure) {
-                    try s.readArray(depth: 1, into: &batch, limits: limits)
+                    try s.readArray(depth: 1, into: &batch, prefilter: prefilter)
                 } catch {
                     broken = true  // readArray recorded the failure in `batch`
                 }
-                result.events.append(contentsOf: batch.events)
-                result.errors.append(contentsOf: batch.errors)
+                result.append(batch)
                 if !broken { try s.expectEnd() }
             case nil:
                 result.errors.append(.init(reason: .notJSON, byteOffset: s.pos))
@@ -155,10 +165,7 @@ public struct CloudTrailDecoder: Sendable {
             }
         } catch {
             // A batch read before the break keeps its members; a break inside it is already recorded.
-            if let batch = envelope.batch {
-                result.events.append(contentsOf: batch.events)
-                result.errors.append(contentsOf: batch.errors)
-            }
+            if let batch = envelope.batch { result.append(batch) }
             if !envelope.batchBroken { result.errors.append(error.decodingError()) }
         }
     }

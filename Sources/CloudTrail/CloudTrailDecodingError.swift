@@ -57,15 +57,25 @@ public struct CloudTrailDecodingError: Error, Sendable, Hashable, CustomStringCo
 public struct CloudTrailDecodeResult: Sendable, Hashable {
     public var events: [CloudTrailEvent]
     public var errors: [CloudTrailDecodingError]
+    /// Event objects the decoder's pre-filter dropped unread (they cannot match its profile).
+    public var filtered: Int
 
-    public init(events: [CloudTrailEvent] = [], errors: [CloudTrailDecodingError] = []) {
+    public init(events: [CloudTrailEvent] = [], errors: [CloudTrailDecodingError] = [], filtered: Int = 0) {
         self.events = events
         self.errors = errors
+        self.filtered = filtered
+    }
+
+    mutating func append(_ other: CloudTrailDecodeResult) {
+        events.append(contentsOf: other.events)
+        errors.append(contentsOf: other.errors)
+        filtered += other.filtered
     }
 
     /// Empties both lists but keeps their storage, for a decoder loop that reuses one result.
     public mutating func removeAll() {
         events.removeAll(keepingCapacity: true)
         errors.removeAll(keepingCapacity: true)
+        filtered = 0
     }
 }

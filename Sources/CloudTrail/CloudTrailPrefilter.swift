@@ -69,6 +69,16 @@ public struct CloudTrailPrefilter: Sendable {
         }
     }
 
+    /// The verdict for the event object at the scanner's position (a copy: the caller's is not moved).
+    func mayMatch(at scanner: JSONScanner) -> Bool {
+        var s = scanner
+        do throws(ScanFailure) {
+            return try scanEvent(&s)
+        } catch {
+            return true
+        }
+    }
+
     /// Three facts decide; each is unknown (nil) until its key is read.
     private struct Facts {
         var isEvent = false

@@ -5,6 +5,8 @@ struct Envelope {
     var detail: RawEvent?
     /// The batch ended in a structural failure, already recorded in `batch`.
     var batchBroken = false
+    /// The pre-filter dropped `detail` unread.
+    var detailFiltered = false
 }
 
 extension JSONScanner {
@@ -86,7 +88,7 @@ extension JSONScanner {
     /// `Records` and `detail`: only a top-level object may be an envelope.
     mutating func readEvent(
         _ event: inout RawEvent, depth: Int, envelope: inout Envelope, allowEnvelope: Bool,
-        limits: CloudTrailDecoder.Limits
+        prefilter: CloudTrailPrefilter?
     ) throws(ScanFailure) {
         try members(depth: depth) { (s: inout JSONScanner) throws(ScanFailure) in
             guard let field = try s.key({ KeyTable.event($0, $1) }) else { return try s.skipValue(depth: depth) }
@@ -103,7 +105,7 @@ extension JSONScanner {
                 }
                 envelope.batch = CloudTrailDecodeResult()
                 do throws(ScanFailure) {
-                    try s.readArray(depth: depth + 1, into: &envelope.batch!, limits: limits)
+                    try s.readArray(depth: depth + 1, into: &envelope.batch!, prefilter: prefilter)
                 } catch {
                     envelope.batchBroken = true
                     throw error
@@ -112,9 +114,14 @@ extension JSONScanner {
                 guard allowEnvelope, envelope.detail == nil, s.peek() == UInt8(ascii: "{") else {
                     return try s.skipValue(depth: depth)
                 }
+                if let prefilter, !prefilter.mayMatch(at: s) {
+                    envelope.detailFiltered = true
+                    return try s.skipValue(depth: depth)
+                }
                 var unused = Envelope()
                 var detail = RawEvent()
-                try s.readEvent(&detail, depth: depth + 1, envelope: &unused, allowEnvelope: false, limits: limits)
+                try s.readEvent(
+                    &detail, depth: depth + 1, envelope: &unused, allowEnvelope: false, prefilter: prefilter)
                 envelope.detail = detail
             case .eventVersion:
                 _ = event.claim(.eventVersion)
@@ -158,7 +165,7 @@ extension JSONScanner {
     /// ends the array (nothing after it can be found); it is recorded in `result` with the index of
     /// the member where it happened, and rethrown.
     mutating func readArray(
-        depth: Int, into result: inout CloudTrailDecodeResult, limits: CloudTrailDecoder.Limits
+        depth: Int, into result: inout CloudTrailDecodeResult, prefilter: CloudTrailPrefilter?
     ) throws(ScanFailure) {
         var index = 0
         do throws(ScanFailure) {
@@ -166,10 +173,15 @@ extension JSONScanner {
             pos += 1
             if peek() == UInt8(ascii: "]") { pos += 1; return }
             repeat {
-                if peek() == UInt8(ascii: "{") {
+                if peek() == UInt8(ascii: "{"), let prefilter, !prefilter.mayMatch(at: self) {
+                    // Cannot match: only its extent is needed, found by the structural skip.
+                    try skipValue(depth: depth)
+                    result.filtered += 1
+                } else if peek() == UInt8(ascii: "{") {
                     var unused = Envelope()
                     var raw = RawEvent()
-                    try readEvent(&raw, depth: depth + 1, envelope: &unused, allowEnvelope: false, limits: limits)
+                    try readEvent(
+                        &raw, depth: depth + 1, envelope: &unused, allowEnvelope: false, prefilter: prefilter)
                     finish(raw, recordIndex: index, into: &result)
                 } else {
                     try skipValue(depth: depth)

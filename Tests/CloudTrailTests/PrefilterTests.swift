@@ -32,6 +32,24 @@ import Testing
         #expect(decoder.decode(Array(iam.prefix(cut)) + [0x00]).events.isEmpty)
     }
 
+    @Test func decoderSkipsBatchMembersThatCannotMatch() {
+        let batch = Fixture.records(Fixture.allEvents)
+        let all = decoder.decode(batch)
+        let filtered = CloudTrailDecoder(prefilter: seed).decode(batch)
+        // service-caller, aws-internal and root-user cannot match the seed profile.
+        #expect(filtered.filtered == 3)
+        #expect(filtered.events == all.events.filter(seed.admits))
+        #expect(filtered.events.count == 5)
+        // A single event and an EventBridge detail are filtered the same way.
+        #expect(CloudTrailDecoder(prefilter: seed).decode(Fixture.event("root-user")).filtered == 1)
+        let bridge = Array(#"{"detail-type":"AWS API Call via CloudTrail","detail":"#.utf8) + Fixture.event("aws-internal") + Array("}".utf8)
+        let bridged = CloudTrailDecoder(prefilter: seed).decode(bridge)
+        #expect(bridged.filtered == 1 && bridged.events.isEmpty && bridged.errors.isEmpty)
+        // Members it keeps still report their errors.
+        let bad = Fixture.records([Array(#"{"userIdentity":{"type":"IAMUser","accessKeyId":"ASIA1"},"sourceIPAddress":"1.2.3.4"}"#.utf8)])
+        #expect(CloudTrailDecoder(prefilter: seed).decode(bad).errors.map(\.reason) == [.missingEventTime])
+    }
+
     @Test func unsureMeansMaybe() {
         #expect(seed.mayMatch(StoredGzip.wrap(Fixture.event("root-user"))))
         #expect(seed.mayMatch(Fixture.records([Fixture.event("root-user")])))
@@ -69,6 +87,9 @@ import Testing
                 admitted += 1
                 #expect(verdict, "round \(round): \(String(decoding: doc, as: UTF8.self))")
             }
+            // The decoder's own per-member pre-filtering loses no admitted event either.
+            let filtering = CloudTrailDecoder(prefilter: profile)
+            #expect(filtering.decode(doc).events.filter(profile.admits) == events.filter(profile.admits))
             if !verdict { rejected += 1 }
         }
         // Not vacuous: both sides of the boundary were exercised.
