@@ -36,7 +36,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "CloudTrail", swiftSettings: strict),
+        // zlib through pkg-config: CloudTrail's S3 objects and many bridges deliver gzip.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(name: "CloudTrail", dependencies: ["CZlib"], swiftSettings: strict),
         .target(
             name: "Detection",
             dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
@@ -59,7 +61,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .testTarget(
+            name: "CloudTrailTests", dependencies: ["CloudTrail"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
         .target(
             name: "KafkaTestSupport",
