@@ -75,16 +75,18 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
             kept.insert(value, at: low)
             return true
         }
-        guard others.count < trackLimit else {
-            saturated = true
-            return false
-        }
+        // Full: a smaller value still displaces the largest kept one, so what is kept never depends
+        // on arrival order; only the remembering of the rest stops at `trackLimit`.
+        let tracking = others.count < trackLimit
+        if !tracking { saturated = true }
         if low < kept.count {
-            others.insert(kept.removeLast().fingerprint)
+            let evicted = kept.removeLast()
             kept.insert(value, at: low)
-        } else {
-            others.insert(value.fingerprint)
+            if tracking { others.insert(evicted.fingerprint) }
+            return true
         }
+        guard tracking else { return false }
+        others.insert(value.fingerprint)
         return true
     }
 }
