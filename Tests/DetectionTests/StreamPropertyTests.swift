@@ -167,7 +167,7 @@ struct StreamPropertyTests {
         return h
     }
 
-    @Test(arguments: 0..<24)
+    @Test(arguments: 0..<16)
     func finalAlertsEqualTheBatchOracle(seed: Int) {
         var configuration = DetectorConfiguration()
         configuration.evidenceLimits.sourceAddresses = 2 + seed % 3
@@ -187,14 +187,14 @@ struct StreamPropertyTests {
         if !configuration.emitOpenAlerts { #expect(h.alerts.allSatisfy { $0.status == .final && $0.revision == 1 }) }
     }
 
-    @Test(arguments: 0..<16)
+    @Test(arguments: 0..<10)
     func cutRestoreAndReplayEqualsTheUninterruptedRun(seed: Int) throws {
         var random = SeededRandom(seed: UInt64(1000 + seed))
         let stream = GeneratedStream(seed: UInt64(500 + seed), count: 400).observations
         let configuration = DetectorConfiguration()
         let whole = Self.run(stream, configuration)
 
-        for _ in 0..<6 {
+        for _ in 0..<5 {
             // Checkpoint after `checkpointAt` records, crash after `crashAt` (alerts in between were sent).
             let checkpointAt = Int.random(in: 0...stream.count, using: &random)
             let crashAt = Int.random(in: checkpointAt...stream.count, using: &random)
