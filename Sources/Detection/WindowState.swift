@@ -74,3 +74,77 @@ struct StringPool: Sendable {
         return text
     }
 }
+
+/// A window that has seen one event: the common case (most principals call from one address, and
+/// a million of them can hold windows at once), so it is kept in about 100 bytes inline: shared
+/// strings as `StringTable` ids, the access key and event id packed.
+struct FirstEvent: Sendable {
+    var address: SourceAddress
+    var accessKeyId: CompactText
+    var eventID: CompactText?
+    var time: Int64
+    var offset: Int64
+    var partition: Int32
+    /// 0: same as the grouping key.
+    var principalArn: UInt32
+    var principalType: UInt32
+    var accountId: UInt32
+    var userAgent: UInt32
+    var eventSource: UInt32
+    var eventName: UInt32
+    var awsRegion: UInt32
+    var topic: UInt32
+
+    init(_ o: Observation, table: inout StringTable) {
+        address = o.address
+        accessKeyId = CompactText(o.accessKeyId)
+        eventID = o.eventID.map(CompactText.init)
+        time = o.eventTime.millisecondsSinceEpoch
+        offset = o.origin.offset
+        partition = o.origin.partition
+        principalArn = o.principalArn == o.groupingKey ? 0 : table.retain(o.principalArn)
+        principalType = table.retain(o.principalType)
+        accountId = table.retain(o.accountId)
+        userAgent = table.retain(o.userAgent)
+        eventSource = table.retain(o.eventSource)
+        eventName = table.retain(o.eventName)
+        awsRegion = table.retain(o.awsRegion)
+        topic = table.retain(o.origin.topic)
+    }
+
+    func observation(key: String, table: StringTable) -> Observation {
+        Observation(
+            groupingKey: key, principalArn: table[principalArn] ?? key, principalType: table[principalType] ?? "",
+            accountId: table[accountId], address: address, accessKeyId: accessKeyId.string,
+            userAgent: table[userAgent], eventSource: table[eventSource], eventName: table[eventName],
+            awsRegion: table[awsRegion], eventTime: EventTime(millisecondsSinceEpoch: time),
+            eventID: eventID?.string,
+            origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset)
+        )
+    }
+
+    func release(from table: inout StringTable) {
+        for id in [principalArn, principalType, accountId, userAgent, eventSource, eventName, awsRegion, topic] {
+            table.release(id)
+        }
+    }
+}
+
+/// One (grouping key, window): compact while it has one event, a full `WindowState` after.
+enum WindowSlot: Sendable {
+    case single(FirstEvent)
+    case full(Box)
+
+    /// Copy-on-write like `SmallDistinct.Box`: mutated only when uniquely referenced.
+    final class Box: @unchecked Sendable {
+        var state: WindowState
+        init(_ state: WindowState) { self.state = state }
+    }
+
+    var addressCount: Int {
+        switch self {
+        case .single: 1
+        case .full(let box): box.state.addressCount
+        }
+    }
+}

@@ -47,6 +47,7 @@ public struct WindowedDetector: Sendable {
     private let assigner: TumblingEventTimeWindows
     private var partitions: [Int32: PartitionState] = [:]
     private var pool = StringPool()
+    private var table = StringTable()
 
     public init(_ configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.configuration = configuration
@@ -56,6 +57,7 @@ public struct WindowedDetector: Sendable {
     /// Starts a partition empty with an explicit watermark mode (replacing any state it had).
     /// Partitions first seen through `process` start in `configuration.defaultWatermarkMode`.
     public mutating func assign(partition: Int32, mode: WatermarkMode) {
+        drop(partition: partition)
         partitions[partition] = PartitionState(mode: mode, configuration: configuration)
     }
 
@@ -70,12 +72,14 @@ public struct WindowedDetector: Sendable {
         }
         state.replayUntilOffset = checkpoint.nextOffset
         state.restoredCheckpoint = checkpoint
+        drop(partition: partition)
         partitions[partition] = state
     }
 
     /// Forgets a partition (revoked); its windows are rebuilt by whoever replays it next.
     public mutating func drop(partition: Int32) {
-        partitions[partition] = nil
+        guard let state = partitions.removeValue(forKey: partition) else { return }
+        for bucket in state.buckets.values { release(bucket) }
     }
 
     /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition.
@@ -195,31 +199,50 @@ public struct WindowedDetector: Sendable {
         var bucket = state.buckets.removeValue(forKey: start) ?? WindowBucket(firstOffset: offset, fired: fired)
         defer { state.buckets[start] = bucket }
         bucket.firstOffset = min(bucket.firstOffset, offset)
-        var windowState = bucket.states.removeValue(forKey: o.groupingKey) ?? WindowState(o, pool: &pool)
-        defer { bucket.states[o.groupingKey] = windowState }
-        _ = windowState.add(o, limits: configuration.evidenceLimits, pool: &pool)
+        let threshold = configuration.rule.threshold
+        var slot = bucket.states.removeValue(forKey: o.groupingKey)
+        var box: WindowSlot.Box
+        if case .full(let existing)? = slot {
+            box = existing
+            slot = nil
+            // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
+            if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+        } else if case .single(let first)? = slot {
+            let previous = first.observation(key: o.groupingKey, table: table)
+            first.release(from: &table)
+            var state = WindowState(previous, pool: &pool)
+            _ = state.add(previous, limits: configuration.evidenceLimits, pool: &pool)
+            box = WindowSlot.Box(state)
+        } else if threshold > 1 {
+            // One event, one address: below any threshold, kept compact.
+            bucket.states[o.groupingKey] = .single(FirstEvent(o, table: &table))
+            return nil
+        } else {
+            box = WindowSlot.Box(WindowState(o, pool: &pool))
+        }
+        defer { bucket.states[o.groupingKey] = .full(box) }
+        _ = box.state.add(o, limits: configuration.evidenceLimits, pool: &pool)
         guard !silent else { return nil }
 
-        let threshold = configuration.rule.threshold
-        let count = windowState.addressCount
+        let count = box.state.addressCount
         if bucket.fired {
             // Within allowed lateness: the updated window is re-emitted as a later final revision.
             guard count >= threshold else { return nil }
-            return emit(.final, windowState: &windowState, key: o.groupingKey, window: window, partition: partition, now: now)
+            return emit(.final, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
         }
         guard configuration.emitOpenAlerts, count >= threshold else { return nil }
-        if windowState.revision == 0 {
-            return emit(.open, windowState: &windowState, key: o.groupingKey, window: window, partition: partition, now: now)
+        if box.state.revision == 0 {
+            return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
         }
-        if count > Int(windowState.emittedAddressCount),
-           windowState.lastSeen >= windowState.lastEmittedAt + configuration.updateInterval.milliseconds {
-            return emit(.open, windowState: &windowState, key: o.groupingKey, window: window, partition: partition, now: now)
+        if count > Int(box.state.emittedAddressCount),
+           box.state.lastSeen >= box.state.lastEmittedAt + configuration.updateInterval.milliseconds {
+            return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
         }
         return nil
     }
 
     /// Fires every window whose end the watermark reached; purges those past allowed lateness.
-    private func fire(_ state: inout PartitionState, partition: Int32, now: EventTime) -> [Alert] {
+    private mutating func fire(_ state: inout PartitionState, partition: Int32, now: EventTime) -> [Alert] {
         guard let watermark = state.generator.watermark?.millisecondsSinceEpoch else { return [] }
         let size = assigner.sizeMilliseconds
         let lateness = configuration.allowedLateness.milliseconds
@@ -231,16 +254,29 @@ public struct WindowedDetector: Sendable {
                 let window = TimeWindow(start: EventTime(millisecondsSinceEpoch: start),
                                         end: EventTime(millisecondsSinceEpoch: start + size))
                 for key in bucket.states.keys.sorted() {
-                    guard var windowState = bucket.states[key],
-                          windowState.addressCount >= configuration.rule.threshold else { continue }
-                    alerts.append(emit(.final, windowState: &windowState, key: key, window: window,
+                    guard case .full(var box)? = bucket.states[key],
+                          box.state.addressCount >= configuration.rule.threshold else { continue }
+                    bucket.states[key] = nil
+                    if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+                    alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
                                        partition: partition, now: now))
-                    bucket.states[key] = windowState
+                    bucket.states[key] = .full(box)
                 }
             }
-            if start + size + lateness > watermark { state.buckets[start] = bucket }
+            if start + size + lateness > watermark {
+                state.buckets[start] = bucket
+            } else {
+                release(bucket)
+            }
         }
         return alerts
+    }
+
+    /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
+    private mutating func release(_ bucket: WindowBucket) {
+        for slot in bucket.states.values {
+            if case .single(let first) = slot { first.release(from: &table) }
+        }
     }
 
     private func emit(
@@ -334,7 +370,7 @@ struct WindowBucket: Sendable {
     /// The lowest offset that fed any window here; the partition's safe offset is the minimum of these.
     var firstOffset: Int64
     var fired: Bool
-    var states: [String: WindowState] = [:]
+    var states: [String: WindowSlot] = [:]
 }
 
 struct PartitionState: Sendable {
@@ -355,4 +391,9 @@ struct PartitionState: Sendable {
             maxOutOfOrderness: configuration.maxOutOfOrderness, idleTimeout: configuration.idleTimeout
         )
     }
+}
+
+extension WindowedDetector {
+    /// Shared strings currently held by compact windows (tests check they are given back).
+    var tableCount: Int { table.count }
 }
