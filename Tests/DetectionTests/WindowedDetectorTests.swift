@@ -102,6 +102,14 @@ struct WindowedDetectorTests {
         #expect(h.alerts.first?.sourceAddresses.count == 3)
     }
 
+    @Test func aThresholdOfOneAlertsOnTheFirstEvent() {
+        var configuration = DetectorConfiguration()
+        configuration.rule.threshold = 1
+        let h = run([obs(1, "192.0.2.1"), obs(2, "192.0.2.1")], configuration)
+        #expect(h.alerts.map(\.status) == [.open, .final])
+        #expect(h.alerts.last?.eventCount == 2)
+    }
+
     @Test func windowsFireWhenTheWatermarkReachesTheirEndNotBefore() {
         var h = Harness()
         h.process(obs(1, "192.0.2.1"), offset: 0, now: wall)

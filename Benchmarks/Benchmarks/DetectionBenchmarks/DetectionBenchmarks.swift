@@ -104,12 +104,16 @@ func oneAddressObservation(_ i: Int, _ random: inout SplitMix) -> [UInt8] {
     ).encode()
 }
 
-/// Bytes the C heap holds (in use, including allocator chunk overhead).
+/// Bytes the C heap holds (in use, including allocator chunk overhead): glibc `mallinfo`.
+/// Looked up at run time because Swift's Glibc module does not import `mallinfo2` and the old
+/// function is marked deprecated; its 32-bit fields are wide enough for the < 2 GB measured here.
 func heapInUse() -> Int {
     #if canImport(Glibc)
-    Int(mallinfo2().uordblks + mallinfo2().hblkhd)
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallinfo") else { return 0 }
+    let info = unsafeBitCast(symbol, to: (@convention(c) () -> mallinfo).self)()
+    return Int(info.uordblks) + Int(info.hblkhd)
     #else
-    0
+    return 0
     #endif
 }
 
