@@ -70,7 +70,7 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
             if Value.precedes(kept[mid], value) { low = mid + 1 } else { high = mid }
         }
         if low < kept.count, kept[low] == value { return false }
-        if others.contains(value.fingerprint) { return false }
+        if !others.isEmpty, others.contains(value.fingerprint) { return false }
         if kept.count < limit {
             kept.insert(value, at: low)
             return true
@@ -153,6 +153,23 @@ enum SmallDistinct<Value: EvidenceValue>: Sendable {
 
     mutating func insert(_ value: Value?, limit: Int, trackLimit: Int) {
         if let value { insert(value, limit: limit, trackLimit: trackLimit) }
+    }
+
+    /// Whether `value` is already among the kept values (cheap: no fingerprint, no allocation).
+    func keeps(_ value: Value) -> Bool {
+        switch self {
+        case .empty: false
+        case .one(let v): v == value
+        case .many(let box): box.set.kept.count < 4 && box.set.kept.contains(value)
+        }
+    }
+}
+
+extension SmallDistinct where Value == String {
+    /// Inserts the pool's shared copy of `value`, looking it up only when it may be stored.
+    mutating func insert(_ value: String?, limit: Int, trackLimit: Int, pool: inout StringPool) {
+        guard let value, !keeps(value) else { return }
+        insert(pool.intern(value), limit: limit, trackLimit: trackLimit)
     }
 }
 

@@ -82,16 +82,18 @@ public struct DetectionRule: Sendable {
     /// lowercasing (allocating) every user agent on the hot path.
     func isExcluded(userAgent: String) -> Bool {
         guard !userAgentNeedles.isEmpty else { return false }
-        var haystack = userAgent.utf8.map(Self.asciiLower)
-        return haystack.withUnsafeMutableBufferPointer { hay in
-            userAgentNeedles.contains { needle in
-                guard needle.count <= hay.count else { return false }
-                outer: for start in 0...(hay.count - needle.count) {
-                    for (i, byte) in needle.enumerated() where hay[start + i] != byte { continue outer }
-                    return true
-                }
-                return false
+        if let found = userAgent.utf8.withContiguousStorageIfAvailable({ contains(needlesIn: $0) }) { return found }
+        return Array(userAgent.utf8).withUnsafeBufferPointer { contains(needlesIn: $0) }
+    }
+
+    private func contains(needlesIn hay: UnsafeBufferPointer<UInt8>) -> Bool {
+        userAgentNeedles.contains { needle in
+            guard needle.count <= hay.count else { return false }
+            outer: for start in 0...(hay.count - needle.count) {
+                for i in 0..<needle.count where Self.asciiLower(hay[start + i]) != needle[i] { continue outer }
+                return true
             }
+            return false
         }
     }
 

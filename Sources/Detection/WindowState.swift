@@ -39,10 +39,10 @@ struct WindowState: Sendable {
         let track = limits.distinctTrackingLimit
         let added = addresses.insert(o.address, limit: limits.sourceAddresses, trackLimit: track)
         accessKeyIds.insert(o.accessKeyId, limit: limits.accessKeyIds, trackLimit: track)
-        userAgents.insert(o.userAgent.map { pool.intern($0) }, limit: limits.userAgents, trackLimit: track)
-        eventSources.insert(o.eventSource.map { pool.intern($0) }, limit: limits.eventSources, trackLimit: track)
-        eventNames.insert(o.eventName.map { pool.intern($0) }, limit: limits.eventNames, trackLimit: track)
-        awsRegions.insert(o.awsRegion.map { pool.intern($0) }, limit: limits.awsRegions, trackLimit: track)
+        userAgents.insert(o.userAgent, limit: limits.userAgents, trackLimit: track, pool: &pool)
+        eventSources.insert(o.eventSource, limit: limits.eventSources, trackLimit: track, pool: &pool)
+        eventNames.insert(o.eventName, limit: limits.eventNames, trackLimit: track, pool: &pool)
+        awsRegions.insert(o.awsRegion, limit: limits.awsRegions, trackLimit: track, pool: &pool)
         // A sample only: no fingerprints kept past the bound (event_count is the true count).
         eventIDs.insert(o.eventID, limit: limits.sampleEventIDs, trackLimit: 0)
         if eventCount > 0 { origins.insert(o.origin, limit: limits.inputRanges) }

@@ -104,52 +104,27 @@ func oneAddressObservation(_ i: Int, _ random: inout SplitMix) -> [UInt8] {
     ).encode()
 }
 
-/// Bytes the C heap holds (in use, including allocator chunk overhead): glibc `mallinfo`.
-/// Looked up at run time because Swift's Glibc module does not import `mallinfo2` and the old
-/// function is marked deprecated; its 32-bit fields are wide enough for the < 2 GB measured here.
-func heapInUse() -> Int {
-    #if canImport(Glibc)
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallinfo") else { return 0 }
-    let info = unsafeBitCast(symbol, to: (@convention(c) () -> mallinfo).self)()
-    return Int(info.uordblks) + Int(info.hblkhd)
-    #else
-    return 0
-    #endif
-}
-
-/// Resident set size from /proc (Linux), in bytes.
+/// Resident set size from /proc/self/statm (Linux), in bytes; 0 elsewhere.
 func residentBytes() -> Int {
     #if canImport(Glibc)
     guard let file = fopen("/proc/self/statm", "r") else { return 0 }
     defer { fclose(file) }
-    var size = 0
-    var resident = 0
-    guard withUnsafeMutablePointer(to: &size, { s in
-        withUnsafeMutablePointer(to: &resident) { r in fscanf_statm(file, s, r) }
-    }) else { return 0 }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
+    var line = [UInt8](repeating: 0, count: 256)
+    let count = fread(&line, 1, line.count, file)
+    let fields = String(decoding: line.prefix(count), as: UTF8.self).split(separator: " ")
+    guard fields.count >= 2, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     #else
     return 0
     #endif
 }
 
-#if canImport(Glibc)
-private func fscanf_statm(_ file: UnsafeMutablePointer<FILE>, _ size: UnsafeMutablePointer<Int>, _ resident: UnsafeMutablePointer<Int>) -> Bool {
-    var line = [CChar](repeating: 0, count: 256)
-    guard fgets(&line, 256, file) != nil else { return false }
-    let fields = String(cString: line).split(separator: " ")
-    guard fields.count >= 2, let s = Int(fields[0]), let r = Int(fields[1]) else { return false }
-    size.pointee = s
-    resident.pointee = r
-    return true
-}
-#endif
-
 /// Fills a detector with one open, one-address window for each of `count` principals.
-func openWindows(_ count: Int) -> (detector: WindowedDetector, heapBytes: Int, residentBytes: Int) {
+/// Measured in a fresh process (one iteration), so the RSS delta is the detector's own memory:
+/// dictionary storage, window slots, and the strings it keeps.
+func openWindows(_ count: Int) -> (detector: WindowedDetector, residentBytes: Int) {
     var random = SplitMix(state: 7)
     let now = EventTime(millisecondsSinceEpoch: start + 3_600_000)
-    let heapBefore = heapInUse()
     let residentBefore = residentBytes()
     var detector = WindowedDetector()
     for i in 0..<count {
@@ -158,7 +133,7 @@ func openWindows(_ count: Int) -> (detector: WindowedDetector, heapBytes: Int, r
         let observation = try! Observation(decoding: bytes)
         _ = detector.process(observation, partition: 0, offset: Int64(i), now: now)
     }
-    return (detector, heapInUse() - heapBefore, residentBytes() - residentBefore)
+    return (detector, residentBytes() - residentBefore)
 }
 
 let benchmarks: @Sendable () -> Void = {
@@ -194,14 +169,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
         "Detection: bytes per open one-address window",
         configuration: .init(
-            metrics: [.custom("heap bytes per window", useScalingFactor: false),
-                      .custom("resident bytes per window", useScalingFactor: false)],
-            maxIterations: 3
+            metrics: [.custom("resident bytes per window", useScalingFactor: false)],
+            maxIterations: 1
         )
     ) { benchmark in
         let count = 200_000
-        let (detector, heap, resident) = openWindows(count)
-        benchmark.measurement(.custom("heap bytes per window", useScalingFactor: false), heap / count)
+        let (detector, resident) = openWindows(count)
         benchmark.measurement(.custom("resident bytes per window", useScalingFactor: false), resident / count)
         blackHole(detector)
     }
@@ -209,15 +182,12 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
         "Detection: 1,000,000 principals with open windows",
         configuration: .init(
-            metrics: [.peakMemoryResident,
-                      .custom("resident MB (delta)", useScalingFactor: false),
-                      .custom("heap MB (delta)", useScalingFactor: false)],
+            metrics: [.peakMemoryResident, .custom("resident MB (delta)", useScalingFactor: false)],
             maxIterations: 1
         )
     ) { benchmark in
-        let (detector, heap, resident) = openWindows(1_000_000)
+        let (detector, resident) = openWindows(1_000_000)
         benchmark.measurement(.custom("resident MB (delta)", useScalingFactor: false), resident / 1_000_000)
-        benchmark.measurement(.custom("heap MB (delta)", useScalingFactor: false), heap / 1_000_000)
         blackHole(detector)
     }
 }
