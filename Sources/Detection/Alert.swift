@@ -1,0 +1,198 @@
+public import CloudTrail
+import Crypto
+
+/// One emission of an alert: the record value is `json()`, the record key `recordKey`.
+///
+/// Every emission of the same `id` carries the full current evidence; `revision` orders them.
+/// The JSON field names are the downstream contract (docs/alerts.md, schema/alert.schema.json).
+public struct Alert: Sendable, Hashable {
+    public enum Status: String, Sendable, Hashable {
+        /// The window reached the threshold and is still open; more revisions may follow.
+        case open
+        /// The window closed (watermark passed its end); the last word on this `id`.
+        case final
+    }
+
+    /// Bumped when a field changes meaning or disappears (adding fields does not bump it).
+    public static let schemaVersion = 1
+
+    public var id: String
+    public var status: Status
+    public var revision: Int
+    public var groupingKey: String
+    public var principal: AlertPrincipal
+    public var window: TimeWindow
+    public var sourceAddresses: EvidenceList
+    /// False only once a window saw more than `EvidenceLimits.distinctTrackingLimit` values.
+    public var sourceAddressCountIsExact: Bool
+    public var accessKeyIds: EvidenceList
+    public var userAgents: EvidenceList
+    public var eventSources: EvidenceList
+    public var eventNames: EvidenceList
+    public var awsRegions: EvidenceList
+    public var eventCount: Int
+    public var firstSeen: EventTime
+    public var lastSeen: EventTime
+    public var rule: AlertRule
+    /// Wall-clock time of the emission (the injected clock); the only field a replay may change.
+    public var detectedAt: EventTime
+    public var evidence: AlertEvidence
+
+    /// The output record key: the grouping key, UTF-8.
+    public var recordKey: [UInt8] { Array(groupingKey.utf8) }
+
+    /// hex SHA-256 of `rule id | grouping key | window start (RFC 3339)`: the same window has the same
+    /// id on any instance, after any restart.
+    public static func id(ruleID: String, groupingKey: String, windowStart: EventTime) -> String {
+        let digest = SHA256.hash(data: Array("\(ruleID)|\(groupingKey)|\(RFC3339.format(windowStart))".utf8))
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in digest {
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A bounded evidence list: the kept `values` (sorted) and the true number of distinct values.
+public struct EvidenceList: Sendable, Hashable {
+    public var values: [String]
+    public var count: Int
+
+    public init(values: [String], count: Int) {
+        self.values = values
+        self.count = count
+    }
+}
+
+public struct AlertPrincipal: Sendable, Hashable {
+    public var arn: String
+    public var type: String
+    public var accountId: String?
+}
+
+/// The rule's identity as shown in alerts, with its MITRE ATT&CK mapping.
+public struct AlertRule: Sendable, Hashable {
+    public var id: String
+    public var name: String
+    public var severity: String
+    public var riskScore: Int
+
+    public static let techniqueID = "T1078.004"
+    public static let techniqueName = "Valid Accounts: Cloud Accounts"
+    public static let tactics = [("TA0001", "Initial Access"), ("TA0005", "Defense Evasion")]
+
+    init(_ configuration: RuleConfiguration) {
+        id = configuration.id
+        name = configuration.name
+        severity = configuration.severity
+        riskScore = configuration.riskScore
+    }
+}
+
+/// Pointers back to raw logs.
+public struct AlertEvidence: Sendable, Hashable {
+    /// A deterministic sample (the smallest ids) of the window's event ids.
+    public var sampleEventIDs: [String]
+    /// Input topic partitions and the offset range each contributed, bounded.
+    public var inputRanges: [OriginRange]
+    /// True number of input (topic, partition) pairs.
+    public var inputRangeCount: Int
+    /// The detect stage's partition that holds the window's state.
+    public var detectPartition: Int32
+}
+
+extension Alert {
+    /// The record value: compact JSON, keys sorted at every level, so equal alerts are equal bytes.
+    public func json() -> [UInt8] {
+        var w = JSONWriter()
+        w.object { w in
+            w.field("access_key_ids", strings: accessKeyIds.values)
+            w.field("alert_id", id)
+            w.field("aws_regions", strings: awsRegions.values)
+            w.field("detected_at", RFC3339.format(detectedAt))
+            w.key("distinct_counts")
+            w.object { w in
+                w.field("access_key_ids", accessKeyIds.count)
+                w.field("aws_regions", awsRegions.count)
+                w.field("event_names", eventNames.count)
+                w.field("event_sources", eventSources.count)
+                w.field("user_agents", userAgents.count)
+            }
+            w.field("event_count", eventCount)
+            w.field("event_names", strings: eventNames.values)
+            w.field("event_sources", strings: eventSources.values)
+            w.key("evidence")
+            w.object { w in
+                w.field("detect_partition", Int(evidence.detectPartition))
+                w.field("event_ids", strings: evidence.sampleEventIDs)
+                w.key("input")
+                w.array { w in
+                    for range in evidence.inputRanges {
+                        w.object { w in
+                            w.field("first_offset", Int(range.firstOffset))
+                            w.field("last_offset", Int(range.lastOffset))
+                            w.field("partition", Int(range.partition))
+                            w.field("topic", range.topic)
+                        }
+                    }
+                }
+                w.field("input_count", evidence.inputRangeCount)
+            }
+            w.field("first_seen", RFC3339.format(firstSeen))
+            w.field("grouping_key", groupingKey)
+            w.field("last_seen", RFC3339.format(lastSeen))
+            w.key("principal")
+            w.object { w in
+                w.field("account_id", principal.accountId)
+                w.field("arn", principal.arn)
+                w.field("type", principal.type)
+            }
+            w.field("revision", revision)
+            w.key("rule")
+            w.object { w in
+                w.field("id", rule.id)
+                w.field("name", rule.name)
+                w.field("risk_score", rule.riskScore)
+                w.field("severity", rule.severity)
+                w.key("threat")
+                w.object { w in
+                    w.field("framework", "MITRE ATT&CK")
+                    w.key("tactics")
+                    w.array { w in
+                        for (id, name) in AlertRule.tactics {
+                            w.object { w in
+                                w.field("id", id)
+                                w.field("name", name)
+                            }
+                        }
+                    }
+                    w.key("technique")
+                    w.object { w in
+                        w.field("id", AlertRule.techniqueID)
+                        w.field("name", AlertRule.techniqueName)
+                    }
+                }
+            }
+            w.field("schema_version", Alert.schemaVersion)
+            w.key("source_addresses")
+            w.object { w in
+                w.field("count", sourceAddresses.count)
+                w.field("count_exact", sourceAddressCountIsExact)
+                w.field("values", strings: sourceAddresses.values)
+            }
+            w.field("status", status.rawValue)
+            w.field("user_agents", strings: userAgents.values)
+            w.key("window")
+            w.object { w in
+                w.field("end", RFC3339.format(window.end))
+                w.field("start", RFC3339.format(window.start))
+            }
+        }
+        return w.bytes
+    }
+
+    public var jsonString: String { String(decoding: json(), as: UTF8.self) }
+}

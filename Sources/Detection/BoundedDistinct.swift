@@ -1,0 +1,262 @@
+import CloudTrail
+
+/// A value that evidence lists can keep: a total order (which values are kept is then independent
+/// of arrival order, so replays and batch recomputations agree) and a stable 64-bit fingerprint.
+protocol EvidenceValue: Equatable, Sendable {
+    static func precedes(_ a: Self, _ b: Self) -> Bool
+    /// Equal values give equal fingerprints in every process (no per-process hash seed).
+    var fingerprint: UInt64 { get }
+}
+
+extension String: EvidenceValue {
+    static func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+    /// FNV-1a, 64 bit.
+    var fingerprint: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+}
+
+extension SourceAddress: EvidenceValue {
+    /// IPv4 before IPv6, each in numeric order.
+    static func precedes(_ a: SourceAddress, _ b: SourceAddress) -> Bool { a.sortKey < b.sortKey }
+
+    /// Exact for IPv4 and for IPv6 /64 prefixes; a mixed 64-bit hash for full IPv6 addresses
+    /// (a collision among a million addresses has odds of about 3 in 10^8).
+    var fingerprint: UInt64 {
+        switch self {
+        case .ipv4(let v): return 1 << 63 | UInt64(v)
+        case .ipv6(let high, 0): return Self.mix(high) & ~(1 << 63)
+        case .ipv6(let high, let low): return Self.mix(high ^ Self.mix(low)) & ~(1 << 63) | 1
+        case .notAnAddress: return 0
+        }
+    }
+
+    var sortKey: (UInt8, UInt64, UInt64) {
+        switch self {
+        case .ipv4(let v): (4, 0, UInt64(v))
+        case .ipv6(let high, let low): (6, high, low)
+        case .notAnAddress: (0, 0, 0)
+        }
+    }
+
+    /// splitmix64 finaliser.
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// The `limit` smallest distinct values, sorted, plus fingerprints of every other distinct value
+/// seen, so that `count` stays exact while memory stays bounded by `trackLimit` fingerprints.
+struct BoundedDistinct<Value: EvidenceValue>: Sendable {
+    private(set) var kept: [Value] = []
+    private(set) var others: Set<UInt64> = []
+    /// True once `trackLimit` was reached: `count` is then a lower bound.
+    private(set) var saturated = false
+
+    var count: Int { kept.count + others.count }
+
+    /// Returns true when `value` was not seen before (as far as fingerprints can tell).
+    mutating func insert(_ value: Value, limit: Int, trackLimit: Int) -> Bool {
+        var low = 0
+        var high = kept.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Value.precedes(kept[mid], value) { low = mid + 1 } else { high = mid }
+        }
+        if low < kept.count, kept[low] == value { return false }
+        if !others.isEmpty, others.contains(value.fingerprint) { return false }
+        if kept.count < limit {
+            kept.insert(value, at: low)
+            return true
+        }
+        // Full: a smaller value still displaces the largest kept one, so what is kept never depends
+        // on arrival order; only the remembering of the rest stops at `trackLimit`.
+        let tracking = others.count < trackLimit
+        if !tracking { saturated = true }
+        if low < kept.count {
+            let evicted = kept.removeLast()
+            kept.insert(value, at: low)
+            if tracking { others.insert(evicted.fingerprint) }
+            return true
+        }
+        guard tracking else { return false }
+        others.insert(value.fingerprint)
+        return true
+    }
+}
+
+/// One value inline (the common case: a window with one address, one key, one user agent), a
+/// shared copy-on-write box past that: a one-event window allocates nothing here.
+enum SmallDistinct<Value: EvidenceValue>: Sendable {
+    case empty
+    case one(Value)
+    case many(Box)
+
+    /// Safe to share across threads because it is copy-on-write: `insert` mutates a box only when
+    /// `isKnownUniquelyReferenced` says no other copy of the enclosing value can see it (the same
+    /// discipline as the standard library's collections); a shared box is copied first.
+    final class Box: @unchecked Sendable {
+        var set: BoundedDistinct<Value>
+        init(_ set: BoundedDistinct<Value>) { self.set = set }
+    }
+
+    var count: Int {
+        switch self {
+        case .empty: 0
+        case .one: 1
+        case .many(let box): box.set.count
+        }
+    }
+
+    var isSaturated: Bool {
+        if case .many(let box) = self { return box.set.saturated }
+        return false
+    }
+
+    /// Kept values, sorted.
+    var values: [Value] {
+        switch self {
+        case .empty: []
+        case .one(let v): [v]
+        case .many(let box): box.set.kept
+        }
+    }
+
+    @discardableResult
+    mutating func insert(_ value: Value, limit: Int, trackLimit: Int) -> Bool {
+        switch self {
+        case .empty:
+            guard limit > 0 else { return false }
+            self = .one(value)
+            return true
+        case .one(let existing):
+            if existing == value { return false }
+            var set = BoundedDistinct<Value>()
+            _ = set.insert(existing, limit: limit, trackLimit: trackLimit)
+            let added = set.insert(value, limit: limit, trackLimit: trackLimit)
+            self = .many(Box(set))
+            return added
+        case .many(var box):
+            self = .empty
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.set) }
+            let added = box.set.insert(value, limit: limit, trackLimit: trackLimit)
+            self = .many(box)
+            return added
+        }
+    }
+
+    mutating func insert(_ value: Value?, limit: Int, trackLimit: Int) {
+        if let value { insert(value, limit: limit, trackLimit: trackLimit) }
+    }
+
+    /// Whether `value` is already among the kept values (cheap: no fingerprint, no allocation).
+    func keeps(_ value: Value) -> Bool {
+        switch self {
+        case .empty: false
+        case .one(let v): v == value
+        case .many(let box): box.set.kept.count < 4 && box.set.kept.contains(value)
+        }
+    }
+}
+
+extension SmallDistinct where Value == String {
+    /// Inserts the pool's shared copy of `value`, looking it up only when it may be stored.
+    mutating func insert(_ value: String?, limit: Int, trackLimit: Int, pool: inout StringPool) {
+        guard let value, !keeps(value) else { return }
+        insert(pool.intern(value), limit: limit, trackLimit: trackLimit)
+    }
+}
+
+/// Offsets of one input partition that fed a window: the pivot back to raw records.
+public struct OriginRange: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var firstOffset: Int64
+    public var lastOffset: Int64
+
+    public init(topic: String, partition: Int32, firstOffset: Int64, lastOffset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.firstOffset = firstOffset
+        self.lastOffset = lastOffset
+    }
+
+    static func precedes(_ a: OriginRange, _ b: OriginRange) -> Bool {
+        if a.topic != b.topic { return String.precedes(a.topic, b.topic) }
+        return a.partition < b.partition
+    }
+}
+
+/// Offset ranges per (topic, partition), the `limit` smallest kept; those past it are only counted.
+enum SmallOrigins: Sendable {
+    case one(OriginRange)
+    case many(Box)
+
+    /// Copy-on-write like `SmallDistinct.Box`, and safe to share for the same reason.
+    final class Box: @unchecked Sendable {
+        var kept: [OriginRange]
+        var others: Set<UInt64>
+        init(kept: [OriginRange], others: Set<UInt64>) {
+            self.kept = kept
+            self.others = others
+        }
+    }
+
+    var values: [OriginRange] {
+        switch self {
+        case .one(let r): [r]
+        case .many(let box): box.kept
+        }
+    }
+
+    var count: Int {
+        switch self {
+        case .one: 1
+        case .many(let box): box.kept.count + box.others.count
+        }
+    }
+
+    mutating func insert(_ origin: EventOrigin, limit: Int) {
+        let range = OriginRange(topic: origin.topic, partition: origin.partition,
+                                firstOffset: origin.offset, lastOffset: origin.offset)
+        switch self {
+        case .one(var r):
+            if r.topic == origin.topic, r.partition == origin.partition {
+                r.firstOffset = min(r.firstOffset, origin.offset)
+                r.lastOffset = max(r.lastOffset, origin.offset)
+                self = .one(r)
+            } else {
+                self = .many(Box(kept: [r], others: []))
+                insert(origin, limit: limit)
+            }
+        case .many(var box):
+            self = .one(range)
+            if !isKnownUniquelyReferenced(&box) { box = Box(kept: box.kept, others: box.others) }
+            if let i = box.kept.firstIndex(where: { $0.topic == origin.topic && $0.partition == origin.partition }) {
+                box.kept[i].firstOffset = min(box.kept[i].firstOffset, origin.offset)
+                box.kept[i].lastOffset = max(box.kept[i].lastOffset, origin.offset)
+            } else {
+                let fingerprint = "\(origin.topic)#\(origin.partition)".fingerprint
+                if !box.others.contains(fingerprint) {
+                    let at = box.kept.firstIndex(where: { OriginRange.precedes(range, $0) }) ?? box.kept.count
+                    if box.kept.count < max(1, limit) {
+                        box.kept.insert(range, at: at)
+                    } else if at < box.kept.count {
+                        let evicted = box.kept.removeLast()
+                        box.others.insert("\(evicted.topic)#\(evicted.partition)".fingerprint)
+                        box.kept.insert(range, at: at)
+                    } else {
+                        box.others.insert(fingerprint)
+                    }
+                }
+            }
+            self = .many(box)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+/// An identifier stored without a heap allocation when it has a known shape: a lowercase UUID
+/// (CloudTrail event ids) or up to 20 characters of `A-Z0-9` (access key ids). Swift strings
+/// longer than 15 bytes live on the heap; these two are the per-event strings every window holds.
+enum CompactText: Sendable, Hashable {
+    case uuid(UInt64, UInt64)
+    /// 6 bits per character (0 ends the text), up to 20 characters over both words.
+    case upperAlphanumeric(UInt64, UInt64)
+    case text(String)
+
+    init(_ string: String) {
+        self = Self.uuid(string) ?? Self.upperAlphanumeric(string) ?? .text(string)
+    }
+
+    var string: String {
+        switch self {
+        case .uuid(let high, let low):
+            let hex = Array("0123456789abcdef".utf8)
+            var out: [UInt8] = []
+            out.reserveCapacity(36)
+            for i in 0..<32 {
+                if i == 8 || i == 12 || i == 16 || i == 20 { out.append(UInt8(ascii: "-")) }
+                let word = i < 16 ? high : low
+                out.append(hex[Int(word >> UInt64((15 - i % 16) * 4) & 15)])
+            }
+            return String(decoding: out, as: UTF8.self)
+        case .upperAlphanumeric(let high, let low):
+            var out: [UInt8] = []
+            for i in 0..<20 {
+                let word = i < 10 ? high : low
+                let code = UInt8(truncatingIfNeeded: word >> UInt64((9 - i % 10) * 6)) & 63
+                if code == 0 { break }
+                out.append(code <= 26 ? UInt8(ascii: "A") + code - 1 : UInt8(ascii: "0") + code - 27)
+            }
+            return String(decoding: out, as: UTF8.self)
+        case .text(let s):
+            return s
+        }
+    }
+
+    private static func uuid(_ s: String) -> CompactText? {
+        guard s.utf8.count == 36 else { return nil }
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        var nibbles = 0
+        for (i, byte) in s.utf8.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            if nibbles < 16 { high = high << 4 | UInt64(value) } else { low = low << 4 | UInt64(value) }
+            nibbles += 1
+        }
+        return .uuid(high, low)
+    }
+
+    private static func upperAlphanumeric(_ s: String) -> CompactText? {
+        guard s.utf8.count <= 20 else { return nil }
+        var words: (UInt64, UInt64) = (0, 0)
+        for i in 0..<20 {
+            var code: UInt64 = 0
+            if i < s.utf8.count {
+                let byte = s.utf8[s.utf8.index(s.utf8.startIndex, offsetBy: i)]
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): code = UInt64(byte - UInt8(ascii: "A") + 1)
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): code = UInt64(byte - UInt8(ascii: "0") + 27)
+                default: return nil
+                }
+            }
+            if i < 10 { words.0 = words.0 << 6 | code } else { words.1 = words.1 << 6 | code }
+        }
+        return .upperAlphanumeric(words.0, words.1)
+    }
+}
+
+/// Strings shared by many windows (user agents, event sources, account ids, ...) stored once and
+/// named by a 4-byte id; reference counted so that ids of closed windows are reused.
+struct StringTable: Sendable {
+    private var index: [String: UInt32] = [:]
+    private var strings: [String] = [""]
+    private var counts: [UInt32] = [0]
+    private var free: [UInt32] = []
+
+    /// Id 0 stands for nil.
+    mutating func retain(_ text: String?) -> UInt32 {
+        guard let text else { return 0 }
+        if let id = index[text] {
+            counts[Int(id)] += 1
+            return id
+        }
+        let id: UInt32
+        if let reused = free.popLast() {
+            id = reused
+            strings[Int(id)] = text
+            counts[Int(id)] = 1
+        } else {
+            id = UInt32(strings.count)
+            strings.append(text)
+            counts.append(1)
+        }
+        index[text] = id
+        return id
+    }
+
+    mutating func release(_ id: UInt32) {
+        guard id != 0 else { return }
+        counts[Int(id)] -= 1
+        if counts[Int(id)] == 0 {
+            index[strings[Int(id)]] = nil
+            strings[Int(id)] = ""
+            free.append(id)
+        }
+    }
+
+    subscript(id: UInt32) -> String? { id == 0 ? nil : strings[Int(id)] }
+
+    /// Distinct strings held (for tests).
+    var count: Int { index.count }
+}

@@ -1,0 +1,159 @@
+public import CloudTrail
+
+/// Why the rule did not keep an event. The raw value is stable: use it as a metric label.
+public enum RejectReason: String, Error, Sendable, Hashable, CaseIterable {
+    case identityType = "identity_type"
+    case missingPrincipalArn = "missing_principal_arn"
+    case accessKeyPrefix = "access_key_prefix"
+    case notAnAddress = "not_an_address"
+    case excludedUserAgent = "excluded_user_agent"
+    case excludedEventSource = "excluded_event_source"
+    case consoleSession = "console_session"
+    case allowlistedAddress = "allowlisted_address"
+    case allowlistedPrincipal = "allowlisted_principal"
+
+    /// The metric label (same as `rawValue`).
+    public var label: String { rawValue }
+}
+
+/// The stateless half of the rule: which events count, turned into compact `Observation`s.
+///
+/// The route stage (or the detect stage on keyed input) calls `evaluate` on every decoded event;
+/// everything it keeps goes to `WindowedDetector.process`.
+public struct DetectionRule: Sendable {
+    public let configuration: RuleConfiguration
+    private let userAgentNeedles: [[UInt8]]
+
+    public init(_ configuration: RuleConfiguration = .seed) {
+        self.configuration = configuration
+        userAgentNeedles = configuration.excludedUserAgentSubstrings
+            .map { Array($0.utf8).map(Self.asciiLower) }
+            .filter { !$0.isEmpty }
+    }
+
+    /// Keeps `event` as an `Observation` stamped with where the raw event came from, or says why not.
+    public func evaluate(_ event: CloudTrailEvent, origin: EventOrigin) -> Result<Observation, RejectReason> {
+        let identity = event.userIdentity
+        guard let type = identity.type, configuration.identityTypes.contains(type) else {
+            return .failure(.identityType)
+        }
+        guard let arn = identity.arn, !arn.isEmpty else { return .failure(.missingPrincipalArn) }
+        guard let key = identity.accessKeyId,
+              configuration.accessKeyPrefixes.contains(where: { key.hasPrefix($0) }) else {
+            return .failure(.accessKeyPrefix)
+        }
+        if case .notAnAddress = event.sourceAddress { return .failure(.notAnAddress) }
+        if let agent = event.userAgent, isExcluded(userAgent: agent) { return .failure(.excludedUserAgent) }
+        if let source = event.eventSource, configuration.excludedEventSources.contains(source) {
+            return .failure(.excludedEventSource)
+        }
+        if configuration.excludeConsoleSessions, event.sessionCredentialFromConsole {
+            return .failure(.consoleSession)
+        }
+        if configuration.allowedNetworks.contains(where: { $0.contains(event.sourceAddress) }) {
+            return .failure(.allowlistedAddress)
+        }
+        if configuration.allowedPrincipals.contains(where: { $0.matches(arn) }) {
+            return .failure(.allowlistedPrincipal)
+        }
+        let groupingKey: String
+        switch configuration.groupingKey {
+        case .principalArn: groupingKey = arn
+        case .accessKeyId: groupingKey = key
+        }
+        return .success(Observation(
+            groupingKey: groupingKey,
+            principalArn: arn,
+            principalType: type,
+            accountId: identity.accountId ?? event.recipientAccountId,
+            address: configuration.addressNormalization.normalize(event.sourceAddress),
+            accessKeyId: key,
+            userAgent: event.userAgent,
+            eventSource: event.eventSource,
+            eventName: event.eventName,
+            awsRegion: event.awsRegion,
+            eventTime: event.eventTime,
+            eventID: event.eventID,
+            origin: origin
+        ))
+    }
+
+    /// ASCII case-insensitive substring search; user agents are ASCII in practice, and this avoids
+    /// lowercasing (allocating) every user agent on the hot path.
+    func isExcluded(userAgent: String) -> Bool {
+        guard !userAgentNeedles.isEmpty else { return false }
+        if let found = userAgent.utf8.withContiguousStorageIfAvailable({ contains(needlesIn: $0) }) { return found }
+        return Array(userAgent.utf8).withUnsafeBufferPointer { contains(needlesIn: $0) }
+    }
+
+    private func contains(needlesIn hay: UnsafeBufferPointer<UInt8>) -> Bool {
+        userAgentNeedles.contains { needle in
+            guard needle.count <= hay.count else { return false }
+            outer: for start in 0...(hay.count - needle.count) {
+                for i in 0..<needle.count where Self.asciiLower(hay[start + i]) != needle[i] { continue outer }
+                return true
+            }
+            return false
+        }
+    }
+
+    private static func asciiLower(_ byte: UInt8) -> UInt8 {
+        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+    }
+}
+
+/// Where a raw event was read: the pivot from an alert back to the original log record.
+public struct EventOrigin: Sendable, Hashable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+
+    public init(topic: String, partition: Int32, offset: Int64) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+    }
+}
+
+/// The compact record a matching event becomes: only what windows and alerts need.
+///
+/// In the unkeyed deployment the route stage sends it through the repartition topic with
+/// `encode()`, keyed by `groupingKey`; the detect stage reads it back with `init(decoding:)`.
+public struct Observation: Sendable, Hashable {
+    /// Principal ARN or access key id, per `RuleConfiguration.groupingKey`; the record key.
+    public var groupingKey: String
+    public var principalArn: String
+    public var principalType: String
+    public var accountId: String?
+    /// Already normalised (see `AddressNormalization`); never `.notAnAddress` when made by the rule.
+    public var address: SourceAddress
+    public var accessKeyId: String
+    public var userAgent: String?
+    public var eventSource: String?
+    public var eventName: String?
+    public var awsRegion: String?
+    public var eventTime: EventTime
+    public var eventID: String?
+    /// Topic, partition and offset of the raw CloudTrail record.
+    public var origin: EventOrigin
+
+    public init(
+        groupingKey: String, principalArn: String, principalType: String, accountId: String?,
+        address: SourceAddress, accessKeyId: String, userAgent: String?, eventSource: String?,
+        eventName: String?, awsRegion: String?, eventTime: EventTime, eventID: String?, origin: EventOrigin
+    ) {
+        self.groupingKey = groupingKey
+        self.principalArn = principalArn
+        self.principalType = principalType
+        self.accountId = accountId
+        self.address = address
+        self.accessKeyId = accessKeyId
+        self.userAgent = userAgent
+        self.eventSource = eventSource
+        self.eventName = eventName
+        self.awsRegion = awsRegion
+        self.eventTime = eventTime
+        self.eventID = eventID
+        self.origin = origin
+    }
+}

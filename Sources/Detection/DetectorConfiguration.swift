@@ -1,0 +1,40 @@
+/// Time and output settings of `WindowedDetector`, around the rule itself.
+public struct DetectorConfiguration: Sendable, Hashable {
+    public var rule: RuleConfiguration = .seed
+    /// Watermark = highest event time - this (derived mode). CloudTrail's delivery delay is the knob.
+    public var maxOutOfOrderness: Duration = .seconds(300)
+    /// A fired window stays updatable this long (in watermark time); later events are late.
+    public var allowedLateness: Duration = .zero
+    /// Idle advance after this much wall-clock silence on a caught-up partition; nil disables it.
+    public var idleTimeout: Duration? = .seconds(30)
+    /// At most one `open` revision per this much EVENT time of the window's own data, so that a
+    /// replay reproduces the same revisions with the same content.
+    public var updateInterval: Duration = .seconds(60)
+    /// False: only `final` alerts (revision 1).
+    public var emitOpenAlerts = true
+    public var evidenceLimits = EvidenceLimits()
+    /// Mode of a partition first seen through `process` (see `WindowedDetector.assign`).
+    public var defaultWatermarkMode: WatermarkMode = .boundedOutOfOrderness
+
+    public init(rule: RuleConfiguration = .seed) { self.rule = rule }
+}
+
+/// Bounds on what one window keeps, so one hostile principal cannot exhaust memory.
+///
+/// Lists keep their smallest values (a deterministic choice, independent of arrival order); their
+/// counts stay exact because every value past the bound is remembered as a 64-bit fingerprint, up
+/// to `distinctTrackingLimit` fingerprints per list (8 MB-ish at the default), past which the count
+/// is a lower bound and `source_addresses.count_exact` says so.
+public struct EvidenceLimits: Sendable, Hashable {
+    public var sourceAddresses = 100
+    public var accessKeyIds = 20
+    public var userAgents = 20
+    public var eventSources = 20
+    public var eventNames = 50
+    public var awsRegions = 20
+    public var sampleEventIDs = 10
+    public var inputRanges = 16
+    public var distinctTrackingLimit = 1_000_000
+
+    public init() {}
+}

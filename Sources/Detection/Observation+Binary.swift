@@ -1,0 +1,179 @@
+import CloudTrail
+
+/// Why bytes are not an `Observation`. Any bytes may arrive on the repartition topic.
+public enum ObservationDecodingError: Error, Sendable, Hashable {
+    case badMagic
+    case unsupportedVersion(UInt8)
+    case truncated
+    case invalidAddressTag(UInt8)
+    case invalidFlags(UInt8)
+    case invalidUTF8
+    case varintOverflow
+    case trailingBytes(Int)
+}
+
+/// Binary layout, version 1 (all integers LEB128 varints, signed ones zigzag):
+///
+///     magic 0x4F ('O'), version 0x01, flags,
+///     address: tag 4 + 4 bytes | tag 6 + 16 bytes (network order) | tag 0,
+///     eventTime (zigzag), origin.partition (zigzag), origin.offset (zigzag),
+///     principalArn, principalType, accessKeyId, origin.topic,
+///     [groupingKey unless a flag says it equals the ARN or the key], then the optionals in flag order.
+///
+/// flags: bit 0..5 accountId, userAgent, eventSource, eventName, awsRegion, eventID present;
+/// bit 6 groupingKey == principalArn; bit 7 groupingKey == accessKeyId.
+/// A reader rejects an unknown version rather than guess, so a rolling upgrade must deploy readers first.
+extension Observation {
+    public static let encodingMagic: UInt8 = 0x4F
+    public static let encodingVersion: UInt8 = 1
+
+    public func encode() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + principalArn.utf8.count * 2 + (userAgent?.utf8.count ?? 0))
+        let optionals = [accountId, userAgent, eventSource, eventName, awsRegion, eventID]
+        var flags: UInt8 = 0
+        for (bit, value) in optionals.enumerated() where value != nil { flags |= 1 << UInt8(bit) }
+        if groupingKey == principalArn {
+            flags |= 1 << 6
+        } else if groupingKey == accessKeyId {
+            flags |= 1 << 7
+        }
+        out.append(Self.encodingMagic)
+        out.append(Self.encodingVersion)
+        out.append(flags)
+        switch address {
+        case .ipv4(let v):
+            out.append(4)
+            Self.appendBigEndian(UInt64(v), bytes: 4, to: &out)
+        case .ipv6(let high, let low):
+            out.append(6)
+            Self.appendBigEndian(high, bytes: 8, to: &out)
+            Self.appendBigEndian(low, bytes: 8, to: &out)
+        case .notAnAddress:
+            out.append(0)
+        }
+        Self.appendSigned(eventTime.millisecondsSinceEpoch, to: &out)
+        Self.appendSigned(Int64(origin.partition), to: &out)
+        Self.appendSigned(origin.offset, to: &out)
+        for text in [principalArn, principalType, accessKeyId, origin.topic] { Self.append(text, to: &out) }
+        if flags & 0b1100_0000 == 0 { Self.append(groupingKey, to: &out) }
+        for value in optionals { if let value { Self.append(value, to: &out) } }
+        return out
+    }
+
+    public init(decoding bytes: some Collection<UInt8>) throws(ObservationDecodingError) {
+        var reader = ByteReader(Array(bytes))
+        guard try reader.byte() == Self.encodingMagic else { throw .badMagic }
+        let version = try reader.byte()
+        guard version == Self.encodingVersion else { throw .unsupportedVersion(version) }
+        let flags = try reader.byte()
+        guard flags & 0b1100_0000 != 0b1100_0000 else { throw .invalidFlags(flags) }
+        let address: SourceAddress
+        switch try reader.byte() {
+        case 4: address = .ipv4(UInt32(try reader.bigEndian(bytes: 4)))
+        case 6: address = .ipv6(high: try reader.bigEndian(bytes: 8), low: try reader.bigEndian(bytes: 8))
+        case 0: address = .notAnAddress
+        case let tag: throw .invalidAddressTag(tag)
+        }
+        let time = try reader.signed()
+        let partition = try reader.signed()
+        guard let partition32 = Int32(exactly: partition) else { throw .varintOverflow }
+        let offset = try reader.signed()
+        let arn = try reader.string()
+        let type = try reader.string()
+        let key = try reader.string()
+        let topic = try reader.string()
+        let groupingKey: String
+        if flags & (1 << 6) != 0 {
+            groupingKey = arn
+        } else if flags & (1 << 7) != 0 {
+            groupingKey = key
+        } else {
+            groupingKey = try reader.string()
+        }
+        var optionals: [String?] = []
+        for bit in 0..<6 {
+            optionals.append(flags & (1 << UInt8(bit)) != 0 ? try reader.string() : nil)
+        }
+        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
+        self.init(
+            groupingKey: groupingKey, principalArn: arn, principalType: type, accountId: optionals[0],
+            address: address, accessKeyId: key, userAgent: optionals[1], eventSource: optionals[2],
+            eventName: optionals[3], awsRegion: optionals[4],
+            eventTime: EventTime(millisecondsSinceEpoch: time), eventID: optionals[5],
+            origin: EventOrigin(topic: topic, partition: partition32, offset: offset)
+        )
+    }
+
+    private static func appendBigEndian(_ value: UInt64, bytes: Int, to out: inout [UInt8]) {
+        for i in stride(from: bytes - 1, through: 0, by: -1) {
+            out.append(UInt8(truncatingIfNeeded: value >> UInt64(i * 8)))
+        }
+    }
+
+    private static func appendUnsigned(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    private static func appendSigned(_ value: Int64, to out: inout [UInt8]) {
+        appendUnsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63)), to: &out)
+    }
+
+    private static func append(_ text: String, to out: inout [UInt8]) {
+        appendUnsigned(UInt64(text.utf8.count), to: &out)
+        out.append(contentsOf: text.utf8)
+    }
+}
+
+/// Bounds-checked reading: every length is checked against what is left before anything is allocated.
+private struct ByteReader {
+    let bytes: [UInt8]
+    var position = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    var remaining: Int { bytes.count - position }
+
+    mutating func byte() throws(ObservationDecodingError) -> UInt8 {
+        guard position < bytes.count else { throw .truncated }
+        defer { position += 1 }
+        return bytes[position]
+    }
+
+    mutating func bigEndian(bytes count: Int) throws(ObservationDecodingError) -> UInt64 {
+        var value: UInt64 = 0
+        for _ in 0..<count { value = value << 8 | UInt64(try byte()) }
+        return value
+    }
+
+    mutating func unsigned() throws(ObservationDecodingError) -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let b = try byte()
+            guard shift < 64, shift < 63 || b <= 1 else { throw .varintOverflow }
+            value |= UInt64(b & 0x7F) << shift
+            if b & 0x80 == 0 { return value }
+            shift += 7
+        }
+    }
+
+    mutating func signed() throws(ObservationDecodingError) -> Int64 {
+        let raw = try unsigned()
+        return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
+    }
+
+    mutating func string() throws(ObservationDecodingError) -> String {
+        let length = try unsigned()
+        guard length <= UInt64(remaining) else { throw .truncated }
+        let end = position + Int(length)
+        defer { position = end }
+        guard let text = String(validating: bytes[position..<end], as: UTF8.self) else { throw .invalidUTF8 }
+        return text
+    }
+}

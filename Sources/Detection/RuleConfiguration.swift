@@ -1,0 +1,165 @@
+public import CloudTrail
+
+/// Everything the stolen-session-token rule can be tuned by; `seed` is the shipped profile.
+///
+/// Defaults follow Elastic's "AWS STS Temporary IAM Session Token Used from Multiple Addresses"
+/// (detection-rules PR #4624). Time spans are `Duration`s; event time itself is milliseconds.
+public struct RuleConfiguration: Sendable, Hashable {
+    /// Stable rule id: part of every `alert_id`, so changing it changes every id downstream.
+    public var id: String = "0d92d30a-5f3e-4b71-bc3d-4a0c4914b7e0"
+    public var name: String = "AWS STS Temporary IAM Session Token Used from Multiple Addresses"
+    public var severity: String = "medium"
+    public var riskScore: Int = 47
+
+    /// `userIdentity.type` values that may count.
+    public var identityTypes: Set<String> = ["IAMUser", "AssumedRole"]
+    /// `userIdentity.accessKeyId` must start with one of these (`ASIA`: temporary STS credentials).
+    public var accessKeyPrefixes: [String] = ["ASIA"]
+    /// Case-insensitive substrings of `userAgent` that mark automation, whose traffic never counts.
+    public var excludedUserAgentSubstrings: [String] = ["Terraform", "Ansible", "Pulumi"]
+    /// `eventSource` values (exact, e.g. `health.amazonaws.com`) that never count.
+    public var excludedEventSources: Set<String> = []
+    /// When true, console sessions (`sessionCredentialFromConsole`) never count. Off in `seed`.
+    public var excludeConsoleSessions: Bool = false
+    /// Trusted egress: an address inside one of these never counts.
+    public var allowedNetworks: [CIDRBlock] = []
+    /// Principal ARN patterns (`*` matches any run of characters) that never count.
+    public var allowedPrincipals: [PrincipalPattern] = []
+    /// Distinct addresses a window must hold to alert.
+    public var threshold: Int = 2
+    /// Tumbling window size; windows are aligned to the Unix epoch (like `date_trunc`).
+    public var windowSize: Duration = .seconds(30 * 60)
+    public var groupingKey: GroupingKey = .principalArn
+    public var addressNormalization: AddressNormalization = .exact
+
+    public init() {}
+
+    /// The shipped default profile.
+    public static var seed: RuleConfiguration { RuleConfiguration() }
+}
+
+/// What a window's state is grouped by (and the output record key).
+public enum GroupingKey: String, Sendable, Hashable, CaseIterable {
+    case principalArn = "principal_arn"
+    case accessKeyId = "access_key_id"
+}
+
+/// How addresses are compared before counting.
+public enum AddressNormalization: String, Sendable, Hashable, CaseIterable {
+    /// Every distinct address counts.
+    case exact
+    /// IPv6 addresses count by their /64 prefix: one host's privacy addresses and dual-stack
+    /// rotation inside a site's /64 are one address, which removes the usual false positives.
+    case ipv6Prefix64 = "ipv6_prefix64"
+
+    /// The address as it is counted and shown.
+    public func normalize(_ address: SourceAddress) -> SourceAddress {
+        switch (self, address) {
+        case (.ipv6Prefix64, .ipv6(let high, _)): return .ipv6(high: high, low: 0)
+        default: return address
+        }
+    }
+}
+
+/// An IPv4 or IPv6 network, e.g. `203.0.113.0/24`, `2001:db8::/32`.
+public struct CIDRBlock: Sendable, Hashable, CustomStringConvertible {
+    public let network: SourceAddress
+    public let prefixLength: Int
+
+    /// Nil when `address` is not an address or the prefix is out of range.
+    public init?(address: SourceAddress, prefixLength: Int) {
+        switch address {
+        case .ipv4(let v):
+            guard (0...32).contains(prefixLength) else { return nil }
+            network = .ipv4(v & Self.mask32(prefixLength))
+        case .ipv6(let high, let low):
+            guard (0...128).contains(prefixLength) else { return nil }
+            let (mh, ml) = Self.mask128(prefixLength)
+            network = .ipv6(high: high & mh, low: low & ml)
+        case .notAnAddress:
+            return nil
+        }
+        self.prefixLength = prefixLength
+    }
+
+    /// Parses `address/prefix` (a bare address means a single host).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        let address = SourceAddress(parsing: String(parts[0]))
+        let length: Int?
+        if parts.count == 2 {
+            length = Int(parts[1])
+        } else if case .ipv4 = address {
+            length = 32
+        } else {
+            length = 128
+        }
+        guard let length else { return nil }
+        self.init(address: address, prefixLength: length)
+    }
+
+    public func contains(_ address: SourceAddress) -> Bool {
+        switch (network, address) {
+        case (.ipv4(let n), .ipv4(let a)):
+            return a & Self.mask32(prefixLength) == n
+        case (.ipv6(let nh, let nl), .ipv6(let ah, let al)):
+            let (mh, ml) = Self.mask128(prefixLength)
+            return ah & mh == nh && al & ml == nl
+        default:
+            return false
+        }
+    }
+
+    public var description: String { "\(network.canonicalText)/\(prefixLength)" }
+
+    private static func mask32(_ bits: Int) -> UInt32 {
+        bits == 0 ? 0 : UInt32.max << UInt32(32 - bits)
+    }
+
+    private static func mask128(_ bits: Int) -> (UInt64, UInt64) {
+        if bits <= 64 {
+            return (bits == 0 ? 0 : UInt64.max << UInt64(64 - bits), 0)
+        }
+        return (UInt64.max, bits == 128 ? UInt64.max : UInt64.max << UInt64(128 - bits))
+    }
+}
+
+/// A principal ARN pattern where `*` matches any run of characters (case-sensitive, like IAM ARNs).
+public struct PrincipalPattern: Sendable, Hashable, CustomStringConvertible {
+    public let pattern: String
+    private let parts: [[UInt8]]
+
+    public init(_ pattern: String) {
+        self.pattern = pattern
+        parts = pattern.utf8.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false).map(Array.init)
+    }
+
+    public func matches(_ arn: String) -> Bool {
+        let text = Array(arn.utf8)
+        if parts.count == 1 { return text == parts[0] }
+        // Anchored first and last literal, greedy-free scan for the middle ones.
+        guard text.starts(with: parts[0]) else { return false }
+        let last = parts[parts.count - 1]
+        guard text.count >= parts[0].count + last.count, text.suffix(last.count).elementsEqual(last) else {
+            return false
+        }
+        var position = parts[0].count
+        let limit = text.count - last.count
+        for middle in parts[1..<(parts.count - 1)] where !middle.isEmpty {
+            guard let found = Self.find(middle, in: text, from: position, limit: limit) else { return false }
+            position = found + middle.count
+        }
+        return true
+    }
+
+    public var description: String { pattern }
+
+    private static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int, limit: Int) -> Int? {
+        guard limit - from >= needle.count else { return nil }
+        for start in from...(limit - needle.count)
+        where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+            return start
+        }
+        return nil
+    }
+}

@@ -1,0 +1,56 @@
+public import CloudTrail
+
+/// A half-open event-time window `[start, end)`, as in Flink's `TimeWindow`.
+public struct TimeWindow: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var start: EventTime
+    public var end: EventTime
+
+    public init(start: EventTime, end: EventTime) {
+        self.start = start
+        self.end = end
+    }
+
+    public func contains(_ time: EventTime) -> Bool { start <= time && time < end }
+
+    public static func < (a: TimeWindow, b: TimeWindow) -> Bool { (a.start, a.end) < (b.start, b.end) }
+
+    public var description: String { "[\(start), \(end))" }
+}
+
+/// Tumbling windows aligned to the Unix epoch (Flink's `TumblingEventTimeWindows` with offset 0):
+/// the same instant falls in the same window on every instance, which keeps alert ids stable.
+public struct TumblingEventTimeWindows: Sendable, Hashable {
+    public let sizeMilliseconds: Int64
+
+    public init(size: Duration) {
+        sizeMilliseconds = max(1, size.milliseconds)
+    }
+
+    public func assignWindow(to time: EventTime) -> TimeWindow {
+        let t = time.millisecondsSinceEpoch
+        var start = t - t % sizeMilliseconds
+        if t < 0, start != t { start -= sizeMilliseconds }
+        return TimeWindow(
+            start: EventTime(millisecondsSinceEpoch: start),
+            end: EventTime(millisecondsSinceEpoch: start + sizeMilliseconds)
+        )
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (truncated), the unit of `EventTime`.
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}
+
+extension EventTime {
+    static func + (time: EventTime, duration: Duration) -> EventTime {
+        EventTime(millisecondsSinceEpoch: time.millisecondsSinceEpoch + duration.milliseconds)
+    }
+
+    static func - (time: EventTime, duration: Duration) -> EventTime {
+        EventTime(millisecondsSinceEpoch: time.millisecondsSinceEpoch - duration.milliseconds)
+    }
+}

@@ -1,0 +1,150 @@
+import CloudTrail
+
+/// Everything one (partition, grouping key, window) keeps. One-value evidence lives inline, so a
+/// window with one event allocates nothing beyond its dictionary slot and its unique strings.
+struct WindowState: Sendable {
+    var principalArn: String
+    var principalType: String
+    var accountId: String?
+    var addresses: SmallDistinct<SourceAddress> = .empty
+    var accessKeyIds: SmallDistinct<String> = .empty
+    var userAgents: SmallDistinct<String> = .empty
+    var eventSources: SmallDistinct<String> = .empty
+    var eventNames: SmallDistinct<String> = .empty
+    var awsRegions: SmallDistinct<String> = .empty
+    var eventIDs: SmallDistinct<String> = .empty
+    var origins: SmallOrigins
+    var eventCount: Int64 = 0
+    var firstSeen: Int64
+    var lastSeen: Int64
+    /// Last revision emitted (0: none yet).
+    var revision: Int32 = 0
+    /// Distinct address count at the last emission.
+    var emittedAddressCount: Int32 = 0
+    /// `lastSeen` at the last `open` emission: the event-time throttle of updates.
+    var lastEmittedAt: Int64 = .min
+
+    init(_ o: Observation, pool: inout StringPool) {
+        principalArn = o.principalArn == o.groupingKey ? o.groupingKey : o.principalArn
+        principalType = pool.intern(o.principalType)
+        accountId = o.accountId.map { pool.intern($0) }
+        origins = .one(OriginRange(topic: pool.intern(o.origin.topic), partition: o.origin.partition,
+                                   firstOffset: o.origin.offset, lastOffset: o.origin.offset))
+        firstSeen = o.eventTime.millisecondsSinceEpoch
+        lastSeen = firstSeen
+    }
+
+    /// Adds one observation; returns true when it brought a new distinct address.
+    mutating func add(_ o: Observation, limits: EvidenceLimits, pool: inout StringPool) -> Bool {
+        let track = limits.distinctTrackingLimit
+        let added = addresses.insert(o.address, limit: limits.sourceAddresses, trackLimit: track)
+        accessKeyIds.insert(o.accessKeyId, limit: limits.accessKeyIds, trackLimit: track)
+        userAgents.insert(o.userAgent, limit: limits.userAgents, trackLimit: track, pool: &pool)
+        eventSources.insert(o.eventSource, limit: limits.eventSources, trackLimit: track, pool: &pool)
+        eventNames.insert(o.eventName, limit: limits.eventNames, trackLimit: track, pool: &pool)
+        awsRegions.insert(o.awsRegion, limit: limits.awsRegions, trackLimit: track, pool: &pool)
+        // A sample only: no fingerprints kept past the bound (event_count is the true count).
+        eventIDs.insert(o.eventID, limit: limits.sampleEventIDs, trackLimit: 0)
+        if eventCount > 0 { origins.insert(o.origin, limit: limits.inputRanges) }
+        eventCount += 1
+        let t = o.eventTime.millisecondsSinceEpoch
+        firstSeen = min(firstSeen, t)
+        lastSeen = max(lastSeen, t)
+        return added
+    }
+
+    var addressCount: Int { addresses.count }
+}
+
+/// Shares one copy of the strings that repeat across windows (user agents, event sources, ...):
+/// decoded observations bring a fresh copy each, and keeping those would dominate memory.
+/// Best effort: it forgets everything past `capacity`, which only costs sharing.
+struct StringPool: Sendable {
+    private var strings: Set<String> = []
+    let capacity: Int
+
+    init(capacity: Int = 1 << 16) { self.capacity = capacity }
+
+    mutating func intern(_ text: String) -> String {
+        // Up to 15 UTF-8 bytes a String is stored inline; nothing to share.
+        guard text.utf8.count > 15 else { return text }
+        if let index = strings.firstIndex(of: text) { return strings[index] }
+        if strings.count >= capacity { strings.removeAll(keepingCapacity: true) }
+        strings.insert(text)
+        return text
+    }
+}
+
+/// A window that has seen one event: the common case (most principals call from one address, and
+/// a million of them can hold windows at once), so it is kept in about 100 bytes inline: shared
+/// strings as `StringTable` ids, the access key and event id packed.
+struct FirstEvent: Sendable {
+    var address: SourceAddress
+    var accessKeyId: CompactText
+    var eventID: CompactText?
+    var time: Int64
+    var offset: Int64
+    var partition: Int32
+    /// 0: same as the grouping key.
+    var principalArn: UInt32
+    var principalType: UInt32
+    var accountId: UInt32
+    var userAgent: UInt32
+    var eventSource: UInt32
+    var eventName: UInt32
+    var awsRegion: UInt32
+    var topic: UInt32
+
+    init(_ o: Observation, table: inout StringTable) {
+        address = o.address
+        accessKeyId = CompactText(o.accessKeyId)
+        eventID = o.eventID.map(CompactText.init)
+        time = o.eventTime.millisecondsSinceEpoch
+        offset = o.origin.offset
+        partition = o.origin.partition
+        principalArn = o.principalArn == o.groupingKey ? 0 : table.retain(o.principalArn)
+        principalType = table.retain(o.principalType)
+        accountId = table.retain(o.accountId)
+        userAgent = table.retain(o.userAgent)
+        eventSource = table.retain(o.eventSource)
+        eventName = table.retain(o.eventName)
+        awsRegion = table.retain(o.awsRegion)
+        topic = table.retain(o.origin.topic)
+    }
+
+    func observation(key: String, table: StringTable) -> Observation {
+        Observation(
+            groupingKey: key, principalArn: table[principalArn] ?? key, principalType: table[principalType] ?? "",
+            accountId: table[accountId], address: address, accessKeyId: accessKeyId.string,
+            userAgent: table[userAgent], eventSource: table[eventSource], eventName: table[eventName],
+            awsRegion: table[awsRegion], eventTime: EventTime(millisecondsSinceEpoch: time),
+            eventID: eventID?.string,
+            origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset)
+        )
+    }
+
+    func release(from table: inout StringTable) {
+        for id in [principalArn, principalType, accountId, userAgent, eventSource, eventName, awsRegion, topic] {
+            table.release(id)
+        }
+    }
+}
+
+/// One (grouping key, window): compact while it has one event, a full `WindowState` after.
+enum WindowSlot: Sendable {
+    case single(FirstEvent)
+    case full(Box)
+
+    /// Copy-on-write like `SmallDistinct.Box`: mutated only when uniquely referenced.
+    final class Box: @unchecked Sendable {
+        var state: WindowState
+        init(_ state: WindowState) { self.state = state }
+    }
+
+    var addressCount: Int {
+        switch self {
+        case .single: 1
+        case .full(let box): box.state.addressCount
+        }
+    }
+}

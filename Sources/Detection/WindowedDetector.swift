@@ -1,0 +1,399 @@
+public import CloudTrail
+
+/// The streaming half of the rule: event-time tumbling windows per (partition, grouping key),
+/// watermarks per partition, and the alerts they produce. A value type that returns what to emit;
+/// it does no I/O, takes no locks and reads no clock (every call gets `now`, the wall clock).
+///
+/// "Partition" is the detect stage's input partition (the keyed input topic, or the repartition
+/// topic); "offset" is the position of the record in that partition.
+///
+/// Usage by the pipeline:
+///
+///     // route stage (unkeyed input), per decoded CloudTrail event:
+///     let rule = DetectionRule(config.rule)
+///     switch rule.evaluate(event, origin: EventOrigin(topic: t, partition: p, offset: o)) {
+///     case .success(let observation): produce(key: observation.groupingKey, value: observation.encode())
+///     case .failure(let reason): filtered[reason.label] += 1
+///     }
+///     // plus one BoundedOutOfOrdernessWatermarks per input partition for the markers it broadcasts.
+///
+///     // detect stage:
+///     var detector = WindowedDetector(config)
+///     // on assignment: seek to checkpoint.safeOffset, then
+///     detector.restore(partition: p, from: checkpoint, mode: .external)   // or .boundedOutOfOrderness
+///     // per record (keyed input: evaluate the rule here instead of decoding):
+///     let result = detector.process(try Observation(decoding: value), partition: p, offset: offset, now: now)
+///     send(result.alerts)            // key: alert.recordKey, value: alert.json()
+///     // per watermark marker update (external mode): the minimum over upstream input partitions
+///     send(detector.advance(partition: p, externalWatermark: minimum, now: now))
+///     // on reaching / leaving the end of the log:
+///     detector.setCaughtUp(partition: p, true, now: now)
+///     // every second or so:
+///     send(detector.tick(now: now))
+///     // at commit time, after the alerts above are acknowledged:
+///     let checkpoint = detector.checkpoint(partition: p)   // store it, then commit checkpoint.safeOffset
+///     // on revoke:
+///     detector.drop(partition: p)
+///
+/// Semantics (Flink names): windows are `[start, end)` from `TumblingEventTimeWindows`; a window
+/// fires when the partition's watermark reaches `end` (`EventTimeTrigger`) and keeps its state for
+/// `allowedLateness` more. An `open` alert goes out the moment a window reaches the threshold, a new
+/// `open` revision when it gained addresses and its own data advanced `updateInterval` in event time
+/// since the last one, and one `final` when it fires. Everything an alert says is a function of
+/// the partition's records in order, so a replay from a checkpoint repeats identical revisions
+/// (`detected_at` aside). Alerts come out ordered by window start, then grouping key.
+public struct WindowedDetector: Sendable {
+    public let configuration: DetectorConfiguration
+    private let assigner: TumblingEventTimeWindows
+    private var partitions: [Int32: PartitionState] = [:]
+    private var pool = StringPool()
+    private var table = StringTable()
+
+    public init(_ configuration: DetectorConfiguration = DetectorConfiguration()) {
+        self.configuration = configuration
+        assigner = TumblingEventTimeWindows(size: configuration.rule.windowSize)
+    }
+
+    /// Starts a partition empty with an explicit watermark mode (replacing any state it had).
+    /// Partitions first seen through `process` start in `configuration.defaultWatermarkMode`.
+    public mutating func assign(partition: Int32, mode: WatermarkMode) {
+        drop(partition: partition)
+        partitions[partition] = PartitionState(mode: mode, configuration: configuration)
+    }
+
+    /// Starts a partition from a checkpoint: the caller seeks to `checkpoint.safeOffset` and replays.
+    /// Replayed events of windows that end at or before `checkpoint.watermark` were fired before the
+    /// checkpoint and are skipped (counted as `skipped`, not `late`).
+    public mutating func restore(partition: Int32, from checkpoint: DetectorCheckpoint, mode: WatermarkMode) {
+        var state = PartitionState(mode: mode, configuration: configuration)
+        if let watermark = checkpoint.watermark {
+            state.generator.advance(to: watermark)
+            state.restoredWatermark = watermark
+        }
+        state.replayUntilOffset = checkpoint.nextOffset
+        state.restoredCheckpoint = checkpoint
+        drop(partition: partition)
+        partitions[partition] = state
+    }
+
+    /// Forgets a partition (revoked); its windows are rebuilt by whoever replays it next.
+    public mutating func drop(partition: Int32) {
+        guard let state = partitions.removeValue(forKey: partition) else { return }
+        for bucket in state.buckets.values { release(bucket) }
+    }
+
+    /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition.
+    public mutating func process(
+        _ observation: Observation, partition: Int32, offset: Int64, now: EventTime
+    ) -> ProcessResult {
+        var state = partitions.removeValue(forKey: partition)
+            ?? PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
+        defer { partitions[partition] = state }
+        state.nextOffset = max(state.nextOffset ?? (offset + 1), offset + 1)
+
+        let window = assigner.assignWindow(to: observation.eventTime)
+        let lateness = configuration.allowedLateness.milliseconds
+        let watermark = state.generator.watermark
+        let replaying = state.replayUntilOffset.map { offset < $0 } ?? true
+        var outcome = ProcessOutcome.accepted
+        var alerts: [Alert] = []
+        var silent = false
+
+        if let restored = state.restoredWatermark, replaying, window.end <= restored {
+            // Fired before the checkpoint. Still within lateness then: rebuild it without emitting.
+            if window.end.millisecondsSinceEpoch + lateness > restored.millisecondsSinceEpoch {
+                silent = true
+            } else {
+                outcome = .skipped
+            }
+        } else if let watermark, window.end.millisecondsSinceEpoch + lateness <= watermark.millisecondsSinceEpoch {
+            outcome = .late
+        }
+
+        switch outcome {
+        case .accepted:
+            state.accepted += 1
+            if let alert = accept(observation, window: window, offset: offset, silent: silent,
+                                  partition: partition, state: &state, now: now) {
+                alerts.append(alert)
+            }
+        case .late: state.late += 1
+        case .skipped: state.skipped += 1
+        }
+
+        switch state.mode {
+        case .boundedOutOfOrderness:
+            if state.generator.onEvent(observation.eventTime, now: now) != nil {
+                alerts += fire(&state, partition: partition, now: now)
+            }
+        case .external:
+            state.generator.setActivity(now: now)
+        }
+        return ProcessResult(outcome: outcome, alerts: alerts)
+    }
+
+    /// Raises the partition's watermark to `externalWatermark` (never lowers it) and fires what closes.
+    /// In `.external` mode this is the only way the watermark moves.
+    public mutating func advance(partition: Int32, externalWatermark: EventTime, now: EventTime) -> [Alert] {
+        var state = partitions.removeValue(forKey: partition)
+            ?? PartitionState(mode: .external, configuration: configuration)
+        defer { partitions[partition] = state }
+        guard state.generator.advance(to: externalWatermark) != nil else { return [] }
+        return fire(&state, partition: partition, now: now)
+    }
+
+    /// Periodic work: idle advance of caught-up, silent partitions in derived mode.
+    public mutating func tick(now: EventTime) -> [Alert] {
+        var alerts: [Alert] = []
+        for partition in partitions.keys.sorted() {
+            guard var state = partitions[partition], state.mode == .boundedOutOfOrderness,
+                  state.generator.onPeriodicEmit(now: now) != nil else { continue }
+            alerts += fire(&state, partition: partition, now: now)
+            partitions[partition] = state
+        }
+        return alerts
+    }
+
+    /// Tells the detector whether the partition's consumer position is at the end of the log.
+    public mutating func setCaughtUp(partition: Int32, _ caughtUp: Bool, now: EventTime) {
+        partitions[partition, default: PartitionState(mode: configuration.defaultWatermarkMode,
+                                                      configuration: configuration)]
+            .generator.setCaughtUp(caughtUp, now: now)
+    }
+
+    /// What to store before committing `safeOffset`; nil for a partition that never saw a record.
+    public func checkpoint(partition: Int32) -> DetectorCheckpoint? {
+        guard let state = partitions[partition] else { return nil }
+        guard let next = state.nextOffset else {
+            return state.restoredCheckpoint.map {
+                DetectorCheckpoint(safeOffset: $0.safeOffset, watermark: state.generator.watermark, nextOffset: $0.nextOffset)
+            }
+        }
+        let oldest = state.buckets.values.lazy.map(\.firstOffset).min()
+        return DetectorCheckpoint(safeOffset: min(oldest ?? next, next), watermark: state.generator.watermark, nextOffset: next)
+    }
+
+    public func watermark(partition: Int32) -> EventTime? { partitions[partition]?.generator.watermark }
+
+    public func mode(partition: Int32) -> WatermarkMode? { partitions[partition]?.mode }
+
+    public func statistics(partition: Int32) -> PartitionStatistics? {
+        guard let state = partitions[partition] else { return nil }
+        return PartitionStatistics(
+            accepted: state.accepted, late: state.late, skipped: state.skipped,
+            windows: state.buckets.values.reduce(0) { $0 + $1.states.count },
+            watermark: state.generator.watermark
+        )
+    }
+
+    public var partitionIDs: [Int32] { partitions.keys.sorted() }
+
+    // MARK: - Windows
+
+    private mutating func accept(
+        _ o: Observation, window: TimeWindow, offset: Int64, silent: Bool,
+        partition: Int32, state: inout PartitionState, now: EventTime
+    ) -> Alert? {
+        let start = window.start.millisecondsSinceEpoch
+        let fired = state.generator.watermark.map { window.end <= $0 } ?? false
+        var bucket = state.buckets.removeValue(forKey: start) ?? WindowBucket(firstOffset: offset, fired: fired)
+        defer { state.buckets[start] = bucket }
+        bucket.firstOffset = min(bucket.firstOffset, offset)
+        let threshold = configuration.rule.threshold
+        var slot = bucket.states.removeValue(forKey: o.groupingKey)
+        var box: WindowSlot.Box
+        if case .full(let existing)? = slot {
+            box = existing
+            slot = nil
+            // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
+            if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+        } else if case .single(let first)? = slot {
+            let previous = first.observation(key: o.groupingKey, table: table)
+            first.release(from: &table)
+            var state = WindowState(previous, pool: &pool)
+            _ = state.add(previous, limits: configuration.evidenceLimits, pool: &pool)
+            box = WindowSlot.Box(state)
+        } else if threshold > 1 {
+            // One event, one address: below any threshold, kept compact.
+            bucket.states[o.groupingKey] = .single(FirstEvent(o, table: &table))
+            return nil
+        } else {
+            box = WindowSlot.Box(WindowState(o, pool: &pool))
+        }
+        defer { bucket.states[o.groupingKey] = .full(box) }
+        _ = box.state.add(o, limits: configuration.evidenceLimits, pool: &pool)
+        guard !silent else { return nil }
+
+        let count = box.state.addressCount
+        if bucket.fired {
+            // Within allowed lateness: the updated window is re-emitted as a later final revision.
+            guard count >= threshold else { return nil }
+            return emit(.final, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
+        }
+        guard configuration.emitOpenAlerts, count >= threshold else { return nil }
+        if box.state.revision == 0 {
+            return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
+        }
+        if count > Int(box.state.emittedAddressCount),
+           box.state.lastSeen >= box.state.lastEmittedAt + configuration.updateInterval.milliseconds {
+            return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
+        }
+        return nil
+    }
+
+    /// Fires every window whose end the watermark reached; purges those past allowed lateness.
+    private mutating func fire(_ state: inout PartitionState, partition: Int32, now: EventTime) -> [Alert] {
+        guard let watermark = state.generator.watermark?.millisecondsSinceEpoch else { return [] }
+        let size = assigner.sizeMilliseconds
+        let lateness = configuration.allowedLateness.milliseconds
+        var alerts: [Alert] = []
+        for start in state.buckets.keys.sorted() where start + size <= watermark {
+            guard var bucket = state.buckets.removeValue(forKey: start) else { continue }
+            if !bucket.fired {
+                bucket.fired = true
+                let window = TimeWindow(start: EventTime(millisecondsSinceEpoch: start),
+                                        end: EventTime(millisecondsSinceEpoch: start + size))
+                for key in bucket.states.keys.sorted() {
+                    guard case .full(var box)? = bucket.states[key],
+                          box.state.addressCount >= configuration.rule.threshold else { continue }
+                    bucket.states[key] = nil
+                    if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+                    alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
+                                       partition: partition, now: now))
+                    bucket.states[key] = .full(box)
+                }
+            }
+            if start + size + lateness > watermark {
+                state.buckets[start] = bucket
+            } else {
+                release(bucket)
+            }
+        }
+        return alerts
+    }
+
+    /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
+    private mutating func release(_ bucket: WindowBucket) {
+        for slot in bucket.states.values {
+            if case .single(let first) = slot { first.release(from: &table) }
+        }
+    }
+
+    private func emit(
+        _ status: Alert.Status, windowState s: inout WindowState, key: String, window: TimeWindow,
+        partition: Int32, now: EventTime
+    ) -> Alert {
+        s.revision += 1
+        s.emittedAddressCount = Int32(clamping: s.addressCount)
+        if status == .open { s.lastEmittedAt = s.lastSeen }
+        let rule = configuration.rule
+        let addressValues = s.addresses.values.map { address -> String in
+            if rule.addressNormalization == .ipv6Prefix64, case .ipv6 = address {
+                return address.canonicalText + "/64"
+            }
+            return address.canonicalText
+        }
+        func list(_ d: SmallDistinct<String>) -> EvidenceList { EvidenceList(values: d.values, count: d.count) }
+        return Alert(
+            id: Alert.id(ruleID: rule.id, groupingKey: key, windowStart: window.start),
+            status: status,
+            revision: Int(s.revision),
+            groupingKey: key,
+            principal: AlertPrincipal(arn: s.principalArn, type: s.principalType, accountId: s.accountId),
+            window: window,
+            sourceAddresses: EvidenceList(values: addressValues, count: s.addressCount),
+            sourceAddressCountIsExact: !s.addresses.isSaturated,
+            accessKeyIds: list(s.accessKeyIds),
+            userAgents: list(s.userAgents),
+            eventSources: list(s.eventSources),
+            eventNames: list(s.eventNames),
+            awsRegions: list(s.awsRegions),
+            eventCount: Int(s.eventCount),
+            firstSeen: EventTime(millisecondsSinceEpoch: s.firstSeen),
+            lastSeen: EventTime(millisecondsSinceEpoch: s.lastSeen),
+            rule: AlertRule(rule),
+            detectedAt: now,
+            evidence: AlertEvidence(
+                sampleEventIDs: s.eventIDs.values,
+                inputRanges: s.origins.values,
+                inputRangeCount: s.origins.count,
+                detectPartition: partition
+            )
+        )
+    }
+}
+
+/// What happened to one observation.
+public enum ProcessOutcome: String, Sendable, Hashable {
+    /// Added to its window.
+    case accepted
+    /// Its window fired more than `allowedLateness` ago: dropped and counted.
+    case late
+    /// Replayed after a restore, in a window fired before the checkpoint: dropped and counted.
+    case skipped
+}
+
+public struct ProcessResult: Sendable, Hashable {
+    public var outcome: ProcessOutcome
+    /// Alerts to produce, in order.
+    public var alerts: [Alert]
+}
+
+/// What the pipeline stores per partition before committing offsets, and restores from.
+public struct DetectorCheckpoint: Sendable, Hashable {
+    /// Where to seek on restore, and the offset that may be committed: the first offset of the oldest
+    /// window still holding state, or the next offset after the last processed when none does.
+    public var safeOffset: Int64
+    public var watermark: EventTime?
+    /// One past the last processed offset: replayed records below it are repeats, not late events.
+    public var nextOffset: Int64?
+
+    public init(safeOffset: Int64, watermark: EventTime?, nextOffset: Int64? = nil) {
+        self.safeOffset = safeOffset
+        self.watermark = watermark
+        self.nextOffset = nextOffset
+    }
+}
+
+/// Counters for metrics.
+public struct PartitionStatistics: Sendable, Hashable {
+    public var accepted: Int
+    public var late: Int
+    public var skipped: Int
+    /// Windows holding state (open, or fired and within allowed lateness).
+    public var windows: Int
+    public var watermark: EventTime?
+}
+
+/// All windows of one partition that share a start (and so an end): they fire together.
+struct WindowBucket: Sendable {
+    /// The lowest offset that fed any window here; the partition's safe offset is the minimum of these.
+    var firstOffset: Int64
+    var fired: Bool
+    var states: [String: WindowSlot] = [:]
+}
+
+struct PartitionState: Sendable {
+    let mode: WatermarkMode
+    var generator: BoundedOutOfOrdernessWatermarks
+    var buckets: [Int64: WindowBucket] = [:]
+    var nextOffset: Int64?
+    var restoredWatermark: EventTime?
+    var replayUntilOffset: Int64?
+    var restoredCheckpoint: DetectorCheckpoint?
+    var accepted = 0
+    var late = 0
+    var skipped = 0
+
+    init(mode: WatermarkMode, configuration: DetectorConfiguration) {
+        self.mode = mode
+        generator = BoundedOutOfOrdernessWatermarks(
+            maxOutOfOrderness: configuration.maxOutOfOrderness, idleTimeout: configuration.idleTimeout
+        )
+    }
+}
+
+extension WindowedDetector {
+    /// Shared strings currently held by compact windows (tests check they are given back).
+    var tableCount: Int { table.count }
+}

@@ -1,0 +1,73 @@
+import CloudTrail
+import Foundation
+import Testing
+
+@testable import Detection
+
+@Suite("docs/alerts.md")
+struct AlertDocumentationTests {
+    static func exampleAlert() -> Alert {
+        let rule = DetectionRule()
+        var h = Harness()
+        let events = [
+            makeEvent(time: baseTime + 4 * minute + 12_000, address: ipv4("10.20.30.40"), eventName: "GetCallerIdentity",
+                      eventID: "0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10"),
+            makeEvent(time: baseTime + 17 * minute + 3_000, address: ipv4("203.0.113.77"),
+                      userAgent: "python-requests/2.31.0", eventSource: "secretsmanager.amazonaws.com",
+                      eventName: "GetSecretValue", eventID: "7c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"),
+        ]
+        for (i, event) in events.enumerated() {
+            let origin = EventOrigin(topic: "cloudtrail", partition: 2, offset: 81_920 + Int64(i) * 37)
+            h.process(try! rule.evaluate(event, origin: origin).get(), partition: 1, offset: 5_000 + Int64(i),
+                      now: at(baseTime + 40 * minute))
+        }
+        h.advance(partition: 1, to: at(baseTime + 30 * minute), now: at(baseTime + 40 * minute))
+        return h.finals[0]
+    }
+
+    @Test func theDocumentedExampleIsWhatTheEncoderWrites() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/alerts.md"), encoding: .utf8)
+        let block = try #require(text.components(separatedBy: "```json\n").last?.components(separatedBy: "\n```").first)
+        let actual = try JSONParser.parse(Self.exampleAlert().json())
+        let documented = try? JSONParser.parse(Array(block.utf8))
+        #expect(documented == actual, "docs/alerts.md example drifted; the encoder writes:\n\(Self.exampleAlert().jsonString)")
+        #expect(alertSchema.validate(actual).isEmpty)
+    }
+}
+
+@Suite("The schema validator catches what it must")
+struct SchemaValidatorTests {
+    func mutated(_ change: (inout [(String, JSON)]) -> Void) throws -> [String] {
+        guard case .object(var members) = try JSONParser.parse(AlertDocumentationTests.exampleAlert().json()) else {
+            Issue.record("not an object")
+            return []
+        }
+        change(&members)
+        return alertSchema.validate(.object(members))
+    }
+
+    func set(_ key: String, _ value: JSON) -> (inout [(String, JSON)]) -> Void {
+        { members in members = members.map { $0.0 == key ? (key, value) : $0 } }
+    }
+
+    @Test func rejectsBrokenAlerts() throws {
+        #expect(try mutated { _ in }.isEmpty)
+        #expect(try !mutated { $0.removeAll { $0.0 == "alert_id" } }.isEmpty)
+        #expect(try !mutated { $0.append(("surprise", .null)) }.isEmpty)
+        #expect(try !mutated(set("status", .string("closed"))).isEmpty)
+        #expect(try !mutated(set("revision", .number(0, isInteger: true))).isEmpty)
+        #expect(try !mutated(set("revision", .string("1"))).isEmpty)
+        #expect(try !mutated(set("alert_id", .string("XYZ"))).isEmpty)
+        #expect(try !mutated(set("detected_at", .string("2026-03-02 08:00:00"))).isEmpty)
+        #expect(try !mutated(set("user_agents", .array([.string("a"), .string("a")]))).isEmpty)
+        #expect(try !mutated(set("schema_version", .number(2, isInteger: true))).isEmpty)
+        #expect(try !mutated(set("window", .object([("start", .string("2026-03-02T08:00:00Z"))]))).isEmpty)
+    }
+
+    @Test func parserRejectsInvalidJSON() {
+        for bad in ["{", "[1,]", "{\"a\":1,}", "01", "\"\u{01}\"", "nul", "{\"a\" 1}", "[1] 2"] {
+            #expect(throws: JSONParseError.self) { try JSONParser.parse(Array(bad.utf8)) }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import CloudTrail
+import Testing
+
+@testable import Detection
+
+@Suite("Compact state")
+struct LayoutTests {
+    @Test func aOneEventWindowIsSmallInline() {
+        // The dictionary slot of a one-event window; the benchmark measures the whole cost.
+        #expect(MemoryLayout<WindowSlot>.stride <= 128, "\(MemoryLayout<WindowSlot>.stride)")
+    }
+
+    @Test(arguments: ["0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10", "ASIAEXAMPLEKEY000001", "ASIA2345", "", "AKIA",
+                      "0B6E7F9A-2F4C-4D67-9A55-8F1E3C2B7A10", "ASIAEXAMPLEKEY0000012", "asia", "evt-1", "é",
+                      "0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a1g", "0b6e7f9a_2f4c-4d67-9a55-8f1e3c2b7a10"])
+    func compactTextRoundTrips(_ text: String) {
+        #expect(CompactText(text).string == text)
+    }
+
+    @Test func compactTextPacksTheCommonShapes() {
+        if case .uuid = CompactText("0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10") {} else { Issue.record("uuid not packed") }
+        if case .upperAlphanumeric = CompactText("ASIAEXAMPLEKEY000001") {} else { Issue.record("key not packed") }
+        if case .text = CompactText("evt-1") {} else { Issue.record("text packed") }
+    }
+
+    @Test func stringTableReusesIDsOfClosedWindows() {
+        var table = StringTable()
+        let a = table.retain("aws-cli/2.15.0 Python/3.11.6 Linux/6.1")
+        let b = table.retain("aws-cli/2.15.0 Python/3.11.6 Linux/6.1")
+        #expect(a == b)
+        #expect(table.retain(nil) == 0)
+        table.release(a)
+        #expect(table.count == 1)
+        table.release(b)
+        #expect(table.count == 0)
+        let c = table.retain("Boto3/1.34")
+        #expect(c == a, "freed id reused")
+        #expect(table[c] == "Boto3/1.34")
+    }
+
+    @Test func closedWindowsGiveTheirStringsBack() {
+        var detector = WindowedDetector()
+        let now = at(baseTime)
+        for i in 0..<50 {
+            let o = observe(makeEvent(time: baseTime + Int64(i) * 1000, address: ipv4("192.0.2.1"),
+                                      arn: "arn:aws:iam::1:user/u\(i)", userAgent: "agent-\(i)-with-a-long-name"))
+            _ = detector.process(o, partition: 0, offset: Int64(i), now: now)
+        }
+        #expect(detector.tableCount > 50)
+        _ = detector.advance(partition: 0, externalWatermark: at(baseTime + 3_600_000), now: now)
+        #expect(detector.tableCount == 0)
+        _ = detector.process(observe(makeEvent(time: baseTime + 4_000_000, address: ipv4("192.0.2.1"))), partition: 1, offset: 0, now: now)
+        #expect(detector.tableCount > 0)
+        detector.drop(partition: 1)
+        #expect(detector.tableCount == 0)
+    }
+}

@@ -1,0 +1,81 @@
+import CloudTrail
+import Testing
+
+@testable import Detection
+
+@Suite("Observation binary codec")
+struct ObservationCodecTests {
+    static func sample(_ random: inout SeededRandom) -> Observation {
+        func text(_ n: Int) -> String {
+            String((0..<Int.random(in: 0...n, using: &random)).map { _ in
+                ["a", "Z", "/", ":", "é", "漢", "🔑", "\"", "\0"].randomElement(using: &random)!
+            })
+        }
+        let arn = "arn:aws:sts::1:assumed-role/" + text(40)
+        let key = "ASIA" + text(16)
+        let address: SourceAddress = switch Int.random(in: 0..<3, using: &random) {
+        case 0: .ipv4(UInt32.random(in: 0...UInt32.max, using: &random))
+        case 1: .ipv6(high: random.next(), low: random.next())
+        default: .notAnAddress
+        }
+        let grouping = [arn, key, text(10)].randomElement(using: &random)!
+        func maybe(_ s: String) -> String? { Bool.random(using: &random) ? s : nil }
+        return Observation(
+            groupingKey: grouping, principalArn: arn, principalType: "AssumedRole", accountId: maybe(text(12)),
+            address: address, accessKeyId: key, userAgent: maybe(text(200)), eventSource: maybe(text(20)),
+            eventName: maybe(text(20)), awsRegion: maybe(text(12)),
+            eventTime: at(Int64.random(in: Int64.min...Int64.max, using: &random)), eventID: maybe(text(36)),
+            origin: EventOrigin(topic: text(20), partition: Int32.random(in: Int32.min...Int32.max, using: &random),
+                                offset: Int64.random(in: Int64.min...Int64.max, using: &random))
+        )
+    }
+
+    @Test func roundTripsGeneratedObservations() throws {
+        var random = SeededRandom(seed: 7)
+        for _ in 0..<500 {
+            let o = Self.sample(&random)
+            #expect(try Observation(decoding: o.encode()) == o)
+        }
+    }
+
+    @Test func isCompact() {
+        let o = observe(makeEvent(time: baseTime, address: ipv4("198.51.100.7")))
+        let text = [o.principalArn, o.principalType, o.accessKeyId, o.origin.topic, o.accountId!, o.userAgent!,
+                    o.eventSource!, o.eventName!, o.awsRegion!, o.eventID!].reduce(0) { $0 + $1.utf8.count }
+        #expect(o.encode().count <= text + 32, "\(o.encode().count) bytes for \(text) bytes of text")
+    }
+
+    @Test func everyTruncationAndGarbageIsAnErrorNotACrash() throws {
+        let bytes = observe(makeEvent(time: baseTime, address: .ipv6(high: 1, low: 2))).encode()
+        for n in 0..<bytes.count {
+            #expect(throws: ObservationDecodingError.self) { try Observation(decoding: bytes.prefix(n)) }
+        }
+        #expect(throws: ObservationDecodingError.trailingBytes(1)) { try Observation(decoding: bytes + [0]) }
+        var wrongVersion = bytes
+        wrongVersion[1] = 9
+        #expect(throws: ObservationDecodingError.unsupportedVersion(9)) { try Observation(decoding: wrongVersion) }
+        #expect(throws: ObservationDecodingError.badMagic) { try Observation(decoding: Array("{\"Records\":[]}".utf8)) }
+        // A length claiming more than is there must not allocate or read past the end.
+        #expect(throws: ObservationDecodingError.self) {
+            try Observation(decoding: [0x4F, 1, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
+        }
+
+        var random = SeededRandom(seed: 99)
+        var decoded = 0
+        for _ in 0..<20_000 {
+            var garbage = (0..<Int.random(in: 0..<64, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+            if garbage.count > 2, Bool.random(using: &random) { garbage[0] = 0x4F; garbage[1] = 1 }
+            if let o = try? Observation(decoding: garbage) {
+                decoded += 1
+                #expect(try Observation(decoding: o.encode()) == o, "anything accepted round-trips")
+            }
+        }
+        // Flipping a byte of a valid record either fails or decodes to something that re-encodes the same.
+        for i in bytes.indices {
+            var mutated = bytes
+            mutated[i] ^= 0x5A
+            if let o = try? Observation(decoding: mutated) { #expect(try Observation(decoding: o.encode()) == o) }
+        }
+        _ = decoded
+    }
+}

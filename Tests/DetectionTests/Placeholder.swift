@@ -1,4 +1,0 @@
-import Testing
-@testable import Detection
-
-@Test func placeholder_Detection() {}
