@@ -38,6 +38,9 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     public func subscribe(topics: [String]) throws(KafkaError) { try client.subscribe(topics) }
 
+    /// Reads exactly these partitions from these offsets, outside the group protocol (nil: none).
+    public func assign(_ offsets: [KafkaTopicPartitionOffset]?) throws(KafkaError) { try client.assign(offsets) }
+
     /// Waits up to `timeout` for the next message, end-of-partition event or error.
     /// Rebalance callbacks run inside this call. Throws on a fatal error.
     public func poll(timeout: Duration = .milliseconds(100)) throws(KafkaError) -> KafkaConsumerEvent? {

@@ -47,6 +47,17 @@ final class RDKafkaClient: @unchecked Sendable {
         }
     }
 
+    /// Replaces the assignment outright (no group protocol): for readers that pick partitions themselves.
+    func assign(_ offsets: [KafkaTopicPartitionOffset]?) throws(KafkaError) {
+        guard let offsets else {
+            try KafkaError.check(rd_kafka_assign(handle, nil), "unassign")
+            return
+        }
+        try RDKafkaTopicPartitionList.with(offsets) { list throws(KafkaError) in
+            try KafkaError.check(rd_kafka_assign(handle, list), "assign")
+        }
+    }
+
     func consumerPoll(timeoutMilliseconds: Int32) throws(KafkaError) -> KafkaConsumerEvent? {
         try throwIfFatal()
         guard let m = rd_kafka_consumer_poll(handle, timeoutMilliseconds) else { return nil }
