@@ -18,7 +18,7 @@ struct PartitionCheckpoint: Codable, Sendable, Hashable {
     /// Milliseconds since the epoch.
     var watermark: Int64?
     /// Detect partitions of the repartition topic: latest marker per "topic/partition" of the input.
-    var upstream: [String: Int64]?
+    var upstream: [String: WatermarkMarker]?
 
     /// Record key: one key per group, topic and partition (compaction keeps the latest).
     static func key(group: String, topic: String, partition: Int32) -> String { "\(group)|\(topic)|\(partition)" }
@@ -28,12 +28,19 @@ struct PartitionCheckpoint: Codable, Sendable, Hashable {
     static func decode(_ bytes: [UInt8]) -> PartitionCheckpoint? { try? JSONDecoder().decode(Self.self, from: Data(bytes)) }
 }
 
-/// A route stage's statement that its input partition will send nothing older than `watermark`.
-/// Broadcast to every repartition partition, with no key (observations always have one).
+/// A route stage's statement about one input partition, broadcast to every repartition partition
+/// with no key (observations always have one): its event-time watermark, and whether it is idle
+/// (caught up and silent for `idle_timeout`), in which case it may follow the wall clock.
 struct WatermarkMarker: Codable, Sendable, Hashable {
     var topic: String
     var partition: Int32
-    var watermark: Int64
+    /// Highest event time seen minus the out-of-orderness bound; nil before the first event.
+    var watermark: Int64?
+    var idle: Bool
+    /// How long the partition has been idle, in milliseconds.
+    var idleMilliseconds: Int64
+    /// The route stage's wall clock minus the out-of-orderness bound, when sent.
+    var wallWatermark: Int64
 
     var upstreamKey: String { "\(topic)/\(partition)" }
     func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
@@ -106,3 +113,40 @@ final class CheckpointReader {
 }
 
 import Logging
+
+/// The detect stage's watermark for one repartition partition: the minimum over every input
+/// partition of what its latest marker allows.
+///
+/// - An active partition allows its event-time watermark; one that has not seen an event yet holds
+///   the minimum back (its first events may be old: the skew case).
+/// - An idle partition that has seen events follows the wall clock (the stream stopped: close windows).
+/// - An idle partition that never saw an event follows the wall clock only when every input
+///   partition is idle, or once it has been idle for `emptyPartitionTimeout` (a partition that
+///   never gets data must not hold windows open for ever).
+enum UpstreamWatermark {
+    static func minimum(
+        _ upstream: [String: WatermarkMarker], over partitions: [KafkaTopicPartition], emptyPartitionTimeout: Int64
+    ) -> Int64? {
+        var markers: [WatermarkMarker] = []
+        markers.reserveCapacity(partitions.count)
+        for tp in partitions {
+            guard let m = upstream["\(tp.topic)/\(tp.partition)"] else { return nil }
+            markers.append(m)
+        }
+        guard !markers.isEmpty else { return nil }
+        let allIdle = markers.allSatisfy(\.idle)
+        var minimum = Int64.max
+        for m in markers {
+            let allowed: Int64
+            if m.idle, m.watermark != nil || allIdle || m.idleMilliseconds >= emptyPartitionTimeout {
+                allowed = max(m.watermark ?? .min, m.wallWatermark)
+            } else if let w = m.watermark {
+                allowed = w
+            } else {
+                return nil
+            }
+            minimum = min(minimum, allowed)
+        }
+        return minimum
+    }
+}

@@ -45,12 +45,12 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     struct RouteState {
         var watermarks: BoundedOutOfOrdernessWatermarks
         var nextOffset: Int64?
-        var lastMarker: EventTime?
+        var lastMarker: WatermarkMarker?
     }
 
     struct DetectState {
         var id: Int32
-        var upstream: [String: Int64] = [:]
+        var upstream: [String: WatermarkMarker] = [:]
         var caughtUp = false
     }
 
@@ -273,11 +273,12 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 logger.warning("unreadable watermark marker", metadata: [LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)"])
                 return
             }
-            state.upstream[marker.upstreamKey] = max(state.upstream[marker.upstreamKey] ?? .min, marker.watermark)
+            state.upstream[marker.upstreamKey] = marker
             detects[tp] = state
             detector.noteActivity(partition: state.id, offset: m.offset, now: now)
-            if let minimum = minimumUpstream(state.upstream) {
-                try sendAlerts(detector.advance(partition: state.id, externalWatermark: minimum, now: now))
+            let emptyTimeout = (configuration.detector.idleTimeout ?? .seconds(30)).milliseconds * 10
+            if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitions, emptyPartitionTimeout: emptyTimeout) {
+                try sendAlerts(detector.advance(partition: state.id, externalWatermark: EventTime(millisecondsSinceEpoch: minimum), now: now))
             }
             return
         }
@@ -296,16 +297,6 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         counters.observationsProcessed += 1
         if case .late = result.outcome { counters.eventsLate += 1 }
         try sendAlerts(result.alerts)
-    }
-
-    /// The minimum over every input partition of its latest marker; nil until all have reported.
-    private func minimumUpstream(_ upstream: [String: Int64]) -> EventTime? {
-        var minimum = Int64.max
-        for tp in inputPartitions {
-            guard let w = upstream["\(tp.topic)/\(tp.partition)"] else { return nil }
-            minimum = min(minimum, w)
-        }
-        return minimum == .max ? nil : EventTime(millisecondsSinceEpoch: minimum)
     }
 
     private func detectState(_ tp: KafkaTopicPartition) throws -> DetectState {
@@ -386,16 +377,23 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     private func tick() throws {
         let now = Self.wallClock
+        let bound = configuration.detector.maxOutOfOrderness.milliseconds
+        let idleAfter = configuration.detector.idleTimeout?.milliseconds
         for (tp, var state) in routes {
-            _ = state.watermarks.onPeriodicEmit(now: now)
-            if let w = state.watermarks.watermark, w != state.lastMarker {
-                let marker = WatermarkMarker(topic: tp.topic, partition: tp.partition, watermark: w.millisecondsSinceEpoch).encoded()
-                for r in 0..<Int32(repartitionPartitions) {
-                    try send(topic: repartitionTopic, partition: r, key: nil, value: marker)
-                }
-                counters.markersSent += 1
-                state.lastMarker = w
+            let w = state.watermarks
+            let idleFor = w.lastActivity.map { now.millisecondsSinceEpoch - $0.millisecondsSinceEpoch } ?? 0
+            let idle = w.isCaughtUp && idleAfter.map { idleFor >= $0 } ?? false
+            let marker = WatermarkMarker(
+                topic: tp.topic, partition: tp.partition, watermark: w.watermark?.millisecondsSinceEpoch,
+                idle: idle, idleMilliseconds: idle ? idleFor : 0, wallWatermark: now.millisecondsSinceEpoch - bound)
+            // Unchanged and active: nothing new to say. Idle markers repeat so the wall clock moves on.
+            if let last = state.lastMarker, last.watermark == marker.watermark, last.idle == marker.idle, !idle { continue }
+            let bytes = marker.encoded()
+            for r in 0..<Int32(repartitionPartitions) {
+                try send(topic: repartitionTopic, partition: r, key: nil, value: bytes)
             }
+            counters.markersSent += 1
+            state.lastMarker = marker
             routes[tp] = state
         }
         try sendAlerts(detector.tick(now: now))
