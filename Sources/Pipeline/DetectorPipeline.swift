@@ -427,12 +427,19 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
         switch configuration.processingGuarantee {
         case .atLeastOnce:
-            try producer.flush(timeout: .seconds(60))
-            try throwDeliveryFailures()
-            for cp in records { try writeCheckpoint(cp) }
-            try producer.flush(timeout: .seconds(60))
-            try throwDeliveryFailures()
-            try consumer.commit(offsets)
+            // A slow or unreachable broker postpones the commit (the next interval tries again);
+            // a record the broker refused stops the process (see throwDeliveryFailures).
+            do {
+                try producer.flush(timeout: .seconds(30))
+                try throwDeliveryFailures()
+                for cp in records { try writeCheckpoint(cp) }
+                try producer.flush(timeout: .seconds(30))
+                try throwDeliveryFailures()
+                try consumer.commit(offsets)
+            } catch let e as KafkaError where !e.isFatal {
+                logger.warning("commit postponed: \(e.message)", metadata: [LogKeys.errorCode: "\(e.code)"])
+                return
+            }
         case .exactlyOnce:
             for cp in records { try writeCheckpoint(cp) }
             if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets, consumer: consumer) }
