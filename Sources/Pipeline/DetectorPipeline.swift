@@ -321,8 +321,19 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     // MARK: output
 
+    /// Backpressure: while librdkafka's queue is full this waits (fetching stops with it, so memory
+    /// stays bounded by the consumer's fetch queue); it never drops a record.
     private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) throws {
-        try producer.send(topic: topic, partition: partition, key: key, value: value, headers: headers)
+        while true {
+            do {
+                try producer.send(topic: topic, partition: partition, key: key, value: value, headers: headers,
+                                  queueFullTimeout: .seconds(10))
+                return
+            } catch {
+                guard error.code == .queueFull else { throw error }
+                logger.warning("producer queue full for 10 s: the broker is slow or away; waiting", metadata: [LogKeys.topic: "\(topic)"])
+            }
+        }
     }
 
     private func sendAlerts(_ alerts: [Alert]) throws {
