@@ -92,3 +92,13 @@ import Testing
         #expect(decoder.decode(doc.lazy.map { $0 }) == decoder.decode(doc))
     }
 }
+
+extension EnvelopeTests {
+    @Test func aBrokenEventDoesNotTurnIntoItsRecords() {
+        // An event with a `Records` key and trailing garbage: not a batch, so no member events.
+        let doc = #"{"eventTime":"2026-03-02T08:00:00Z","Records":[{"eventTime":"2026-03-02T09:00:00Z"}]} x"#
+        let result = decoder.decode(doc.bytes)
+        #expect(result.events.isEmpty)
+        #expect(result.errors.map(\.reason) == [.notJSON])
+    }
+}
