@@ -35,7 +35,8 @@ public struct CloudTrailDecoder: Sendable {
     /// When set, each event object (a single event, every batch member, an EventBridge `detail`) is first
     /// shown to the pre-filter, and one that cannot match is skipped unread and counted in
     /// `CloudTrailDecodeResult.filtered`: a route stage then pays full extraction only for candidates.
-    /// Skipped members are not checked beyond their structure, so they yield no per-member error.
+    /// Skipped batch members are checked for structure only, so they yield no per-member error; a
+    /// single-event document it rejects is not read past the deciding field (like `mayMatch`).
     public var prefilter: CloudTrailPrefilter?
 
     public init(limits: Limits = Limits(), prefilter: CloudTrailPrefilter? = nil) {
@@ -54,6 +55,10 @@ public struct CloudTrailDecoder: Sendable {
         var result = CloudTrailDecodeResult()
         decode(bytes, into: &result)
         return result
+    }
+
+    public func decode(_ bytes: [UInt8]) -> CloudTrailDecodeResult {
+        bytes.withUnsafeBytes { decode($0) }
     }
 
     /// The common case of a Kafka payload, without a generic call per record.
@@ -126,6 +131,7 @@ public struct CloudTrailDecoder: Sendable {
         // A UTF-8 byte order mark is not JSON, but some writers add it; it carries no meaning.
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { s.pos = 3 }
         var envelope = Envelope()
+        var top = RawEvent()
         do throws(ScanFailure) {
             switch s.peek() {
             case UInt8(ascii: "{"):
@@ -133,10 +139,9 @@ public struct CloudTrailDecoder: Sendable {
                     result.filtered += 1
                     return
                 }
-                var top = RawEvent()
                 try s.readEvent(&top, depth: 1, envelope: &envelope, allowEnvelope: true, prefilter: prefilter)
                 try s.expectEnd()
-                let ownEvent = top.has(.eventTime) || top.has(.eventVersion) || top.has(.userIdentity)
+                let ownEvent = top.isOwnEvent
                 if !ownEvent, let batch = envelope.batch {
                     result.append(batch)
                 } else if !ownEvent, let detail = envelope.detail {
@@ -164,12 +169,12 @@ public struct CloudTrailDecoder: Sendable {
                 result.errors.append(.init(reason: .notObject))
             }
         } catch {
-            // A batch read before the break keeps its members; a break inside it is already recorded.
-            if let batch = envelope.batch { result.append(batch) }
+            // A batch read before the break keeps its members (unless the object showed itself to be an
+            // event, as in the complete case); a break inside the batch is already recorded there.
+            if let batch = envelope.batch, !top.isOwnEvent { result.append(batch) }
             if !envelope.batchBroken { result.errors.append(error.decodingError()) }
         }
     }
-
 }
 
 extension JSONScanner {

@@ -100,7 +100,8 @@ extension JSONScanner {
             case .sessionCredentialFromConsole:
                 try s.boolField(field, &event, depth: depth)
             case .records:
-                guard allowEnvelope, envelope.batch == nil, s.peek() == UInt8(ascii: "[") else {
+                // First occurrence wins here too, whatever its type.
+                guard allowEnvelope, event.claim(.records), s.peek() == UInt8(ascii: "[") else {
                     return try s.skipValue(depth: depth)
                 }
                 envelope.batch = CloudTrailDecodeResult()
@@ -111,7 +112,7 @@ extension JSONScanner {
                     throw error
                 }
             case .detail:
-                guard allowEnvelope, envelope.detail == nil, s.peek() == UInt8(ascii: "{") else {
+                guard allowEnvelope, event.claim(.detail), s.peek() == UInt8(ascii: "{") else {
                     return try s.skipValue(depth: depth)
                 }
                 if let prefilter, !prefilter.mayMatch(at: s) {

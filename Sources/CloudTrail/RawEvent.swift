@@ -105,6 +105,9 @@ struct RawEvent {
     @inline(__always)
     func has(_ field: Field) -> Bool { seen & (1 << UInt64(field.rawValue)) != 0 }
 
+    /// A top-level object with any of these keys is an event, whatever envelope keys it also has.
+    var isOwnEvent: Bool { has(.eventTime) || has(.eventVersion) || has(.userIdentity) }
+
     @inline(__always)
     mutating func fail(_ reason: CloudTrailDecodingError.Reason, _ field: Field) {
         if failure == nil { failure = (reason, field) }

@@ -251,3 +251,23 @@ import Testing
         #expect(result.errors.map(\.reason) == [.tooDeep])
     }
 }
+
+extension BadInputTests {
+    /// Dead-letter headers and metric labels are these strings: renaming one breaks dashboards.
+    @Test func reasonsAreStableLabels() {
+        #expect(CloudTrailDecodingError.Reason.allCases.map(\.rawValue) == [
+            "not_json", "not_object", "missing_event_time", "bad_timestamp", "wrong_type", "bad_utf8", "too_deep",
+            "too_large", "bad_gzip",
+        ])
+        let error = CloudTrailDecodingError(reason: .wrongType, recordIndex: 3, field: "userIdentity.arn")
+        #expect(error.description == "wrong_type record=3 field=userIdentity.arn")
+    }
+
+    @Test func smallGzipIsNotHeldToTheRatio() {
+        // 1 MiB of output is always allowed, so a small, compressible batch is not mistaken for a bomb:
+        // the fixture inflates 3.3 KB to 11 KB, far past a ratio of 1.
+        let gz = Fixture.bytes("records.json.gz")
+        let strict = CloudTrailDecoder(limits: .init(maxCompressionRatio: 1))
+        #expect(strict.decode(gz).events.count == Fixture.eventNames.count)
+    }
+}

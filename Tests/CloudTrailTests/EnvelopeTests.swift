@@ -92,3 +92,29 @@ import Testing
         #expect(decoder.decode(doc.lazy.map { $0 }) == decoder.decode(doc))
     }
 }
+
+extension EnvelopeTests {
+    @Test func aBrokenEventDoesNotTurnIntoItsRecords() {
+        // An event with a `Records` key and trailing garbage: not a batch, so no member events.
+        let doc = #"{"eventTime":"2026-03-02T08:00:00Z","Records":[{"eventTime":"2026-03-02T09:00:00Z"}]} x"#
+        let result = decoder.decode(doc.bytes)
+        #expect(result.events.isEmpty)
+        #expect(result.errors.map(\.reason) == [.notJSON])
+    }
+}
+
+extension EnvelopeTests {
+    @Test func envelopeKeysFirstWinToo() {
+        let root = Fixture.event("root-user")
+        let iam = Fixture.event("iam-user-session-token")
+        // Two `detail`s: the first is the event, with or without a pre-filter that rejects it.
+        let bridge = Array(#"{"detail":"#.utf8) + root + Array(#","detail":"#.utf8) + iam + Array("}".utf8)
+        #expect(decoder.decode(bridge).events.map(\.userIdentity.type) == ["Root"])
+        let filtering = CloudTrailDecoder(prefilter: .seed)
+        #expect(filtering.decode(bridge).events.isEmpty)
+        #expect(filtering.decode(bridge).filtered == 1)
+        // A first `Records` that is not an array is not replaced by a second one.
+        let records = Array(#"{"Records":null,"Records":["#.utf8) + iam + Array("]}".utf8)
+        #expect(decoder.decode(records).errors.map(\.reason) == [.missingEventTime])
+    }
+}

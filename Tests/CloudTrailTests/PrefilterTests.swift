@@ -112,6 +112,8 @@ enum EventGenerator {
         #""eventName":"GetObject""#, #""eventVersion":"1.09""#, #""requestParameters":{"a":[1,{"b":null}],"c":"\"x\""}"#,
         #""responseElements":null"#, #""Records":[{"eventTime":"2026-03-02T08:00:00Z"}]"#, #""detail":{"eventTime":"2026-03-02T08:00:00Z"}"#,
         #""userAgent":"Terraform/1.7""#, #""readOnly":true"#,
+        #""detail":{"eventTime":"2026-03-02T08:00:00Z","userIdentity":{"type":"IAMUser","accessKeyId":"ASIAX"},"sourceIPAddress":"1.2.3.4"}"#,
+        #""Records":[{"eventTime":"2026-03-02T08:00:00Z","userIdentity":{"type":"Root","accessKeyId":"AKIAX"},"sourceIPAddress":"1.2.3.4"}]"#,
     ]
 
     /// Half the time one of the first `favoured` values of the pool (the ones the profiles admit).
@@ -152,7 +154,11 @@ enum EventGenerator {
         switch Int.random(in: 0..<10, using: &random) {
         case 0: text = #"{"Records":["# + (0..<Int.random(in: 1...3, using: &random)).map { _ in event(&random) }.joined(separator: ",") + "]}"
         case 1: text = "[" + event(&random) + "," + event(&random) + "]"
-        case 2: text = #"{"detail-type":"AWS API Call via CloudTrail","detail":"# + event(&random) + "}"
+        case 2:
+            // Sometimes two `detail`s (the first wins) or two `Records`.
+            text = #"{"detail-type":"AWS API Call via CloudTrail","detail":"# + event(&random)
+                + (Bool.random(using: &random) ? #","detail":"# + event(&random) : "") + "}"
+        case 3: text = #"{"Records":["# + event(&random) + #"],"Records":["# + event(&random) + "]}"
         default: text = event(&random)
         }
         var bytes = Array(text.utf8)
