@@ -33,18 +33,45 @@ struct EndToEndTests {
 
     @Test func skewedPartitionsStillMatchExactly() throws {
         let s = try Scenario(bootstrap: try TestBroker.require())
-        // All of partition 0 is produced and consumed before partitions 1-3 exist in the log.
-        try s.simulate(["--count", "30000", "--attacks", "20", "--partitions", "4", "--seed", "3", "--partition-order", "sequential",
-                        "--only-partitions", "0"])
-        let tt = try s.start("skew")
+        // All of partition 0 is produced (and consumed, as it arrives) before anything of partitions 1-3:
+        // their first events are hours older than partition 0's last. Idle timeout at its 30 s default,
+        // so the empty partitions hold the watermark while partition 0 streams.
+        let tt = try s.start("skew", ["--idle-timeout-seconds", "30"])
         let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
-        try reader.read(until: .now + .seconds(15)) { _ in false }
-        let expected = try s.simulate(["--count", "30000", "--attacks", "20", "--partitions", "4", "--seed", "3", "--partition-order", "sequential",
-                                       "--only-partitions", "1,2,3"])
+        try reader.read(until: .now + .seconds(8)) { _ in false }  // joined, caught up on empty partitions
+        let expected = try s.simulate(["--count", "40000", "--attacks", "30", "--partitions", "4", "--seed", "3",
+                                       "--partition-order", "sequential", "--rate", "8000"])
         let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(180))
         tt.signal(SIGTERM)
         #expect(tt.wait(timeout: .seconds(35)) == 0)
         #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
+    }
+
+    @Test func badRecordsAreDeadLetteredAndGoodEventsStillCount() throws {
+        let s = try Scenario(bootstrap: try TestBroker.require())
+        let expected = try s.simulate(["--count", "20000", "--attacks", "20", "--partitions", "4", "--seed", "8",
+                                       "--bad-records", "12", "--batch", "3"])
+        let tt = try s.start("bad")
+        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(180))
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
+
+        let dlq = try KafkaConsumer(configuration: TestBroker.consumerConfig(s.bootstrap, group: TestBroker.unique("dlq")), logger: TestBroker.logger)
+        try dlq.subscribe(topics: ["\(s.group).dlq"])
+        var dead: [KafkaMessage] = []
+        let until = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < until {
+            if case .message(let m)? = try dlq.poll(timeout: .milliseconds(100)) { dead.append(m) }
+        }
+        try dlq.close()
+        // Every bad record is there (a bad batch member counts once per member), each with its reason and origin.
+        #expect(dead.count >= 12, "dead-lettered \(dead.count)")
+        let reasons = Set(dead.compactMap { $0.header("tokentrail.error")?.stringValue })
+        #expect(reasons.isSuperset(of: ["not_json", "too_large"]), "reasons: \(reasons)")
+        #expect(dead.allSatisfy { $0.header("tokentrail.source.topic")?.stringValue == s.input && $0.header("tokentrail.source.offset") != nil })
+        #expect(dead.contains { $0.header("tokentrail.truncated")?.stringValue == "true" }, "the 5 MiB record is kept, cut to the limit")
     }
 
     @Test func finalAlertsArriveAfterTheStreamStopsWithoutFurtherInput() throws {
