@@ -155,7 +155,9 @@ struct Population: Sendable {
         }
         for i in 0..<max(3, n / 30) {
             var p = make(.automation, 3 * n + i)
-            p.userAgents = [rng.pick(Population.automationAgents), rng.pick(Population.automationAgents)]
+            // Two tools each, in turn, so even a small run has every tool and letter case.
+            let agents = Population.automationAgents
+            p.userAgents = [agents[(2 * i) % agents.count], agents[(2 * i + 1) % agents.count]]
             p.addressPool = (0..<6).map { _ in Addresses.owner(&rng).canonical }
             add(p, to: \.automation)
         }
