@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Simulation", targets: ["Simulation"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +45,8 @@ let package = Package(
             dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
+        // Traffic generator and batch oracle: CloudTrail only, never Detection, so the oracle stays independent.
+        .target(name: "Simulation", dependencies: ["CloudTrail"], swiftSettings: strict),
         .target(
             name: "Pipeline",
             dependencies: [
@@ -55,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "tokentrail",
             dependencies: [
-                "Pipeline", "KafkaClient", "CloudTrail", "Detection",
+                "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -64,6 +67,7 @@ let package = Package(
         .testTarget(
             name: "CloudTrailTests", dependencies: ["CloudTrail"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
+        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "CloudTrail"], swiftSettings: strict),
         .target(
             name: "KafkaTestSupport",
             dependencies: ["KafkaClient", .product(name: "Logging", package: "swift-log")],

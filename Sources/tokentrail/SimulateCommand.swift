@@ -1,7 +1,256 @@
 import ArgumentParser
+import CloudTrail
+import Foundation
+import KafkaClient
+import Logging
+import Simulation
+import Synchronization
 
-/// Synthetic CloudTrail traffic with injected attacks (work in progress: the Simulation module).
+/// `--partition-order` values (the library's `PartitionOrder`, spelled for the command line).
+enum PartitionOrderOption: String, ExpressibleByArgument, CaseIterable {
+    case interleaved, sequential
+    var order: PartitionOrder { self == .sequential ? .sequential : .interleaved }
+}
+
+/// Synthetic CloudTrail traffic with injected attacks and noise, into a topic or to stdout: the
+/// end-to-end tests', the demo's and the benchmarks' source, with the oracle's answer alongside.
 struct Simulate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate synthetic CloudTrail traffic with injected attacks.")
-    func run() throws { throw ValidationError("simulate is not built yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Generate synthetic CloudTrail traffic with injected attacks.",
+        discussion: """
+            Deterministic for a given seed and options. Without --topic, events are written to stdout \
+            as JSON lines (one record value per line). With --expect, the final alerts the seed rule \
+            must produce are written as JSON lines before any traffic.
+            """)
+
+    @Option(help: "Good events to generate (attacks and near misses included).")
+    var count = 100_000
+    @Option(help: "Injected attacks: (principal, 30-minute window) pairs with 2-5 addresses.")
+    var attacks = 50
+    @Option(help: "Near-miss principals (two addresses either side of a window boundary); default grows with --count.")
+    var nearMisses: Int?
+    @Option(help: "Seed of everything random.")
+    var seed: UInt64 = 1
+    @Option(help: "Input partitions the events are assigned to.")
+    var partitions = 4
+    @Option(help: "Earliest event time, RFC 3339.")
+    var start = "2026-03-02T00:00:00Z"
+    @Option(help: "Span of event times, in minutes.")
+    var durationMinutes = 360
+    @Option(help: "Bound on event-time disorder within a partition, seconds (keep below the detector's 300).")
+    var maxDisorderSeconds = 60
+    @Flag(help: "Keyed input: partition by principal ARN and set it as the record key.")
+    var keyed = false
+    @Option(help: "Events per record: above 1, records are {\"Records\": [...]} documents.")
+    var batch = 1
+    @Option(help: "Bad records to mix in (invalid JSON, random bytes, a 5 MiB record, a batch with a bad member).")
+    var badRecords = 0
+    @Option(help: "Events per second; 0 is as fast as possible.")
+    var rate: Double = 0
+    @Option(help: "Produce to this Kafka topic (created with --partitions if missing) instead of stdout.")
+    var topic: String?
+    @Option(help: "Kafka bootstrap servers (with --topic).")
+    var bootstrapServers: String?
+    @Option(help: "retention.ms of a topic this command creates.")
+    var retentionMs = 7 * 24 * 3_600_000
+    @Option(help: "interleaved (event-time order across partitions) or sequential (all of partition 0, then 1, ...).")
+    var partitionOrder: PartitionOrderOption = .interleaved
+    @Option(help: "Write the expected final alerts (JSON lines) to this file.")
+    var expect: String?
+
+    func validate() throws {
+        guard count >= 0 else { throw ValidationError("--count must be >= 0") }
+        guard rate >= 0, rate.isFinite else { throw ValidationError("--rate must be >= 0") }
+        guard durationMinutes >= 1 else { throw ValidationError("--duration-minutes must be >= 1") }
+        guard maxDisorderSeconds >= 0 else { throw ValidationError("--max-disorder-seconds must be >= 0") }
+        guard RFC3339.parse(start) != nil else { throw ValidationError("--start is not RFC 3339: \(start)") }
+        if bootstrapServers != nil && topic == nil { throw ValidationError("--bootstrap-servers needs --topic") }
+        if let topic, topic.isEmpty { throw ValidationError("--topic must not be empty") }
+    }
+
+    func run() throws {
+        var c = SimulationConfiguration()
+        c.seed = seed
+        c.eventCount = count
+        c.attackCount = attacks
+        c.nearMissCount = nearMisses
+        c.partitions = partitions
+        c.keyed = keyed
+        c.start = RFC3339.parse(start) ?? c.start
+        c.duration = .seconds(durationMinutes * 60)
+        c.maxDisorder = .seconds(maxDisorderSeconds)
+        let generator: TrafficGenerator
+        let stream: RecordStream
+        do {
+            generator = try TrafficGenerator(c)
+            stream = try RecordStream(
+                generator: generator, options: RecordOptions(batchSize: batch, badRecords: badRecords, order: partitionOrder.order))
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if let expect {
+            let alerts = generator.expectedAlerts()
+            do {
+                try Data(ExpectedAlert.encodeLines(alerts).utf8).write(to: URL(fileURLWithPath: expect), options: .atomic)
+            } catch {
+                throw SimulateFailure("cannot write --expect file \(expect): \(error.localizedDescription)")
+            }
+        }
+        let sink: any RecordSink = try topic.map { try KafkaSink(topic: $0, bootstrap: bootstrapServers ?? "127.0.0.1:9092", partitions: partitions, retentionMs: retentionMs, largeRecords: badRecords > 0) } ?? StdoutSink()
+        var progress = Progress(total: count)
+        let began = ContinuousClock.now
+        var paced = 0
+        var records = 0
+        for record in stream {
+            try sink.write(record)
+            records += 1
+            paced += Swift.max(record.eventCount, 1)
+            progress.advance(by: record.eventCount)
+            if rate > 0 {
+                let due = began + .seconds(Double(paced) / rate)
+                let now = ContinuousClock.now
+                if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
+            }
+        }
+        try sink.finish()
+        progress.finish()
+        let seconds = Double((ContinuousClock.now - began).components.attoseconds) / 1e18 + Double((ContinuousClock.now - began).components.seconds)
+        let destination = topic.map { "topic \($0)" } ?? "stdout"
+        FileHandle.standardError.write(Data(String(format: "simulate: %d events in %d records (%d bad) to %@ in %.2f s (%.0f events/s); %d attacks injected\n",
+                                                   count, records, badRecords, destination, seconds, Double(count) / Swift.max(seconds, 1e-9), generator.injectedAttacks.count).utf8))
+    }
+}
+
+/// A failure after validation (I/O, Kafka), reported as `Error: <message>` with a non-zero exit.
+struct SimulateFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+protocol RecordSink {
+    func write(_ record: SimulatedRecord) throws
+    func finish() throws
+}
+
+/// JSON lines on stdout, written in large chunks (records never contain a newline).
+final class StdoutSink: RecordSink {
+    private var buffer: [UInt8] = []
+
+    init() { buffer.reserveCapacity(1 << 20) }
+
+    func write(_ record: SimulatedRecord) throws {
+        buffer.append(contentsOf: record.value)
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 20 { try drain() }
+    }
+
+    func finish() throws { try drain() }
+
+    private func drain() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { Foundation.write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SimulateFailure("writing to stdout failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Produces each record to the partition the generator assigned it, creating the topic if missing.
+final class KafkaSink: RecordSink {
+    let topic: String
+    let producer: KafkaProducer
+    let failures = DeliveryFailures()
+
+    init(topic: String, bootstrap: String, partitions: Int, retentionMs: Int, largeRecords: Bool) throws {
+        self.topic = topic
+        var logger = Logger(label: "tokentrail.simulate") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .warning
+        let common = KafkaConfiguration(bootstrapServers: bootstrap, clientID: "tokentrail-simulate")
+        do {
+            let admin = try KafkaAdmin(configuration: common, logger: logger)
+            if let existing = try admin.partitionCounts()[topic] {
+                guard existing >= partitions else {
+                    throw SimulateFailure("topic \(topic) has \(existing) partitions but the traffic is for \(partitions)")
+                }
+            } else {
+                var config = ["retention.ms": String(retentionMs)]
+                if largeRecords { config["max.message.bytes"] = String(16 << 20) }
+                try admin.createTopics([KafkaTopicSpec(name: topic, partitions: partitions, config: config)])
+            }
+            var producerConfiguration = KafkaProducerConfiguration(common: common)
+            if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20 }
+            let failures = self.failures
+            producer = try KafkaProducer(configuration: producerConfiguration, logger: logger, deliveryReport: { report in
+                guard let error = report.error else { return }
+                failures.state.withLock { state in
+                    state.count += 1
+                    if state.first == nil { state.first = "\(error)" }
+                }
+            })
+        } catch let error as KafkaError {
+            throw SimulateFailure("Kafka at \(bootstrap): \(error)")
+        }
+    }
+
+    func write(_ record: SimulatedRecord) throws {
+        do {
+            try producer.send(topic: topic, partition: Int32(record.partition), key: record.key, value: record.value)
+        } catch {
+            throw SimulateFailure("producing to \(topic) failed: \(error)")
+        }
+    }
+
+    func finish() throws {
+        do {
+            try producer.close(timeout: .seconds(120))
+        } catch {
+            throw SimulateFailure("flushing to \(topic) failed: \(error)")
+        }
+        let (count, first) = failures.state.withLock { ($0.count, $0.first) }
+        if count > 0 { throw SimulateFailure("\(count) records were not delivered to \(topic); first error: \(first ?? "?")") }
+    }
+}
+
+/// Delivery errors reported by librdkafka's callback thread.
+final class DeliveryFailures: Sendable {
+    let state = Mutex<(count: Int, first: String?)>((0, nil))
+}
+
+/// `events/s, done, ETA` on stderr, only when stderr is a terminal.
+struct Progress {
+    let total: Int
+    let enabled = isatty(STDERR_FILENO) == 1
+    let began = ContinuousClock.now
+    var done = 0
+    var lastShown = ContinuousClock.now
+
+    init(total: Int) { self.total = total }
+
+    mutating func advance(by n: Int) {
+        done += n
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        guard now - lastShown >= .milliseconds(500) else { return }
+        lastShown = now
+        show(now)
+    }
+
+    func show(_ now: ContinuousClock.Instant) {
+        let elapsed = now - began
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = Double(done) / Swift.max(seconds, 1e-9)
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        FileHandle.standardError.write(Data(String(format: "\r\u{1B}[K%d/%d events  %.0f events/s  ETA %.0f s", done, total, rate, eta).utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        show(ContinuousClock.now)
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
 }
