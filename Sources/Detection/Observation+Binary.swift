@@ -61,6 +61,8 @@ extension Observation {
         return out
     }
 
+    /// Decodes what `encode()` wrote. Throws for anything else, including an observation whose
+    /// address is `.notAnAddress` (the rule never makes one; a forged record must not count).
     public init(decoding bytes: some Collection<UInt8>) throws(ObservationDecodingError) {
         var reader = ByteReader(Array(bytes))
         guard try reader.byte() == Self.encodingMagic else { throw .badMagic }
@@ -72,7 +74,7 @@ extension Observation {
         switch try reader.byte() {
         case 4: address = .ipv4(UInt32(try reader.bigEndian(bytes: 4)))
         case 6: address = .ipv6(high: try reader.bigEndian(bytes: 8), low: try reader.bigEndian(bytes: 8))
-        case 0: address = .notAnAddress
+        // Tag 0 (`.notAnAddress`) is written but never accepted: such a record must not count.
         case let tag: throw .invalidAddressTag(tag)
         }
         let time = try reader.signed()

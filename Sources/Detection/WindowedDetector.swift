@@ -63,7 +63,9 @@ public struct WindowedDetector: Sendable {
 
     /// Starts a partition from a checkpoint: the caller seeks to `checkpoint.safeOffset` and replays.
     /// Replayed events of windows that end at or before `checkpoint.watermark` were fired before the
-    /// checkpoint and are skipped (counted as `skipped`, not `late`).
+    /// checkpoint and are skipped (counted as `skipped`, not `late`); those still within allowed
+    /// lateness are rebuilt without emitting. Limitation: a later lateness re-emission of such a
+    /// rebuilt window cannot know the revisions sent before the restart and restarts them at 1.
     public mutating func restore(partition: Int32, from checkpoint: DetectorCheckpoint, mode: WatermarkMode) {
         var state = PartitionState(mode: mode, configuration: configuration)
         if let watermark = checkpoint.watermark {
@@ -82,7 +84,9 @@ public struct WindowedDetector: Sendable {
         for bucket in state.buckets.values { release(bucket) }
     }
 
-    /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition.
+    /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition, and
+    /// the observation must come from `DetectionRule.evaluate` or `Observation(decoding:)` (its
+    /// address is a real address).
     public mutating func process(
         _ observation: Observation, partition: Int32, offset: Int64, now: EventTime
     ) -> ProcessResult {

@@ -13,11 +13,9 @@ struct ObservationCodecTests {
         }
         let arn = "arn:aws:sts::1:assumed-role/" + text(40)
         let key = "ASIA" + text(16)
-        let address: SourceAddress = switch Int.random(in: 0..<3, using: &random) {
-        case 0: .ipv4(UInt32.random(in: 0...UInt32.max, using: &random))
-        case 1: .ipv6(high: random.next(), low: random.next())
-        default: .notAnAddress
-        }
+        let address: SourceAddress = Bool.random(using: &random)
+            ? .ipv4(UInt32.random(in: 0...UInt32.max, using: &random))
+            : .ipv6(high: random.next(), low: random.next())
         let grouping = [arn, key, text(10)].randomElement(using: &random)!
         func maybe(_ s: String) -> String? { Bool.random(using: &random) ? s : nil }
         return Observation(
@@ -55,6 +53,9 @@ struct ObservationCodecTests {
         wrongVersion[1] = 9
         #expect(throws: ObservationDecodingError.unsupportedVersion(9)) { try Observation(decoding: wrongVersion) }
         #expect(throws: ObservationDecodingError.badMagic) { try Observation(decoding: Array("{\"Records\":[]}".utf8)) }
+        var noAddress = observe(makeEvent(time: baseTime, address: ipv4("192.0.2.1")))
+        noAddress.address = .notAnAddress
+        #expect(throws: ObservationDecodingError.invalidAddressTag(0)) { try Observation(decoding: noAddress.encode()) }
         // A length claiming more than is there must not allocate or read past the end.
         #expect(throws: ObservationDecodingError.self) {
             try Observation(decoding: [0x4F, 1, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
