@@ -15,16 +15,20 @@ public import CloudTrail
 ///     case .success(let observation): produce(key: observation.groupingKey, value: observation.encode())
 ///     case .failure(let reason): filtered[reason.label] += 1
 ///     }
-///     // plus one BoundedOutOfOrdernessWatermarks per input partition for the markers it broadcasts.
+///     // plus, per input partition, a BoundedOutOfOrdernessWatermarks (onEvent per event,
+///     // setCaughtUp, onPeriodicEmit for idle advance) whose `watermark` it broadcasts as markers.
 ///
 ///     // detect stage:
 ///     var detector = WindowedDetector(config)
-///     // on assignment: seek to checkpoint.safeOffset, then
-///     detector.restore(partition: p, from: checkpoint, mode: .external)   // or .boundedOutOfOrderness
+///     // on assignment: with a stored checkpoint, seek to checkpoint.safeOffset and
+///     detector.restore(partition: p, from: checkpoint, mode: .external)   // keyed input: .boundedOutOfOrderness
+///     // (without one: detector.assign(partition: p, mode: ...) and seek to the committed offset)
 ///     // per record (keyed input: evaluate the rule here instead of decoding):
 ///     let result = detector.process(try Observation(decoding: value), partition: p, offset: offset, now: now)
 ///     send(result.alerts)            // key: alert.recordKey, value: alert.json()
-///     // per watermark marker update (external mode): the minimum over upstream input partitions
+///     // per in-band watermark marker (external mode): the minimum over upstream input partitions of
+///     // their latest marker read from this partition (store those latest markers in the checkpoint
+///     // too, or a restart computes the minimum over fewer inputs and fires early)
 ///     send(detector.advance(partition: p, externalWatermark: minimum, now: now))
 ///     // on reaching / leaving the end of the log:
 ///     detector.setCaughtUp(partition: p, true, now: now)
