@@ -189,7 +189,7 @@ public struct WindowedDetector: Sendable {
         guard let state = partitions[partition] else { return nil }
         return PartitionStatistics(
             accepted: state.accepted, late: state.late, skipped: state.skipped,
-            windows: state.buckets.values.reduce(0) { $0 + $1.states.count },
+            windows: state.buckets.values.reduce(0) { $0 + $1.slots.count },
             watermark: state.generator.watermark
         )
     }
@@ -208,14 +208,14 @@ public struct WindowedDetector: Sendable {
         defer { state.buckets[start] = bucket }
         bucket.firstOffset = min(bucket.firstOffset, offset)
         let threshold = configuration.rule.threshold
-        var slot = bucket.states.removeValue(forKey: o.groupingKey)
+        var taken = bucket.take(o.groupingKey)
         var box: WindowSlot.Box
-        if case .full(let existing)? = slot {
-            box = existing
-            slot = nil
+        if case .full(let existing)? = taken?.slot {
+            box = consume existing
+            taken?.slot = .vacant
             // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
             if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
-        } else if case .single(let first)? = slot {
+        } else if case .single(let first)? = taken?.slot {
             let previous = first.observation(key: o.groupingKey, table: table)
             first.release(from: &table)
             var state = WindowState(previous, pool: &pool)
@@ -223,12 +223,15 @@ public struct WindowedDetector: Sendable {
             box = WindowSlot.Box(state)
         } else if threshold > 1 {
             // One event, one address: below any threshold, kept compact.
-            bucket.states[o.groupingKey] = .single(FirstEvent(o, table: &table))
+            bucket.append(o.groupingKey, .single(FirstEvent(o, table: &table)))
             return nil
         } else {
             box = WindowSlot.Box(WindowState(o, pool: &pool))
         }
-        defer { bucket.states[o.groupingKey] = .full(box) }
+        let position = taken?.position
+        defer {
+            if let position { bucket.put(.full(box), at: position) } else { bucket.append(o.groupingKey, .full(box)) }
+        }
         _ = box.state.add(o, limits: configuration.evidenceLimits, pool: &pool)
         guard !silent else { return nil }
 
@@ -261,14 +264,15 @@ public struct WindowedDetector: Sendable {
                 bucket.fired = true
                 let window = TimeWindow(start: EventTime(millisecondsSinceEpoch: start),
                                         end: EventTime(millisecondsSinceEpoch: start + size))
-                for key in bucket.states.keys.sorted() {
-                    guard case .full(var box)? = bucket.states[key],
-                          box.state.addressCount >= configuration.rule.threshold else { continue }
-                    bucket.states[key] = nil
+                for key in bucket.keys.sorted() {
+                    guard case .full(let candidate)? = bucket.peek(key),
+                          candidate.state.addressCount >= configuration.rule.threshold,
+                          var taken = bucket.take(key), case .full(var box) = taken.slot else { continue }
+                    taken.slot = .vacant
                     if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
                     alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
                                        partition: partition, now: now))
-                    bucket.states[key] = .full(box)
+                    bucket.put(.full(box), at: taken.position)
                 }
             }
             if start + size + lateness > watermark {
@@ -282,7 +286,7 @@ public struct WindowedDetector: Sendable {
 
     /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
     private mutating func release(_ bucket: WindowBucket) {
-        for slot in bucket.states.values {
+        for slot in bucket.slots {
             if case .single(let first) = slot { first.release(from: &table) }
         }
     }
@@ -378,7 +382,34 @@ struct WindowBucket: Sendable {
     /// The lowest offset that fed any window here; the partition's safe offset is the minimum of these.
     var firstOffset: Int64
     var fired: Bool
-    var states: [String: WindowSlot] = [:]
+    /// Grouping key -> position in `slots`. Slots never leave one by one (a bucket leaves whole),
+    /// so they sit densely in an array and the hash table holds 4-byte positions: at Swift's load
+    /// factors (38-75%) that costs far less per window than a table of ~128-byte slots.
+    private(set) var index: [String: Int32] = [:]
+    private(set) var slots: [WindowSlot] = []
+
+    var keys: Dictionary<String, Int32>.Keys { index.keys }
+
+    func peek(_ key: String) -> WindowSlot? {
+        index[key].map { slots[Int($0)] }
+    }
+
+    /// Moves a slot out (leaving `.vacant`), so a box it holds is uniquely referenced by the caller.
+    mutating func take(_ key: String) -> (position: Int32, slot: WindowSlot)? {
+        guard let position = index[key] else { return nil }
+        let slot = slots[Int(position)]
+        slots[Int(position)] = .vacant
+        return (position, slot)
+    }
+
+    mutating func put(_ slot: WindowSlot, at position: Int32) {
+        slots[Int(position)] = slot
+    }
+
+    mutating func append(_ key: String, _ slot: WindowSlot) {
+        index[key] = Int32(slots.count)
+        slots.append(slot)
+    }
 }
 
 struct PartitionState: Sendable {
