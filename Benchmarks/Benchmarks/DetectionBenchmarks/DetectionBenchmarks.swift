@@ -183,7 +183,7 @@ let benchmarks: @Sendable () -> Void = {
         "Detection: bytes per open one-address window",
         configuration: .init(
             metrics: [.custom("resident bytes per window", useScalingFactor: false)],
-            maxIterations: 1
+            warmupIterations: 0, maxIterations: 1
         )
     ) { benchmark in
         let count = 200_000
@@ -196,7 +196,7 @@ let benchmarks: @Sendable () -> Void = {
         "Detection: 1,000,000 principals with open windows",
         configuration: .init(
             metrics: [.peakMemoryResident, .custom("resident MB (delta)", useScalingFactor: false)],
-            maxIterations: 1
+            warmupIterations: 0, maxIterations: 1
         )
     ) { benchmark in
         let (detector, resident) = openWindows(1_000_000)
