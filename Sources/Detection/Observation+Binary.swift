@@ -10,6 +10,7 @@ public enum ObservationDecodingError: Error, Sendable, Hashable {
     case invalidUTF8
     case varintOverflow
     case trailingBytes(Int)
+    case eventTimeOutOfRange(Int64)
 }
 
 /// Binary layout, version 1 (all integers LEB128 varints, signed ones zigzag):
@@ -78,6 +79,7 @@ extension Observation {
         case let tag: throw .invalidAddressTag(tag)
         }
         let time = try reader.signed()
+        guard EventTime.acceptedRange.contains(EventTime(millisecondsSinceEpoch: time)) else { throw .eventTimeOutOfRange(time) }
         let partition = try reader.signed()
         guard let partition32 = Int32(exactly: partition) else { throw .varintOverflow }
         let offset = try reader.signed()
@@ -113,7 +115,7 @@ extension Observation {
         }
     }
 
-    private static func appendUnsigned(_ value: UInt64, to out: inout [UInt8]) {
+    static func appendUnsigned(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
             out.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -122,7 +124,7 @@ extension Observation {
         out.append(UInt8(v))
     }
 
-    private static func appendSigned(_ value: Int64, to out: inout [UInt8]) {
+    static func appendSigned(_ value: Int64, to out: inout [UInt8]) {
         appendUnsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63)), to: &out)
     }
 
@@ -133,7 +135,7 @@ extension Observation {
 }
 
 /// Bounds-checked reading: every length is checked against what is left before anything is allocated.
-private struct ByteReader {
+struct ByteReader {
     let bytes: [UInt8]
     var position = 0
 

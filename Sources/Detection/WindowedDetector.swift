@@ -99,6 +99,10 @@ public struct WindowedDetector: Sendable {
         defer { partitions[partition] = state }
         state.nextOffset = max(state.nextOffset ?? (offset + 1), offset + 1)
 
+        guard EventTime.acceptedRange.contains(observation.eventTime) else {
+            state.invalid += 1
+            return ProcessResult(outcome: .invalid, alerts: [])
+        }
         let window = assigner.assignWindow(to: observation.eventTime)
         let lateness = configuration.allowedLateness.milliseconds
         let watermark = state.generator.watermark
@@ -127,6 +131,7 @@ public struct WindowedDetector: Sendable {
             }
         case .late: state.late += 1
         case .skipped: state.skipped += 1
+        case .invalid: break
         }
 
         switch state.mode {
@@ -188,7 +193,7 @@ public struct WindowedDetector: Sendable {
     public func statistics(partition: Int32) -> PartitionStatistics? {
         guard let state = partitions[partition] else { return nil }
         return PartitionStatistics(
-            accepted: state.accepted, late: state.late, skipped: state.skipped,
+            accepted: state.accepted, late: state.late, skipped: state.skipped, invalid: state.invalid,
             windows: state.buckets.values.reduce(0) { $0 + $1.slots.count },
             watermark: state.generator.watermark
         )
@@ -343,6 +348,8 @@ public enum ProcessOutcome: String, Sendable, Hashable {
     case late
     /// Replayed after a restore, in a window fired before the checkpoint: dropped and counted.
     case skipped
+    /// Event time outside `EventTime.acceptedRange` (only a hand-made observation can have one).
+    case invalid
 }
 
 public struct ProcessResult: Sendable, Hashable {
@@ -372,6 +379,7 @@ public struct PartitionStatistics: Sendable, Hashable {
     public var accepted: Int
     public var late: Int
     public var skipped: Int
+    public var invalid: Int
     /// Windows holding state (open, or fired and within allowed lateness).
     public var windows: Int
     public var watermark: EventTime?
@@ -423,6 +431,7 @@ struct PartitionState: Sendable {
     var accepted = 0
     var late = 0
     var skipped = 0
+    var invalid = 0
 
     init(mode: WatermarkMode, configuration: DetectorConfiguration) {
         self.mode = mode
