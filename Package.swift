@@ -36,7 +36,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .target(name: "CloudTrail", swiftSettings: strict),
+        // zlib through pkg-config: CloudTrail's S3 objects and many bridges deliver gzip.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(name: "CloudTrail", dependencies: ["CZlib"], swiftSettings: strict),
         .target(
             name: "Detection",
             dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
@@ -59,10 +61,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "CloudTrailTests", dependencies: ["CloudTrail"], swiftSettings: strict),
+        .testTarget(
+            name: "CloudTrailTests", dependencies: ["CloudTrail"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
-        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient"], swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient"], swiftSettings: strict),
+        .target(
+            name: "KafkaTestSupport",
+            dependencies: ["KafkaClient", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/KafkaTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -36,3 +36,79 @@ public enum RFC3339 {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
+
+extension RFC3339 {
+    /// Parses RFC 3339 (`2026-03-02T08:00:00Z`, `...00.123Z`, `...00+02:00`) to milliseconds, UTC.
+    ///
+    /// Strict on shape and ranges (month, day of that month, hour, minute; second 60 for a leap
+    /// second); fractional digits beyond milliseconds are truncated. `nil` for anything else.
+    public static func parse(_ text: String) -> EventTime? {
+        var text = text
+        return text.withUTF8 { parse(utf8: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The same over raw UTF-8 bytes: the decoder calls this on the bytes inside the JSON string.
+    public static func parse(utf8 bytes: UnsafeRawBufferPointer) -> EventTime? {
+        let n = bytes.count
+        guard n >= 20, let base = bytes.baseAddress else { return nil }
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        @inline(__always) func digits(_ at: Int, _ count: Int) -> Int64? {
+            var v: Int64 = 0
+            for i in at..<(at + count) {
+                let d = p[i] &- UInt8(ascii: "0")
+                guard d < 10 else { return nil }
+                v = v * 10 + Int64(d)
+            }
+            return v
+        }
+        guard let year = digits(0, 4), p[4] == UInt8(ascii: "-"),
+              let month = digits(5, 2), p[7] == UInt8(ascii: "-"),
+              let day = digits(8, 2), p[10] | 0x20 == UInt8(ascii: "t"),
+              let hour = digits(11, 2), p[13] == UInt8(ascii: ":"),
+              let minute = digits(14, 2), p[16] == UInt8(ascii: ":"),
+              let second = digits(17, 2)
+        else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
+              hour <= 23, minute <= 59, second <= 60
+        else { return nil }
+        var i = 19
+        var millis: Int64 = 0
+        if p[i] == UInt8(ascii: ".") {
+            i += 1
+            let s = i
+            var scale: Int64 = 100
+            while i < n, p[i] &- UInt8(ascii: "0") < 10 {
+                millis += Int64(p[i] &- UInt8(ascii: "0")) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > s else { return nil }
+        }
+        guard i < n else { return nil }
+        var offsetSeconds: Int64 = 0
+        switch p[i] {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            i += 1
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            guard n - i >= 6, let oh = digits(i + 1, 2), p[i + 3] == UInt8(ascii: ":"),
+                  let om = digits(i + 4, 2), oh <= 23, om <= 59
+            else { return nil }
+            offsetSeconds = (oh * 3600 + om * 60) * (p[i] == UInt8(ascii: "-") ? -1 : 1)
+            i += 6
+        default:
+            return nil
+        }
+        guard i == n else { return nil }
+        let seconds = days(year: year, month: month, day: day) * 86400 + hour * 3600 + minute * 60 + second
+            - offsetSeconds
+        return EventTime(millisecondsSinceEpoch: seconds * 1000 + millis)
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+}

@@ -167,6 +167,15 @@ public struct WindowedDetector: Sendable {
         return alerts
     }
 
+    /// A record at `offset` that carried no observation (a watermark marker, an event the rule
+    /// rejected): it moves the safe offset on, so a partition without matches still commits.
+    public mutating func noteActivity(partition: Int32, offset: Int64, now: EventTime) {
+        var state = partitions.removeValue(forKey: partition)
+            ?? PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
+        state.nextOffset = max(state.nextOffset ?? (offset + 1), offset + 1)
+        partitions[partition] = state
+    }
+
     /// Tells the detector whether the partition's consumer position is at the end of the log.
     public mutating func setCaughtUp(partition: Int32, _ caughtUp: Bool, now: EventTime) {
         partitions[partition, default: PartitionState(mode: configuration.defaultWatermarkMode,

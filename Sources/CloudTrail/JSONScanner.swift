@@ -1,0 +1,320 @@
+/// Why a scan stopped before the end of a value; the decoder maps it to a `CloudTrailDecodingError`.
+enum ScanFailure: Error {
+    case syntax(offset: Int)
+    case tooDeep(offset: Int)
+}
+
+/// A string value or key found in the input: its raw bytes between the quotes, still escaped.
+struct RawString {
+    var start: Int
+    var end: Int
+    var hasEscapes: Bool
+    /// All bytes below 0x80: such a string needs no UTF-8 validation.
+    var isASCII: Bool = true
+}
+
+/// A forward-only JSON scanner over borrowed bytes.
+///
+/// It validates the structure of everything it passes (brackets, commas, literals, number grammar,
+/// control characters in strings) but never materialises what it skips, so the large
+/// `requestParameters`/`responseElements` objects of an event cost one pass and no allocation.
+/// Escape sequences and UTF-8 are checked only in strings the decoder keeps (see `Unescape`).
+/// Nesting is bounded by `maxDepth`, so recursion depth is bounded too.
+struct JSONScanner {
+    let base: UnsafePointer<UInt8>
+    let end: Int
+    var pos: Int
+    let maxDepth: Int
+
+    init(_ base: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
+        self.base = base
+        self.end = count
+        self.pos = 0
+        self.maxDepth = maxDepth
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while pos < end {
+            let c = base[pos]
+            guard c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 else { return }
+            pos += 1
+        }
+    }
+
+    /// The next non-whitespace byte, not consumed; nil at the end of input.
+    @inline(__always)
+    mutating func peek() -> UInt8? {
+        skipWhitespace()
+        return pos < end ? base[pos] : nil
+    }
+
+    @inline(__always)
+    mutating func expect(_ c: UInt8) throws(ScanFailure) {
+        skipWhitespace()
+        guard pos < end, base[pos] == c else { throw .syntax(offset: pos) }
+        pos += 1
+    }
+
+    /// After a member or element: consumes `,` (true, more follow) or the closing byte (false).
+    @inline(__always)
+    mutating func nextOrClose(_ close: UInt8) throws(ScanFailure) -> Bool {
+        skipWhitespace()
+        guard pos < end else { throw .syntax(offset: pos) }
+        let c = base[pos]
+        pos += 1
+        if c == UInt8(ascii: ",") { return true }
+        if c == close { return false }
+        throw .syntax(offset: pos - 1)
+    }
+
+    /// Scans a string at `pos` (which must be `"`), eight bytes at a time.
+    @inline(__always)
+    mutating func scanString() throws(ScanFailure) -> RawString {
+        skipWhitespace()
+        guard pos < end, base[pos] == UInt8(ascii: "\"") else { throw .syntax(offset: pos) }
+        let start = pos + 1
+        var i = start
+        var escapes = false
+        var high: UInt64 = 0  // OR of every byte passed, for the ASCII flag
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while true {
+            // SWAR: flag bytes equal to '"' or '\\' or below 0x20. The first flagged byte is always a
+            // true hit (borrows only propagate upwards), which is the only one we use.
+            while i + 8 <= end {
+                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                let q = w ^ (ones &* 0x22)
+                let b = w ^ (ones &* 0x5C)
+                let hits = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
+                if hits != 0 {
+                    let n = hits.trailingZeroBitCount >> 3
+                    // Bytes before the hit only (a shift by 64 would be undefined, so by halves).
+                    high |= (w << (32 - UInt64(n) * 4)) << (32 - UInt64(n) * 4)
+                    i += n
+                    break
+                }
+                high |= w
+                i += 8
+            }
+            guard i < end else { throw .syntax(offset: i) }
+            let c = base[i]
+            if c == UInt8(ascii: "\"") {
+                pos = i + 1
+                return RawString(start: start, end: i, hasEscapes: escapes, isASCII: high & highs == 0)
+            } else if c == UInt8(ascii: "\\") {
+                escapes = true
+                i += 2
+            } else if c < 0x20 {
+                throw .syntax(offset: i)
+            } else {
+                high |= UInt64(c)
+                i += 1
+            }
+        }
+    }
+
+    /// Skips one value of any kind at `pos`; `depth` is the nesting of the container holding it.
+    mutating func skipValue(depth: Int) throws(ScanFailure) {
+        skipWhitespace()
+        guard pos < end else { throw .syntax(offset: pos) }
+        switch base[pos] {
+        case UInt8(ascii: "\""):
+            _ = try scanString()
+        case UInt8(ascii: "{"):
+            try skipObject(depth: depth + 1)
+        case UInt8(ascii: "["):
+            try skipArray(depth: depth + 1)
+        case UInt8(ascii: "t"):
+            try literal("true")
+        case UInt8(ascii: "f"):
+            try literal("false")
+        case UInt8(ascii: "n"):
+            try literal("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try skipNumber()
+        default:
+            throw .syntax(offset: pos)
+        }
+    }
+
+    /// Skips an object at `pos` (which is `{`), itself at nesting `depth`.
+    mutating func skipObject(depth: Int) throws(ScanFailure) {
+        guard depth <= maxDepth else { throw .tooDeep(offset: pos) }
+        pos += 1
+        if peek() == UInt8(ascii: "}") { pos += 1; return }
+        repeat {
+            _ = try scanString()
+            try expect(UInt8(ascii: ":"))
+            try skipValue(depth: depth)
+        } while try nextOrClose(UInt8(ascii: "}"))
+    }
+
+    /// Skips an array at `pos` (which is `[`), itself at nesting `depth`.
+    mutating func skipArray(depth: Int) throws(ScanFailure) {
+        guard depth <= maxDepth else { throw .tooDeep(offset: pos) }
+        pos += 1
+        if peek() == UInt8(ascii: "]") { pos += 1; return }
+        repeat {
+            try skipValue(depth: depth)
+        } while try nextOrClose(UInt8(ascii: "]"))
+    }
+
+    /// `true`, `false` or `null` at `pos`, spelled exactly.
+    mutating func literal(_ word: StaticString) throws(ScanFailure) {
+        let n = word.utf8CodeUnitCount
+        guard end - pos >= n else { throw .syntax(offset: pos) }
+        for k in 0..<n where base[pos + k] != word.utf8Start[k] { throw .syntax(offset: pos + k) }
+        pos += n
+    }
+
+    /// RFC 8259 number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    mutating func skipNumber() throws(ScanFailure) {
+        @inline(__always) func isDigit(_ i: Int) -> Bool { i < end && base[i] &- UInt8(ascii: "0") < 10 }
+        var i = pos
+        if base[i] == UInt8(ascii: "-") { i += 1 }
+        guard isDigit(i) else { throw .syntax(offset: i) }
+        if base[i] == UInt8(ascii: "0") { i += 1 } else { while isDigit(i) { i += 1 } }
+        if i < end, base[i] == UInt8(ascii: ".") {
+            i += 1
+            guard isDigit(i) else { throw .syntax(offset: i) }
+            while isDigit(i) { i += 1 }
+        }
+        if i < end, base[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            if i < end, base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-") { i += 1 }
+            guard isDigit(i) else { throw .syntax(offset: i) }
+            while isDigit(i) { i += 1 }
+        }
+        pos = i
+    }
+
+    /// Whether the raw (unescaped) bytes of `s` are exactly `word`.
+    @inline(__always)
+    func equals(_ s: RawString, _ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard s.end - s.start == n else { return false }
+        let w = word.utf8Start
+        for k in 0..<n where base[s.start + k] != w[k] { return false }
+        return true
+    }
+}
+
+/// Decoding of JSON string contents: escapes and UTF-8 validation, only for strings we keep.
+enum Unescape {
+    enum Failure: Error { case badEscape, badUTF8 }
+
+    /// The UTF-8 bytes a JSON string's raw contents stand for.
+    static func bytes(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int) throws(Failure) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(end - start)
+        var i = start
+        @inline(__always) func hex4(_ at: Int) throws(Failure) -> UInt32 {
+            guard at + 4 <= end else { throw .badEscape }
+            var v: UInt32 = 0
+            for k in at..<(at + 4) {
+                guard let h = AddressParser.hexValue(p[k]) else { throw .badEscape }
+                v = v << 4 | UInt32(h)
+            }
+            return v
+        }
+        while i < end {
+            let c = p[i]
+            guard c == UInt8(ascii: "\\") else { out.append(c); i += 1; continue }
+            guard i + 1 < end else { throw .badEscape }
+            let e = p[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4(i)
+                i += 4
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // A high surrogate must be followed by an escaped low surrogate.
+                    guard i + 6 <= end, p[i] == UInt8(ascii: "\\"), p[i + 1] == UInt8(ascii: "u") else {
+                        throw .badUTF8
+                    }
+                    let low = try hex4(i + 2)
+                    guard low >= 0xDC00 && low < 0xE000 else { throw .badUTF8 }
+                    i += 6
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    throw .badUTF8
+                }
+                guard let u = Unicode.Scalar(scalar) else { throw .badUTF8 }
+                out.append(contentsOf: UTF8.encode(u)!)
+            default:
+                throw .badEscape
+            }
+        }
+        return out
+    }
+
+    /// A Swift string from a JSON string's raw contents; invalid UTF-8 is an error, never repaired.
+    static func string(_ p: UnsafePointer<UInt8>, _ s: RawString) throws(Failure) -> String {
+        if !s.hasEscapes {
+            let buffer = UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)
+            guard s.isASCII || isValidUTF8(buffer) else { throw .badUTF8 }
+            return String(decoding: buffer, as: UTF8.self)
+        }
+        let decoded = try bytes(p, s.start, s.end)
+        return try decoded.withUnsafeBufferPointer { (buffer) throws(Failure) -> String in
+            guard isValidUTF8(buffer) else { throw .badUTF8 }
+            return String(decoding: buffer, as: UTF8.self)
+        }
+    }
+
+    /// RFC 3629 UTF-8 (no overlongs, no surrogates, at most U+10FFFF), ASCII eight bytes at a time.
+    /// The standard library's `String(validating:)` is not specialised here and costs a generic
+    /// metadata lookup per call; `String(decoding:)` on bytes known valid is the fast path.
+    static func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let p = b.baseAddress else { return true }
+        let n = b.count
+        var i = 0
+        while i < n {
+            if i + 8 <= n {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                if w & 0x8080_8080_8080_8080 == 0 { i += 8; continue }
+            }
+            let c = p[i]
+            if c < 0x80 { i += 1; continue }
+            @inline(__always) func cont(_ k: Int) -> Bool { i + k < n && p[i + k] & 0xC0 == 0x80 }
+            switch c {
+            case 0xC2...0xDF:
+                guard cont(1) else { return false }
+                i += 2
+            case 0xE0...0xEF:
+                guard cont(1), cont(2) else { return false }
+                let c1 = p[i + 1]
+                if c == 0xE0 && c1 < 0xA0 { return false }  // overlong
+                if c == 0xED && c1 > 0x9F { return false }  // surrogate
+                i += 3
+            case 0xF0...0xF4:
+                guard cont(1), cont(2), cont(3) else { return false }
+                let c1 = p[i + 1]
+                if c == 0xF0 && c1 < 0x90 { return false }  // overlong
+                if c == 0xF4 && c1 > 0x8F { return false }  // above U+10FFFF
+                i += 4
+            default:
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Calls `body` with the unescaped bytes of `s`, copying only when it holds escapes.
+    static func withBytes<R>(
+        _ p: UnsafePointer<UInt8>, _ s: RawString, _ body: (UnsafeRawBufferPointer) -> R
+    ) throws(Failure) -> R {
+        if !s.hasEscapes {
+            return body(UnsafeRawBufferPointer(start: p + s.start, count: s.end - s.start))
+        }
+        let decoded = try bytes(p, s.start, s.end)
+        return decoded.withUnsafeBytes(body)
+    }
+}

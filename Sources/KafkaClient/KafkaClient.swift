@@ -1,3 +1,0 @@
-import CRdKafka
-/// The Swift face of librdkafka.
-public enum KafkaClientModule {}

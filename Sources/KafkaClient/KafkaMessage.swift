@@ -1,0 +1,56 @@
+/// A record header. Kafka allows duplicate names; order is kept.
+public struct KafkaHeader: Hashable, Sendable {
+    public var name: String
+    public var value: [UInt8]?
+    public init(_ name: String, _ value: [UInt8]?) { self.name = name; self.value = value }
+    public init(_ name: String, _ value: String) { self.name = name; self.value = Array(value.utf8) }
+    public var stringValue: String? { value.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// A consumed record. It owns librdkafka's message and frees it when the last copy goes;
+/// `withValueBytes` lends the payload without copying it.
+public struct KafkaMessage: Sendable {
+    let box: RDKafkaMessageBox
+
+    public var topic: String { box.topic }
+    public var partition: Int32 { box.partition }
+    public var offset: Int64 { box.offset }
+    public var topicPartition: KafkaTopicPartition { KafkaTopicPartition(topic, partition) }
+    /// Producer or broker timestamp in milliseconds since the epoch, if the record has one.
+    public var timestampMilliseconds: Int64? { box.timestamp }
+    public var key: [UInt8]? { box.withKey { $0.map { Array($0) } } }
+    public var value: [UInt8] { box.withValue { Array($0) } }
+    public var valueCount: Int { box.withValue { $0.count } }
+    public var headers: [KafkaHeader] { box.headers() }
+    public func header(_ name: String) -> KafkaHeader? { headers.first { $0.name == name } }
+
+    /// Lends the payload bytes. The buffer is valid only inside `body`: do not let it escape.
+    public func withValueBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try box.withValue(body)
+    }
+    /// Lends the key bytes (nil for a record without a key). Do not let the buffer escape.
+    public func withKeyBytes<R>(_ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+        try box.withKey(body)
+    }
+}
+
+/// What one consumer poll yields.
+public enum KafkaConsumerEvent: Sendable {
+    case message(KafkaMessage)
+    /// The consumer reached the end of a partition's log (`enable.partition.eof`): it is caught up.
+    case endOfPartition(KafkaTopicPartition, offset: Int64)
+    /// A consumer error that does not stop consumption (fatal ones are thrown by `poll`).
+    case error(KafkaError)
+}
+
+/// The outcome of one produced record, reported by librdkafka.
+public struct KafkaDeliveryReport: Sendable {
+    /// The tag passed to `send`, to match the report to the record.
+    public var tag: UInt64
+    public var topic: String
+    public var partition: Int32
+    /// The record's offset, on success.
+    public var offset: Int64?
+    public var error: KafkaError?
+    public var isSuccess: Bool { error == nil }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import KafkaClient
+
+/// What is stored per owned partition before its offset is committed, and read back on assignment.
+///
+/// Route partitions (unkeyed input) store where routing stopped and their watermark, so markers
+/// never go back. Detect partitions store the detector's checkpoint and the latest upstream marker
+/// per input partition, from which their watermark is the minimum.
+struct PartitionCheckpoint: Codable, Sendable, Hashable {
+    var version = 1
+    var group: String
+    var topic: String
+    var partition: Int32
+    /// The offset committed with this checkpoint, and where a restore seeks.
+    var offset: Int64
+    /// One past the last processed record: alerts replayed below it were already sent.
+    var next: Int64?
+    /// Milliseconds since the epoch.
+    var watermark: Int64?
+    /// Detect partitions of the repartition topic: latest marker per "topic/partition" of the input.
+    var upstream: [String: WatermarkMarker]?
+
+    /// Record key: one key per group, topic and partition (compaction keeps the latest).
+    static func key(group: String, topic: String, partition: Int32) -> String { "\(group)|\(topic)|\(partition)" }
+    var key: String { Self.key(group: group, topic: topic, partition: partition) }
+
+    func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+    static func decode(_ bytes: [UInt8]) -> PartitionCheckpoint? { try? JSONDecoder().decode(Self.self, from: Data(bytes)) }
+}
+
+/// A route stage's statement about one input partition, broadcast to every repartition partition
+/// with no key (observations always have one): its event-time watermark, and whether it is idle
+/// (caught up and silent for `idle_timeout`), in which case it may follow the wall clock.
+struct WatermarkMarker: Codable, Sendable, Hashable {
+    var topic: String
+    var partition: Int32
+    /// Highest event time seen minus the out-of-orderness bound; nil before the first event.
+    var watermark: Int64?
+    var idle: Bool
+    /// How long the partition has been idle, in milliseconds.
+    var idleMilliseconds: Int64
+    /// The route stage's wall clock minus the out-of-orderness bound, when sent.
+    var wallWatermark: Int64
+
+    var upstreamKey: String { "\(topic)/\(partition)" }
+    func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
+    static func decode(_ bytes: UnsafeRawBufferPointer) -> WatermarkMarker? {
+        try? JSONDecoder().decode(Self.self, from: Data(bytes))
+    }
+}
+
+/// Reads the latest checkpoint of given partitions without scanning history: checkpoints of
+/// partition p live in checkpoint partition p (mod its count), so the latest is near the end.
+final class CheckpointReader {
+    private let consumer: KafkaConsumer
+    private let topic: String
+    private let partitions: Int
+    private let group: String
+    /// How far back from the end to read. The newest record per key is among the last few: one
+    /// commit writes one record per owned partition that maps here.
+    private let tail: Int64 = 1_000
+
+    init(kafka: KafkaConfiguration, topic: String, partitions: Int, group: String, logger: Logger) throws {
+        var config = KafkaConsumerConfiguration(common: kafka, groupID: "\(group).checkpoint-reader")
+        config.reportEndOfPartition = true
+        self.consumer = try KafkaConsumer(configuration: config, logger: logger)
+        self.topic = topic
+        self.partitions = max(partitions, 1)
+        self.group = group
+    }
+
+    func checkpointPartition(for partition: Int32) -> Int32 { Int32(Int(partition) % partitions) }
+
+    /// The latest checkpoint per requested partition (absent where none was written).
+    func latest(for requested: [KafkaTopicPartition], timeout: Duration = .seconds(20)) throws -> [KafkaTopicPartition: PartitionCheckpoint] {
+        guard !requested.isEmpty else { return [:] }
+        let wanted = Dictionary(uniqueKeysWithValues: requested.map { (PartitionCheckpoint.key(group: group, topic: $0.topic, partition: $0.partition), $0) })
+        let cps = Set(requested.map { checkpointPartition(for: $0.partition) })
+        var starts: [KafkaTopicPartitionOffset] = []
+        for p in cps {
+            let tp = KafkaTopicPartition(topic, p)
+            // tansu answers ListOffsets(latest) short of the true end (by up to a batch): reading
+            // from there to the end-of-partition event still covers the newest records.
+            let marks = try consumer.watermarks(tp)
+            starts.append(KafkaTopicPartitionOffset(tp, KafkaOffset(max(marks.low, marks.high - tail, 0))))
+        }
+        try consumer.assign(starts)
+        defer { try? consumer.assign(nil) }
+        var found: [KafkaTopicPartition: PartitionCheckpoint] = [:]
+        var done = Set<Int32>()
+        let deadline = ContinuousClock.now + timeout
+        while done.count < cps.count {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(code: .timedOut, message: "reading checkpoints from \(topic) took longer than \(timeout)")
+            }
+            switch try consumer.poll(timeout: .milliseconds(100)) {
+            case .message(let m)?:
+                guard let key = m.key.map({ String(decoding: $0, as: UTF8.self) }), let tp = wanted[key],
+                      let cp = PartitionCheckpoint.decode(m.value) else { continue }
+                found[tp] = cp
+            case .endOfPartition(let tp, _)?:
+                done.insert(tp.partition)
+            case .error(let e)?:
+                if e.code == .unknownTopicOrPartition { return found }
+            case nil:
+                continue
+            }
+        }
+        return found
+    }
+
+    func close() { try? consumer.close() }
+}
+
+import Logging
+
+/// The detect stage's watermark for one repartition partition: the minimum over every input
+/// partition of what its latest marker allows.
+///
+/// - An active partition allows its event-time watermark; one that has not seen an event yet holds
+///   the minimum back (its first events may be old: the skew case).
+/// - An idle partition that has seen events follows the wall clock (the stream stopped: close windows).
+/// - An idle partition that never saw an event follows the wall clock only when every input
+///   partition is idle, or once it has been idle for `emptyPartitionTimeout` (a partition that
+///   never gets data must not hold windows open for ever).
+enum UpstreamWatermark {
+    static func minimum(
+        _ upstream: [String: WatermarkMarker], over partitions: [KafkaTopicPartition], emptyPartitionTimeout: Int64
+    ) -> Int64? {
+        var markers: [WatermarkMarker] = []
+        markers.reserveCapacity(partitions.count)
+        for tp in partitions {
+            guard let m = upstream["\(tp.topic)/\(tp.partition)"] else { return nil }
+            markers.append(m)
+        }
+        guard !markers.isEmpty else { return nil }
+        let allIdle = markers.allSatisfy(\.idle)
+        var minimum = Int64.max
+        for m in markers {
+            let allowed: Int64
+            if m.idle, m.watermark != nil || allIdle || m.idleMilliseconds >= emptyPartitionTimeout {
+                allowed = max(m.watermark ?? .min, m.wallWatermark)
+            } else if let w = m.watermark {
+                allowed = w
+            } else {
+                return nil
+            }
+            minimum = min(minimum, allowed)
+        }
+        return minimum
+    }
+}

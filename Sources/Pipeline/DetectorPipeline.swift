@@ -1,0 +1,551 @@
+import CloudTrail
+import Detection
+import Foundation
+public import KafkaClient
+public import Logging
+import Synchronization
+
+/// The service: one consumer, one producer, one thread. It consumes the input topics (route stage,
+/// or detect stage when the input is keyed) and the repartition topic (detect stage) as one group
+/// member, so N identical processes share all of the work.
+///
+/// Commit protocol (design brief, Recovery): every `commitInterval`, and before partitions leave,
+/// (1) every record produced so far is acknowledged (flush; exactly-once: part of the transaction),
+/// (2) a checkpoint per owned partition is written and acknowledged, (3) the offsets are committed.
+/// Never past the oldest record of a window that is still open (`DetectorCheckpoint.safeOffset`).
+///
+/// Confined to the thread that calls `run`: the rebalance listener runs inside `poll` on it too.
+public final class DetectorPipeline: KafkaRebalanceListener {
+    public let configuration: PipelineConfiguration
+    private let logger: Logger
+    private let consumer: KafkaConsumer
+    private let producer: KafkaProducer
+    private let checkpoints: CheckpointReader
+    private let admin: KafkaAdmin
+    private let rule: DetectionRule
+    private let decoder: CloudTrailDecoder
+    private var detector: WindowedDetector
+    private let deliveryFailures = DeliveryFailures()
+    private let repartitionTopic: String
+    private let checkpointTopic: String
+    private let inputTopics: Set<String>
+    /// Every input partition that exists: the detect watermark is the minimum of their markers.
+    private var inputPartitions: [KafkaTopicPartition] = []
+    private var repartitionPartitions = 0
+    private var checkpointPartitions = 0
+
+    private var routes: [KafkaTopicPartition: RouteState] = [:]
+    private var detects: [KafkaTopicPartition: DetectState] = [:]
+    private var decodeResult = CloudTrailDecodeResult()
+    private var transactionOpen = false
+    public private(set) var counters = PipelineCounters()
+    /// Called after each commit with the counters (metrics, readiness).
+    public var onCommit: ((PipelineCounters, [KafkaTopicPartition]) -> Void)?
+
+    struct RouteState {
+        var watermarks: BoundedOutOfOrdernessWatermarks
+        var nextOffset: Int64?
+        var lastMarker: WatermarkMarker?
+    }
+
+    struct DetectState {
+        var id: Int32
+        var upstream: [String: WatermarkMarker] = [:]
+        var caughtUp = false
+    }
+
+    public init(configuration: PipelineConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        repartitionTopic = configuration.effectiveRepartitionTopic
+        checkpointTopic = configuration.effectiveCheckpointTopic
+        inputTopics = Set(configuration.inputTopics)
+        rule = DetectionRule(configuration.detector.rule)
+        let r = configuration.detector.rule
+        decoder = CloudTrailDecoder(
+            limits: configuration.decoderLimits,
+            prefilter: CloudTrailPrefilter(identityTypes: r.identityTypes.sorted(), accessKeyPrefixes: r.accessKeyPrefixes))
+        var detectorConfig = configuration.detector
+        detectorConfig.defaultWatermarkMode = configuration.inputKeyed ? .boundedOutOfOrderness : .external
+        detector = WindowedDetector(detectorConfig)
+
+        admin = try KafkaAdmin(configuration: configuration.kafka, logger: logger)
+        var consumerConfig = KafkaConsumerConfiguration(
+            common: configuration.kafka, groupID: configuration.groupID,
+            sessionTimeoutMilliseconds: configuration.sessionTimeoutMilliseconds)
+        consumerConfig.isolationLevel = .readCommitted
+        consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
+        var producerConfig = KafkaProducerConfiguration(common: configuration.kafka)
+        producerConfig.messageMaxBytes = max(1_000_000, configuration.deadLetterMaxBytes + 100_000)
+        if configuration.processingGuarantee == .exactlyOnce {
+            producerConfig.transactionalID = "\(configuration.groupID)-\(configuration.instanceID)"
+        }
+        let failures = deliveryFailures
+        producer = try KafkaProducer(configuration: producerConfig, logger: logger, deliveryReport: { report in
+            if let e = report.error { failures.record(e) }
+        })
+        try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger)
+        let counts = try admin.partitionCounts()
+        inputPartitions = configuration.inputTopics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
+        repartitionPartitions = counts[repartitionTopic] ?? 0
+        checkpointPartitions = counts[checkpointTopic] ?? 1
+        checkpoints = try CheckpointReader(
+            kafka: configuration.kafka, topic: checkpointTopic, partitions: checkpointPartitions,
+            group: configuration.groupID, logger: logger)
+    }
+
+    /// Creates what tokentrail writes and is missing: repartition, checkpoint, output, dead-letter topics.
+    static func prepareTopics(configuration c: PipelineConfiguration, admin: KafkaAdmin, logger: Logger) throws {
+        var counts = try admin.partitionCounts()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while c.inputTopics.contains(where: { counts[$0] == nil }) {
+            guard ContinuousClock.now < deadline else {
+                throw KafkaError(code: .unknownTopicOrPartition,
+                                 message: "input topic(s) \(c.inputTopics.filter { counts[$0] == nil }) do not exist")
+            }
+            logger.warning("waiting for input topics", metadata: ["topics": "\(c.inputTopics)"])
+            Thread.sleep(forTimeInterval: 1)
+            counts = try admin.partitionCounts()
+        }
+        let inputMax = c.inputTopics.compactMap { counts[$0] }.max() ?? 1
+        let n = c.createdTopicPartitions > 0 ? c.createdTopicPartitions : inputMax
+        let retention = ["retention.ms": String(c.createdTopicRetentionMilliseconds)]
+        var specs = [
+            KafkaTopicSpec(name: c.outputTopic, partitions: n, replicationFactor: c.createdTopicReplicationFactor, config: retention),
+            KafkaTopicSpec(name: c.deadLetterTopic, partitions: n, replicationFactor: c.createdTopicReplicationFactor, config: retention),
+            // Compaction keeps the latest checkpoint per key (brokers that support it).
+            KafkaTopicSpec(name: c.effectiveCheckpointTopic, partitions: max(inputMax, n), replicationFactor: c.createdTopicReplicationFactor,
+                           config: retention.merging(["cleanup.policy": "compact,delete"]) { $1 }),
+        ]
+        if !c.inputKeyed {
+            specs.append(KafkaTopicSpec(name: c.effectiveRepartitionTopic, partitions: inputMax,
+                                        replicationFactor: c.createdTopicReplicationFactor, config: retention))
+        }
+        let missing = specs.filter { counts[$0.name] == nil }
+        if !missing.isEmpty {
+            logger.info("creating topics", metadata: ["topics": "\(missing.map(\.name))"])
+            try admin.createTopics(missing)
+            // Wait until the metadata shows them.
+            let until = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < until, try missing.contains(where: { try admin.partitionCounts()[$0.name] == nil }) {
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
+    }
+
+    private static var wallClock: EventTime {
+        EventTime(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    // MARK: run
+
+    /// Runs until `stop` is set, then commits, leaves the group and returns. Throws on a fatal error
+    /// (nothing past the last commit is lost: a restart replays it).
+    public func run(until stop: @escaping @Sendable () -> Bool) throws {
+        logger.info("starting", metadata: [
+            "librdkafka": "\(Librdkafka.version)", "group": "\(configuration.groupID)",
+            "inputs": "\(configuration.inputTopics)", "keyed": "\(configuration.inputKeyed)",
+            "guarantee": "\(configuration.processingGuarantee.rawValue)",
+        ])
+        if configuration.processingGuarantee == .exactlyOnce {
+            try producer.initTransactions()
+            try beginTransaction()
+        }
+        consumer.rebalanceListener = self
+        var topics = configuration.inputTopics
+        if !configuration.inputKeyed { topics.append(repartitionTopic) }
+        try consumer.subscribe(topics: topics)
+
+        var lastTick = ContinuousClock.now
+        var lastCommit = ContinuousClock.now
+        while !stop() {
+            var polled = 0
+            while polled < 5_000, let event = try consumer.poll(timeout: polled == 0 ? .milliseconds(100) : .zero) {
+                try handle(event)
+                polled += 1
+            }
+            let now = ContinuousClock.now
+            if now - lastTick >= configuration.tickInterval {
+                try tick()
+                lastTick = now
+            }
+            if now - lastCommit >= configuration.commitInterval {
+                try commit()
+                lastCommit = now
+            }
+        }
+        logger.info("stopping: committing and leaving the group")
+        try commit()
+        try consumer.close()  // serves the final revoke (which commits again: cheap) and leaves the group
+        if transactionOpen { try producer.commitTransaction(); transactionOpen = false }
+        try producer.close(timeout: .seconds(10))
+        checkpoints.close()
+        logger.info("stopped", metadata: ["counters": "\(counters)"])
+    }
+
+    // MARK: records
+
+    private func handle(_ event: KafkaConsumerEvent) throws {
+        switch event {
+        case .message(let m):
+            counters.recordsConsumed += 1
+            if m.topic == repartitionTopic, !configuration.inputKeyed {
+                try detectFromRepartition(m)
+            } else if configuration.inputKeyed {
+                try detectFromInput(m)
+            } else {
+                try route(m)
+            }
+        case .endOfPartition(let tp, _):
+            let now = Self.wallClock
+            if var r = routes[tp] {
+                r.watermarks.setCaughtUp(true, now: now)
+                routes[tp] = r
+            } else if var d = detects[tp], !d.caughtUp {
+                d.caughtUp = true
+                detects[tp] = d
+                detector.setCaughtUp(partition: d.id, true, now: now)
+            }
+        case .error(let e):
+            logger.warning("consumer: \(e.message)", metadata: [LogKeys.errorCode: "\(e.code)"])
+        }
+    }
+
+    /// Unkeyed input: decode, pre-filter, evaluate, re-key to the repartition topic.
+    private func route(_ m: KafkaMessage) throws {
+        let tp = m.topicPartition
+        let now = Self.wallClock
+        var state = routes[tp] ?? RouteState(watermarks: newWatermarks())
+        state.watermarks.setCaughtUp(false, now: now)
+        decodeResult.removeAll()
+        m.withValueBytes { decoder.decode($0, into: &decodeResult) }
+        try deadLetter(decodeResult.errors, of: m)
+        counters.eventsPrefiltered += decodeResult.filtered
+        counters.eventsDecoded += decodeResult.events.count
+        for event in decodeResult.events {
+            _ = state.watermarks.onEvent(event.eventTime, now: now)
+            switch rule.evaluate(event, origin: EventOrigin(topic: m.topic, partition: m.partition, offset: m.offset)) {
+            case .success(let observation):
+                try send(topic: repartitionTopic, partition: nil, key: Array(observation.groupingKey.utf8), value: observation.encode())
+                counters.observationsRouted += 1
+            case .failure(let reason):
+                counters.eventsRejected[reason.label, default: 0] += 1
+            }
+        }
+        state.nextOffset = m.offset + 1
+        routes[tp] = state
+    }
+
+    /// Keyed input: decode and evaluate here, then straight into the detector.
+    private func detectFromInput(_ m: KafkaMessage) throws {
+        let tp = m.topicPartition
+        let state = try detectState(tp)
+        let now = Self.wallClock
+        if state.caughtUp {
+            detects[tp]?.caughtUp = false
+            detector.setCaughtUp(partition: state.id, false, now: now)
+        }
+        decodeResult.removeAll()
+        m.withValueBytes { decoder.decode($0, into: &decodeResult) }
+        try deadLetter(decodeResult.errors, of: m)
+        counters.eventsPrefiltered += decodeResult.filtered
+        counters.eventsDecoded += decodeResult.events.count
+        var processedAny = false
+        for event in decodeResult.events {
+            switch rule.evaluate(event, origin: EventOrigin(topic: m.topic, partition: m.partition, offset: m.offset)) {
+            case .success(let observation):
+                try process(observation, state: state, offset: m.offset, now: now)
+                processedAny = true
+            case .failure(let reason):
+                counters.eventsRejected[reason.label, default: 0] += 1
+            }
+        }
+        if !processedAny { detector.noteActivity(partition: state.id, offset: m.offset, now: now) }
+    }
+
+    private func detectFromRepartition(_ m: KafkaMessage) throws {
+        let tp = m.topicPartition
+        var state = try detectState(tp)
+        let now = Self.wallClock
+        let isMarker = m.withKeyBytes { $0 == nil }
+        if isMarker {
+            guard let marker = m.withValueBytes({ WatermarkMarker.decode($0) }) else {
+                logger.warning("unreadable watermark marker", metadata: [LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)"])
+                return
+            }
+            state.upstream[marker.upstreamKey] = marker
+            detects[tp] = state
+            detector.noteActivity(partition: state.id, offset: m.offset, now: now)
+            let emptyTimeout = (configuration.detector.idleTimeout ?? .seconds(30)).milliseconds * 10
+            if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitions, emptyPartitionTimeout: emptyTimeout) {
+                try sendAlerts(detector.advance(partition: state.id, externalWatermark: EventTime(millisecondsSinceEpoch: minimum), now: now))
+            }
+            return
+        }
+        let observation: Observation
+        do {
+            observation = try m.withValueBytes { try Observation(decoding: $0) }
+        } catch {
+            try deadLetterRecord(m, reason: "bad_observation", detail: "\(error)", index: nil)
+            return
+        }
+        try process(observation, state: state, offset: m.offset, now: now)
+    }
+
+    private func process(_ observation: Observation, state: DetectState, offset: Int64, now: EventTime) throws {
+        let result = detector.process(observation, partition: state.id, offset: offset, now: now)
+        counters.observationsProcessed += 1
+        if case .late = result.outcome { counters.eventsLate += 1 }
+        try sendAlerts(result.alerts)
+    }
+
+    private func detectState(_ tp: KafkaTopicPartition) throws -> DetectState {
+        if let s = detects[tp] { return s }
+        // Assigned partitions get their state in `partitionsAssigned`; this is only a fallback.
+        let s = DetectState(id: detectorID(tp))
+        detects[tp] = s
+        return s
+    }
+
+    /// Detector partitions are Int32: one number per (topic, partition) this process may read.
+    private func detectorID(_ tp: KafkaTopicPartition) -> Int32 {
+        if tp.topic == repartitionTopic { return tp.partition }
+        let index = configuration.inputTopics.firstIndex(of: tp.topic) ?? 0
+        return Int32(index) * 100_000 + tp.partition
+    }
+
+    private func newWatermarks() -> BoundedOutOfOrdernessWatermarks {
+        BoundedOutOfOrdernessWatermarks(
+            maxOutOfOrderness: configuration.detector.maxOutOfOrderness, idleTimeout: configuration.detector.idleTimeout)
+    }
+
+    // MARK: output
+
+    /// Backpressure: while librdkafka's queue is full this waits (fetching stops with it, so memory
+    /// stays bounded by the consumer's fetch queue); it never drops a record.
+    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) throws {
+        while true {
+            do {
+                try producer.send(topic: topic, partition: partition, key: key, value: value, headers: headers,
+                                  queueFullTimeout: .seconds(10))
+                return
+            } catch {
+                guard error.code == .queueFull else { throw error }
+                logger.warning("producer queue full for 10 s: the broker is slow or away; waiting", metadata: [LogKeys.topic: "\(topic)"])
+            }
+        }
+    }
+
+    private func sendAlerts(_ alerts: [Alert]) throws {
+        for alert in alerts {
+            try send(topic: configuration.outputTopic, partition: nil, key: alert.recordKey, value: alert.json(), headers: [
+                KafkaHeader("tokentrail.alert_id", alert.id),
+                KafkaHeader("tokentrail.status", alert.status.rawValue),
+                KafkaHeader("tokentrail.revision", String(alert.revision)),
+                KafkaHeader("tokentrail.schema_version", String(Alert.schemaVersion)),
+                KafkaHeader("content-type", "application/json"),
+            ])
+            counters.alertsProduced[alert.status.rawValue, default: 0] += 1
+            logger.notice("alert", metadata: [
+                "alert_id": "\(alert.id)", "status": "\(alert.status.rawValue)", "revision": "\(alert.revision)",
+                "principal": "\(alert.principal.arn)", "addresses": "\(alert.sourceAddresses.count)",
+                "window_start": "\(alert.window.start)",
+            ])
+        }
+    }
+
+    private func deadLetter(_ errors: [CloudTrailDecodingError], of m: KafkaMessage) throws {
+        for e in errors {
+            try deadLetterRecord(m, reason: e.reason.rawValue, detail: e.description, index: e.recordIndex)
+        }
+    }
+
+    /// The original bytes (cut to `deadLetterMaxBytes`), with the reason and origin in headers.
+    private func deadLetterRecord(_ m: KafkaMessage, reason: String, detail: String, index: Int?) throws {
+        var headers = [
+            KafkaHeader("tokentrail.error", reason),
+            KafkaHeader("tokentrail.error.detail", detail),
+            KafkaHeader("tokentrail.source.topic", m.topic),
+            KafkaHeader("tokentrail.source.partition", String(m.partition)),
+            KafkaHeader("tokentrail.source.offset", String(m.offset)),
+        ]
+        if let index { headers.append(KafkaHeader("tokentrail.record_index", String(index))) }
+        let size = m.valueCount
+        let limit = configuration.deadLetterMaxBytes
+        if size > limit {
+            headers.append(KafkaHeader("tokentrail.truncated", "true"))
+            headers.append(KafkaHeader("tokentrail.original_size", String(size)))
+        }
+        let value = m.withValueBytes { Array($0.prefix(limit)) }
+        try send(topic: configuration.deadLetterTopic, partition: nil, key: m.key, value: value, headers: headers)
+        counters.deadLettered[reason, default: 0] += 1
+        logger.warning("dead-lettered a record", metadata: [
+            "reason": "\(reason)", LogKeys.topic: "\(m.topic)", LogKeys.partition: "\(m.partition)", LogKeys.offset: "\(m.offset)",
+        ])
+    }
+
+    // MARK: timers
+
+    private func tick() throws {
+        let now = Self.wallClock
+        let bound = configuration.detector.maxOutOfOrderness.milliseconds
+        let idleAfter = configuration.detector.idleTimeout?.milliseconds
+        for (tp, var state) in routes {
+            let w = state.watermarks
+            let idleFor = w.lastActivity.map { now.millisecondsSinceEpoch - $0.millisecondsSinceEpoch } ?? 0
+            let idle = w.isCaughtUp && idleAfter.map { idleFor >= $0 } ?? false
+            let marker = WatermarkMarker(
+                topic: tp.topic, partition: tp.partition, watermark: w.watermark?.millisecondsSinceEpoch,
+                idle: idle, idleMilliseconds: idle ? idleFor : 0, wallWatermark: now.millisecondsSinceEpoch - bound)
+            // Unchanged and active: nothing new to say. Idle markers repeat so the wall clock moves on.
+            if let last = state.lastMarker, last.watermark == marker.watermark, last.idle == marker.idle, !idle { continue }
+            let bytes = marker.encoded()
+            for r in 0..<Int32(repartitionPartitions) {
+                try send(topic: repartitionTopic, partition: r, key: nil, value: bytes)
+            }
+            counters.markersSent += 1
+            state.lastMarker = marker
+            routes[tp] = state
+        }
+        try sendAlerts(detector.tick(now: now))
+    }
+
+    // MARK: commits
+
+    private func beginTransaction() throws {
+        try producer.beginTransaction()
+        transactionOpen = true
+    }
+
+    /// Acknowledge output, write checkpoints, commit offsets: in that order (see the type's doc).
+    private func commit() throws {
+        let owned = Array(routes.keys) + Array(detects.keys)
+        var offsets: [KafkaTopicPartitionOffset] = []
+        var records: [PartitionCheckpoint] = []
+        for (tp, r) in routes {
+            guard let next = r.nextOffset else { continue }
+            offsets.append(KafkaTopicPartitionOffset(tp, KafkaOffset(next)))
+            records.append(PartitionCheckpoint(group: configuration.groupID, topic: tp.topic, partition: tp.partition, offset: next,
+                                               next: next, watermark: r.watermarks.watermark?.millisecondsSinceEpoch))
+        }
+        for (tp, d) in detects {
+            guard let cp = detector.checkpoint(partition: d.id) else { continue }
+            offsets.append(KafkaTopicPartitionOffset(tp, KafkaOffset(cp.safeOffset)))
+            records.append(PartitionCheckpoint(group: configuration.groupID, topic: tp.topic, partition: tp.partition,
+                                               offset: cp.safeOffset, next: cp.nextOffset,
+                                               watermark: cp.watermark?.millisecondsSinceEpoch,
+                                               upstream: configuration.inputKeyed ? nil : d.upstream))
+        }
+        switch configuration.processingGuarantee {
+        case .atLeastOnce:
+            // A slow or unreachable broker postpones the commit (the next interval tries again);
+            // a record the broker refused stops the process (see throwDeliveryFailures).
+            do {
+                try producer.flush(timeout: .seconds(30))
+                try throwDeliveryFailures()
+                for cp in records { try writeCheckpoint(cp) }
+                try producer.flush(timeout: .seconds(30))
+                try throwDeliveryFailures()
+                try consumer.commit(offsets)
+            } catch let e as KafkaError where !e.isFatal {
+                logger.warning("commit postponed: \(e.message)", metadata: [LogKeys.errorCode: "\(e.code)"])
+                return
+            }
+        case .exactlyOnce:
+            for cp in records { try writeCheckpoint(cp) }
+            if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets, consumer: consumer) }
+            try producer.commitTransaction()
+            transactionOpen = false
+            try throwDeliveryFailures()
+            try beginTransaction()
+        }
+        counters.commits += 1
+        onCommit?(counters, owned)
+    }
+
+    private func writeCheckpoint(_ cp: PartitionCheckpoint) throws {
+        try send(topic: checkpointTopic, partition: checkpoints.checkpointPartition(for: cp.partition),
+                 key: Array(cp.key.utf8), value: cp.encoded())
+    }
+
+    /// A record the broker refused is not retried here: the process stops before committing past
+    /// it, and the restart replays it (at-least-once).
+    private func throwDeliveryFailures() throws {
+        let failures = deliveryFailures.take()
+        if let first = failures.first {
+            throw KafkaError(code: first.code, message: "\(failures.count) record(s) not delivered: \(first.message)", isFatal: true)
+        }
+    }
+
+    // MARK: rebalances (on the polling thread, inside poll)
+
+    public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
+        counters.rebalances += 1
+        let found: [KafkaTopicPartition: PartitionCheckpoint]
+        do {
+            found = try checkpoints.latest(for: partitions)
+        } catch {
+            // Without checkpoints the committed offsets are still safe (never past an open window),
+            // only watermarks restart from nothing.
+            logger.error("could not read checkpoints; starting from committed offsets: \(error)")
+            found = [:]
+        }
+        var starts: [KafkaTopicPartition: KafkaOffset] = [:]
+        for tp in partitions {
+            let cp = found[tp]
+            if inputTopics.contains(tp.topic), !configuration.inputKeyed {
+                var wm = newWatermarks()
+                if let w = cp?.watermark { _ = wm.advance(to: EventTime(millisecondsSinceEpoch: w)) }
+                routes[tp] = RouteState(watermarks: wm, nextOffset: nil, lastMarker: nil)
+                if let cp { starts[tp] = KafkaOffset(cp.offset) }
+            } else {
+                let id = detectorID(tp)
+                let mode: WatermarkMode = configuration.inputKeyed ? .boundedOutOfOrderness : .external
+                var state = DetectState(id: id)
+                if let cp {
+                    detector.restore(partition: id, from: DetectorCheckpoint(
+                        safeOffset: cp.offset, watermark: cp.watermark.map { EventTime(millisecondsSinceEpoch: $0) }, nextOffset: cp.next), mode: mode)
+                    state.upstream = cp.upstream ?? [:]
+                    starts[tp] = KafkaOffset(cp.offset)
+                } else {
+                    detector.assign(partition: id, mode: mode)
+                }
+                detects[tp] = state
+            }
+            logger.info("partition assigned", metadata: [
+                LogKeys.partition: "\(tp)", "checkpoint": "\(cp.map { "offset \($0.offset), watermark \($0.watermark.map { String($0) } ?? "none")" } ?? "none")",
+            ])
+        }
+        return starts
+    }
+
+    public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
+        counters.rebalances += 1
+        do {
+            try commit()
+        } catch {
+            logger.error("commit on revoke failed; the next owner replays from the last commit: \(error)")
+        }
+        drop(partitions)
+    }
+
+    public func partitionsLost(_ partitions: [KafkaTopicPartition]) {
+        counters.rebalances += 1
+        logger.warning("partitions lost without a hand-over", metadata: [LogKeys.partitions: "\(partitions)"])
+        drop(partitions)
+    }
+
+    private func drop(_ partitions: [KafkaTopicPartition]) {
+        for tp in partitions {
+            routes[tp] = nil
+            if let d = detects.removeValue(forKey: tp) { detector.drop(partition: d.id) }
+        }
+    }
+}
+
+/// Delivery errors reported on the producer's poll thread, taken at commit time.
+final class DeliveryFailures: Sendable {
+    private let errors = Mutex<[KafkaError]>([])
+    func record(_ e: KafkaError) { errors.withLock { $0.append(e) } }
+    func take() -> [KafkaError] { errors.withLock { e in defer { e.removeAll() }; return e } }
+}

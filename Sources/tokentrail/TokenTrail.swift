@@ -1,0 +1,16 @@
+import ArgumentParser
+import KafkaClient
+
+/// tokentrail: catches stolen AWS session tokens in CloudTrail, as a stream.
+@main
+struct TokenTrail: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "tokentrail",
+        abstract: "Detects AWS temporary session tokens used from several addresses, in CloudTrail streamed through Kafka.",
+        version: "tokentrail \(version) (librdkafka \(Librdkafka.version))",
+        subcommands: [Run.self, Simulate.self],
+        defaultSubcommand: Run.self
+    )
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import CloudTrail
-
-@Test func placeholder_CloudTrail() {}

@@ -1,0 +1,43 @@
+import KafkaClient
+import Testing
+@testable import Pipeline
+
+/// The detect watermark from route markers: the rules that make skew exact and idle streams close.
+struct UpstreamWatermarkTests {
+    let parts = (0..<3).map { KafkaTopicPartition("in", Int32($0)) }
+
+    func marker(_ p: Int32, _ w: Int64?, idle: Bool = false, idleFor: Int64 = 0, wall: Int64 = 1_000_000) -> (String, WatermarkMarker) {
+        ("in/\(p)", WatermarkMarker(topic: "in", partition: p, watermark: w, idle: idle, idleMilliseconds: idleFor, wallWatermark: wall))
+    }
+
+    func minimum(_ ms: [(String, WatermarkMarker)], emptyTimeout: Int64 = 300_000) -> Int64? {
+        UpstreamWatermark.minimum(Dictionary(uniqueKeysWithValues: ms), over: parts, emptyPartitionTimeout: emptyTimeout)
+    }
+
+    @Test func minimumOfActivePartitions() {
+        #expect(minimum([marker(0, 500), marker(1, 300), marker(2, 700)]) == 300)
+    }
+
+    @Test func aPartitionWithoutAMarkerHoldsTheWatermark() {
+        #expect(minimum([marker(0, 500), marker(1, 300)]) == nil)
+    }
+
+    @Test func aNeverSeenIdlePartitionHoldsWhileOthersAreActive() {
+        // Skew: partition 0 is being read, 1 and 2 are empty so far; their first events may be old.
+        #expect(minimum([marker(0, 500), marker(1, nil, idle: true, idleFor: 5_000), marker(2, nil, idle: true, idleFor: 5_000)]) == nil)
+    }
+
+    @Test func everythingIdleFollowsTheWallClock() {
+        #expect(minimum([marker(0, 500, idle: true, idleFor: 40_000), marker(1, nil, idle: true), marker(2, nil, idle: true)]) == 1_000_000)
+    }
+
+    @Test func anIdlePartitionThatSawEventsFollowsTheWallClockAlone() {
+        #expect(minimum([marker(0, 500, idle: true, idleFor: 40_000), marker(1, 300), marker(2, 700)]) == 300)
+        #expect(minimum([marker(0, 100, idle: true, idleFor: 40_000, wall: 200), marker(1, 300), marker(2, 700)]) == 200)
+    }
+
+    @Test func aPartitionThatNeverGetsDataStopsHoldingAfterTheEmptyTimeout() {
+        #expect(minimum([marker(0, 500), marker(1, 300), marker(2, nil, idle: true, idleFor: 299_999)]) == nil)
+        #expect(minimum([marker(0, 500), marker(1, 300), marker(2, nil, idle: true, idleFor: 300_000)]) == 300)
+    }
+}
