@@ -315,6 +315,16 @@ struct WindowedDetectorTests {
         #expect(h.detector.checkpoint(partition: 0) == nil)
     }
 
+    @Test func recordsWithoutObservationsMoveTheSafeOffsetOn() {
+        var h = Harness()
+        h.process(obs(1, "192.0.2.1"), offset: 0, now: wall)
+        h.detector.noteActivity(partition: 0, offset: 1, now: wall)
+        #expect(h.detector.checkpoint(partition: 0)?.safeOffset == 0, "the open window still pins offset 0")
+        h.advance(to: at(windowEnd), now: wall)
+        h.detector.noteActivity(partition: 0, offset: 7, now: wall)
+        #expect(h.detector.checkpoint(partition: 0)?.safeOffset == 8)
+    }
+
     @Test func restoreSkipsWindowsFiredBeforeTheCheckpoint() {
         var h = Harness()
         h.detector.restore(partition: 0, from: DetectorCheckpoint(safeOffset: 0, watermark: at(windowEnd), nextOffset: 3), mode: .boundedOutOfOrderness)
