@@ -11,6 +11,8 @@ public enum RejectReason: String, Error, Sendable, Hashable, CaseIterable {
     case consoleSession = "console_session"
     case allowlistedAddress = "allowlisted_address"
     case allowlistedPrincipal = "allowlisted_principal"
+    /// `eventTime` outside `EventTime.acceptedRange`.
+    case eventTimeOutOfRange = "event_time_out_of_range"
 
     /// The metric label (same as `rawValue`).
     public var label: String { rawValue }
@@ -34,6 +36,7 @@ public struct DetectionRule: Sendable {
     /// Keeps `event` as an `Observation` stamped with where the raw event came from, or says why not.
     public func evaluate(_ event: CloudTrailEvent, origin: EventOrigin) -> Result<Observation, RejectReason> {
         let identity = event.userIdentity
+        guard EventTime.acceptedRange.contains(event.eventTime) else { return .failure(.eventTimeOutOfRange) }
         guard let type = identity.type, configuration.identityTypes.contains(type) else {
             return .failure(.identityType)
         }

@@ -10,6 +10,7 @@ public enum ObservationDecodingError: Error, Sendable, Hashable {
     case invalidUTF8
     case varintOverflow
     case trailingBytes(Int)
+    case eventTimeOutOfRange(Int64)
 }
 
 /// Binary layout, version 1 (all integers LEB128 varints, signed ones zigzag):
@@ -61,6 +62,8 @@ extension Observation {
         return out
     }
 
+    /// Decodes what `encode()` wrote. Throws for anything else, including an observation whose
+    /// address is `.notAnAddress` (the rule never makes one; a forged record must not count).
     public init(decoding bytes: some Collection<UInt8>) throws(ObservationDecodingError) {
         var reader = ByteReader(Array(bytes))
         guard try reader.byte() == Self.encodingMagic else { throw .badMagic }
@@ -72,10 +75,11 @@ extension Observation {
         switch try reader.byte() {
         case 4: address = .ipv4(UInt32(try reader.bigEndian(bytes: 4)))
         case 6: address = .ipv6(high: try reader.bigEndian(bytes: 8), low: try reader.bigEndian(bytes: 8))
-        case 0: address = .notAnAddress
+        // Tag 0 (`.notAnAddress`) is written but never accepted: such a record must not count.
         case let tag: throw .invalidAddressTag(tag)
         }
         let time = try reader.signed()
+        guard EventTime.acceptedRange.contains(EventTime(millisecondsSinceEpoch: time)) else { throw .eventTimeOutOfRange(time) }
         let partition = try reader.signed()
         guard let partition32 = Int32(exactly: partition) else { throw .varintOverflow }
         let offset = try reader.signed()
@@ -111,7 +115,7 @@ extension Observation {
         }
     }
 
-    private static func appendUnsigned(_ value: UInt64, to out: inout [UInt8]) {
+    static func appendUnsigned(_ value: UInt64, to out: inout [UInt8]) {
         var v = value
         while v >= 0x80 {
             out.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -120,7 +124,7 @@ extension Observation {
         out.append(UInt8(v))
     }
 
-    private static func appendSigned(_ value: Int64, to out: inout [UInt8]) {
+    static func appendSigned(_ value: Int64, to out: inout [UInt8]) {
         appendUnsigned(UInt64(bitPattern: (value << 1) ^ (value >> 63)), to: &out)
     }
 
@@ -131,7 +135,7 @@ extension Observation {
 }
 
 /// Bounds-checked reading: every length is checked against what is left before anything is allocated.
-private struct ByteReader {
+struct ByteReader {
     let bytes: [UInt8]
     var position = 0
 

@@ -37,6 +37,12 @@ public struct TumblingEventTimeWindows: Sendable, Hashable {
     }
 }
 
+extension EventTime {
+    /// Event times the detector accepts: 1970-01-01 up to 9998-01-01. Anything else is a forged or
+    /// broken record; window arithmetic and RFC 3339 years stay far from overflow inside it.
+    public static let acceptedRange = EventTime(millisecondsSinceEpoch: 0)..<EventTime(millisecondsSinceEpoch: 253_370_764_800_000)
+}
+
 extension Duration {
     /// Whole milliseconds (truncated), the unit of `EventTime`.
     public var milliseconds: Int64 {

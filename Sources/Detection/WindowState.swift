@@ -79,17 +79,19 @@ struct StringPool: Sendable {
 /// a million of them can hold windows at once), so it is kept in about 100 bytes inline: shared
 /// strings as `StringTable` ids, the access key and event id packed.
 struct FirstEvent: Sendable {
+    // Declaration order is layout order: each 17-byte enum is followed by a 4-byte id that fills
+    // its padding (112 bytes instead of 124).
     var address: SourceAddress
+    var principalType: UInt32
     var accessKeyId: CompactText
+    var accountId: UInt32
     var eventID: CompactText?
+    var userAgent: UInt32
     var time: Int64
     var offset: Int64
     var partition: Int32
     /// 0: same as the grouping key.
     var principalArn: UInt32
-    var principalType: UInt32
-    var accountId: UInt32
-    var userAgent: UInt32
     var eventSource: UInt32
     var eventName: UInt32
     var awsRegion: UInt32
@@ -134,6 +136,8 @@ struct FirstEvent: Sendable {
 enum WindowSlot: Sendable {
     case single(FirstEvent)
     case full(Box)
+    /// Momentarily, while the detector holds the slot's box outside the bucket.
+    case vacant
 
     /// Copy-on-write like `SmallDistinct.Box`: mutated only when uniquely referenced.
     final class Box: @unchecked Sendable {
@@ -145,6 +149,7 @@ enum WindowSlot: Sendable {
         switch self {
         case .single: 1
         case .full(let box): box.state.addressCount
+        case .vacant: 0
         }
     }
 }

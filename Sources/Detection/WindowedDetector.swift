@@ -15,16 +15,20 @@ public import CloudTrail
 ///     case .success(let observation): produce(key: observation.groupingKey, value: observation.encode())
 ///     case .failure(let reason): filtered[reason.label] += 1
 ///     }
-///     // plus one BoundedOutOfOrdernessWatermarks per input partition for the markers it broadcasts.
+///     // plus, per input partition, a BoundedOutOfOrdernessWatermarks (onEvent per event,
+///     // setCaughtUp, onPeriodicEmit for idle advance) whose `watermark` it broadcasts as markers.
 ///
 ///     // detect stage:
 ///     var detector = WindowedDetector(config)
-///     // on assignment: seek to checkpoint.safeOffset, then
-///     detector.restore(partition: p, from: checkpoint, mode: .external)   // or .boundedOutOfOrderness
+///     // on assignment: with a stored checkpoint, seek to checkpoint.safeOffset and
+///     detector.restore(partition: p, from: checkpoint, mode: .external)   // keyed input: .boundedOutOfOrderness
+///     // (without one: detector.assign(partition: p, mode: ...) and seek to the committed offset)
 ///     // per record (keyed input: evaluate the rule here instead of decoding):
 ///     let result = detector.process(try Observation(decoding: value), partition: p, offset: offset, now: now)
 ///     send(result.alerts)            // key: alert.recordKey, value: alert.json()
-///     // per watermark marker update (external mode): the minimum over upstream input partitions
+///     // per in-band watermark marker (external mode): the minimum over upstream input partitions of
+///     // their latest marker read from this partition (store those latest markers in the checkpoint
+///     // too, or a restart computes the minimum over fewer inputs and fires early)
 ///     send(detector.advance(partition: p, externalWatermark: minimum, now: now))
 ///     // on reaching / leaving the end of the log:
 ///     detector.setCaughtUp(partition: p, true, now: now)
@@ -63,7 +67,9 @@ public struct WindowedDetector: Sendable {
 
     /// Starts a partition from a checkpoint: the caller seeks to `checkpoint.safeOffset` and replays.
     /// Replayed events of windows that end at or before `checkpoint.watermark` were fired before the
-    /// checkpoint and are skipped (counted as `skipped`, not `late`).
+    /// checkpoint and are skipped (counted as `skipped`, not `late`); those still within allowed
+    /// lateness are rebuilt without emitting. Limitation: a later lateness re-emission of such a
+    /// rebuilt window cannot know the revisions sent before the restart and restarts them at 1.
     public mutating func restore(partition: Int32, from checkpoint: DetectorCheckpoint, mode: WatermarkMode) {
         var state = PartitionState(mode: mode, configuration: configuration)
         if let watermark = checkpoint.watermark {
@@ -82,7 +88,9 @@ public struct WindowedDetector: Sendable {
         for bucket in state.buckets.values { release(bucket) }
     }
 
-    /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition.
+    /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition, and
+    /// the observation must come from `DetectionRule.evaluate` or `Observation(decoding:)` (its
+    /// address is a real address).
     public mutating func process(
         _ observation: Observation, partition: Int32, offset: Int64, now: EventTime
     ) -> ProcessResult {
@@ -91,6 +99,10 @@ public struct WindowedDetector: Sendable {
         defer { partitions[partition] = state }
         state.nextOffset = max(state.nextOffset ?? (offset + 1), offset + 1)
 
+        guard EventTime.acceptedRange.contains(observation.eventTime) else {
+            state.invalid += 1
+            return ProcessResult(outcome: .invalid, alerts: [])
+        }
         let window = assigner.assignWindow(to: observation.eventTime)
         let lateness = configuration.allowedLateness.milliseconds
         let watermark = state.generator.watermark
@@ -119,6 +131,7 @@ public struct WindowedDetector: Sendable {
             }
         case .late: state.late += 1
         case .skipped: state.skipped += 1
+        case .invalid: break
         }
 
         switch state.mode {
@@ -189,8 +202,8 @@ public struct WindowedDetector: Sendable {
     public func statistics(partition: Int32) -> PartitionStatistics? {
         guard let state = partitions[partition] else { return nil }
         return PartitionStatistics(
-            accepted: state.accepted, late: state.late, skipped: state.skipped,
-            windows: state.buckets.values.reduce(0) { $0 + $1.states.count },
+            accepted: state.accepted, late: state.late, skipped: state.skipped, invalid: state.invalid,
+            windows: state.buckets.values.reduce(0) { $0 + $1.slots.count },
             watermark: state.generator.watermark
         )
     }
@@ -209,14 +222,14 @@ public struct WindowedDetector: Sendable {
         defer { state.buckets[start] = bucket }
         bucket.firstOffset = min(bucket.firstOffset, offset)
         let threshold = configuration.rule.threshold
-        var slot = bucket.states.removeValue(forKey: o.groupingKey)
+        var taken = bucket.take(o.groupingKey)
         var box: WindowSlot.Box
-        if case .full(let existing)? = slot {
-            box = existing
-            slot = nil
+        if case .full(let existing)? = taken?.slot {
+            box = consume existing
+            taken?.slot = .vacant
             // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
             if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
-        } else if case .single(let first)? = slot {
+        } else if case .single(let first)? = taken?.slot {
             let previous = first.observation(key: o.groupingKey, table: table)
             first.release(from: &table)
             var state = WindowState(previous, pool: &pool)
@@ -224,12 +237,15 @@ public struct WindowedDetector: Sendable {
             box = WindowSlot.Box(state)
         } else if threshold > 1 {
             // One event, one address: below any threshold, kept compact.
-            bucket.states[o.groupingKey] = .single(FirstEvent(o, table: &table))
+            bucket.append(o.groupingKey, .single(FirstEvent(o, table: &table)))
             return nil
         } else {
             box = WindowSlot.Box(WindowState(o, pool: &pool))
         }
-        defer { bucket.states[o.groupingKey] = .full(box) }
+        let position = taken?.position
+        defer {
+            if let position { bucket.put(.full(box), at: position) } else { bucket.append(o.groupingKey, .full(box)) }
+        }
         _ = box.state.add(o, limits: configuration.evidenceLimits, pool: &pool)
         guard !silent else { return nil }
 
@@ -262,14 +278,15 @@ public struct WindowedDetector: Sendable {
                 bucket.fired = true
                 let window = TimeWindow(start: EventTime(millisecondsSinceEpoch: start),
                                         end: EventTime(millisecondsSinceEpoch: start + size))
-                for key in bucket.states.keys.sorted() {
-                    guard case .full(var box)? = bucket.states[key],
-                          box.state.addressCount >= configuration.rule.threshold else { continue }
-                    bucket.states[key] = nil
+                for key in bucket.keys.sorted() {
+                    guard case .full(let candidate)? = bucket.peek(key),
+                          candidate.state.addressCount >= configuration.rule.threshold,
+                          var taken = bucket.take(key), case .full(var box) = taken.slot else { continue }
+                    taken.slot = .vacant
                     if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
                     alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
                                        partition: partition, now: now))
-                    bucket.states[key] = .full(box)
+                    bucket.put(.full(box), at: taken.position)
                 }
             }
             if start + size + lateness > watermark {
@@ -283,7 +300,7 @@ public struct WindowedDetector: Sendable {
 
     /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
     private mutating func release(_ bucket: WindowBucket) {
-        for slot in bucket.states.values {
+        for slot in bucket.slots {
             if case .single(let first) = slot { first.release(from: &table) }
         }
     }
@@ -340,6 +357,8 @@ public enum ProcessOutcome: String, Sendable, Hashable {
     case late
     /// Replayed after a restore, in a window fired before the checkpoint: dropped and counted.
     case skipped
+    /// Event time outside `EventTime.acceptedRange` (only a hand-made observation can have one).
+    case invalid
 }
 
 public struct ProcessResult: Sendable, Hashable {
@@ -369,6 +388,7 @@ public struct PartitionStatistics: Sendable, Hashable {
     public var accepted: Int
     public var late: Int
     public var skipped: Int
+    public var invalid: Int
     /// Windows holding state (open, or fired and within allowed lateness).
     public var windows: Int
     public var watermark: EventTime?
@@ -379,7 +399,34 @@ struct WindowBucket: Sendable {
     /// The lowest offset that fed any window here; the partition's safe offset is the minimum of these.
     var firstOffset: Int64
     var fired: Bool
-    var states: [String: WindowSlot] = [:]
+    /// Grouping key -> position in `slots`. Slots never leave one by one (a bucket leaves whole),
+    /// so they sit densely in an array and the hash table holds 4-byte positions: at Swift's load
+    /// factors (38-75%) that costs far less per window than a table of ~128-byte slots.
+    private(set) var index: [String: Int32] = [:]
+    private(set) var slots: [WindowSlot] = []
+
+    var keys: Dictionary<String, Int32>.Keys { index.keys }
+
+    func peek(_ key: String) -> WindowSlot? {
+        index[key].map { slots[Int($0)] }
+    }
+
+    /// Moves a slot out (leaving `.vacant`), so a box it holds is uniquely referenced by the caller.
+    mutating func take(_ key: String) -> (position: Int32, slot: WindowSlot)? {
+        guard let position = index[key] else { return nil }
+        let slot = slots[Int(position)]
+        slots[Int(position)] = .vacant
+        return (position, slot)
+    }
+
+    mutating func put(_ slot: WindowSlot, at position: Int32) {
+        slots[Int(position)] = slot
+    }
+
+    mutating func append(_ key: String, _ slot: WindowSlot) {
+        index[key] = Int32(slots.count)
+        slots.append(slot)
+    }
 }
 
 struct PartitionState: Sendable {
@@ -393,6 +440,7 @@ struct PartitionState: Sendable {
     var accepted = 0
     var late = 0
     var skipped = 0
+    var invalid = 0
 
     init(mode: WatermarkMode, configuration: DetectorConfiguration) {
         self.mode = mode

@@ -86,6 +86,19 @@ struct DetectionRuleTests {
         #expect(try rule.evaluate(makeEvent(time: baseTime, address: host), origin: origin).get().address == host)
     }
 
+    @Test func cidrBlocksParseBothFamilies() throws {
+        let v6 = try #require(CIDRBlock(parsing: "2001:db8::/32"))
+        #expect(v6.contains(.ipv6(high: 0x2001_0db8_ffff_0000, low: 1)))
+        #expect(!v6.contains(.ipv6(high: 0x2001_0db9_0000_0000, low: 1)))
+        #expect(v6.description == "2001:db8::/32")
+        let v4 = try #require(CIDRBlock(parsing: "10.1.2.3/8"))
+        #expect(v4.description == "10.0.0.0/8")
+        #expect(CIDRBlock(parsing: "10.0.0.1")?.prefixLength == 32)
+        for bad in ["10.0.0.0/33", "ec2.amazonaws.com/8", "2001:db8::/129", "10.0.0.0/", "/8", "10.0.0.0/x"] {
+            #expect(CIDRBlock(parsing: bad) == nil, "\(bad)")
+        }
+    }
+
     @Test func groupingByAccessKey() throws {
         var configuration = RuleConfiguration.seed
         configuration.groupingKey = .accessKeyId
@@ -107,6 +120,8 @@ struct DetectionRuleTests {
         #expect(RejectReason.allCases.map(\.label) == [
             "identity_type", "missing_principal_arn", "access_key_prefix", "not_an_address", "excluded_user_agent",
             "excluded_event_source", "console_session", "allowlisted_address", "allowlisted_principal",
+            "event_time_out_of_range",
         ])
+        #expect(reason(makeEvent(time: -5, address: ipv4("192.0.2.1"))) == .eventTimeOutOfRange)
     }
 }

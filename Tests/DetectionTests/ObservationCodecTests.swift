@@ -13,18 +13,16 @@ struct ObservationCodecTests {
         }
         let arn = "arn:aws:sts::1:assumed-role/" + text(40)
         let key = "ASIA" + text(16)
-        let address: SourceAddress = switch Int.random(in: 0..<3, using: &random) {
-        case 0: .ipv4(UInt32.random(in: 0...UInt32.max, using: &random))
-        case 1: .ipv6(high: random.next(), low: random.next())
-        default: .notAnAddress
-        }
+        let address: SourceAddress = Bool.random(using: &random)
+            ? .ipv4(UInt32.random(in: 0...UInt32.max, using: &random))
+            : .ipv6(high: random.next(), low: random.next())
         let grouping = [arn, key, text(10)].randomElement(using: &random)!
         func maybe(_ s: String) -> String? { Bool.random(using: &random) ? s : nil }
         return Observation(
             groupingKey: grouping, principalArn: arn, principalType: "AssumedRole", accountId: maybe(text(12)),
             address: address, accessKeyId: key, userAgent: maybe(text(200)), eventSource: maybe(text(20)),
             eventName: maybe(text(20)), awsRegion: maybe(text(12)),
-            eventTime: at(Int64.random(in: Int64.min...Int64.max, using: &random)), eventID: maybe(text(36)),
+            eventTime: at(Int64.random(in: 0..<253_370_764_800_000, using: &random)), eventID: maybe(text(36)),
             origin: EventOrigin(topic: text(20), partition: Int32.random(in: Int32.min...Int32.max, using: &random),
                                 offset: Int64.random(in: Int64.min...Int64.max, using: &random))
         )
@@ -55,6 +53,17 @@ struct ObservationCodecTests {
         wrongVersion[1] = 9
         #expect(throws: ObservationDecodingError.unsupportedVersion(9)) { try Observation(decoding: wrongVersion) }
         #expect(throws: ObservationDecodingError.badMagic) { try Observation(decoding: Array("{\"Records\":[]}".utf8)) }
+        for time: Int64 in [-1, .min, .max, 253_370_764_800_000] {
+            var o = observe(makeEvent(time: baseTime, address: ipv4("192.0.2.1")))
+            o.eventTime = at(time)
+            #expect(throws: ObservationDecodingError.eventTimeOutOfRange(time)) { try Observation(decoding: o.encode()) }
+            var detector = WindowedDetector()
+            #expect(detector.process(o, partition: 0, offset: 0, now: at(0)).outcome == .invalid, "no trap, no window")
+            #expect(detector.statistics(partition: 0)?.invalid == 1)
+        }
+        var noAddress = observe(makeEvent(time: baseTime, address: ipv4("192.0.2.1")))
+        noAddress.address = .notAnAddress
+        #expect(throws: ObservationDecodingError.invalidAddressTag(0)) { try Observation(decoding: noAddress.encode()) }
         // A length claiming more than is there must not allocate or read past the end.
         #expect(throws: ObservationDecodingError.self) {
             try Observation(decoding: [0x4F, 1, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F])
@@ -77,5 +86,26 @@ struct ObservationCodecTests {
             if let o = try? Observation(decoding: mutated) { #expect(try Observation(decoding: o.encode()) == o) }
         }
         _ = decoded
+    }
+}
+
+@Suite("Checkpoint binary codec")
+struct CheckpointCodecTests {
+    @Test(arguments: [
+        DetectorCheckpoint(safeOffset: 0, watermark: nil, nextOffset: nil),
+        DetectorCheckpoint(safeOffset: 1_234_567, watermark: at(baseTime), nextOffset: 1_234_600),
+        DetectorCheckpoint(safeOffset: .max, watermark: at(-1), nextOffset: .min),
+    ])
+    func roundTrips(_ checkpoint: DetectorCheckpoint) throws {
+        #expect(try DetectorCheckpoint(decoding: checkpoint.encode()) == checkpoint)
+    }
+
+    @Test func garbageIsAnError() {
+        let bytes = DetectorCheckpoint(safeOffset: 99, watermark: at(baseTime), nextOffset: 120).encode()
+        for n in 0..<bytes.count {
+            #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: bytes.prefix(n)) }
+        }
+        #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: bytes + [1]) }
+        #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: [0x43, 1, 0xFF, 0]) }
     }
 }

@@ -239,3 +239,71 @@ struct StreamPropertyTests {
         return a.json()
     }
 }
+
+@Suite("Property: the repartition path (external, in-band watermark markers)")
+struct ExternalWatermarkPropertyTests {
+    enum Item {
+        case record(Observation)
+        case marker(EventTime)
+    }
+
+    /// A repartition partition as the route stage writes it: records, and after every few records a
+    /// marker carrying the upstream watermark (highest event time so far - bound).
+    static func repartitioned(_ observations: [Observation], every: Int) -> [Item] {
+        var items: [Item] = []
+        var highest = Int64.min
+        for (i, o) in observations.enumerated() {
+            items.append(.record(o))
+            highest = max(highest, o.eventTime.millisecondsSinceEpoch)
+            if i % every == every - 1 { items.append(.marker(at(highest - 5 * minute))) }
+        }
+        return items
+    }
+
+    static func play(_ items: ArraySlice<Item>, into h: inout Harness) {
+        for (offset, item) in zip(items.indices, items) {
+            let now = at(StreamPropertyTests.wallBase + Int64(offset))
+            switch item {
+            case .record(let o): h.process(o, offset: Int64(offset), now: now)
+            case .marker(let watermark): h.advance(to: watermark, now: now)
+            }
+        }
+    }
+
+    @Test(arguments: 0..<8)
+    func externalModeMatchesTheOracleAndSurvivesRestarts(seed: Int) throws {
+        var random = SeededRandom(seed: UInt64(2000 + seed))
+        let observations = GeneratedStream(seed: UInt64(700 + seed), count: 300).observations
+        let items = Self.repartitioned(observations, every: 1 + seed % 4)
+        let configuration = DetectorConfiguration()
+
+        var whole = Harness(configuration)
+        whole.detector.assign(partition: 0, mode: .external)
+        Self.play(items[...], into: &whole)
+        whole.advance(to: at(.max / 2), now: at(StreamPropertyTests.wallBase + 1_000_000))
+        #expect(Set(whole.finals.map(FinalContent.init)) == batchOracle(observations, configuration))
+        #expect(whole.outcomes.allSatisfy { $0 == .accepted })
+
+        for _ in 0..<4 {
+            let checkpointAt = Int.random(in: 0...items.count, using: &random)
+            let crashAt = Int.random(in: checkpointAt...items.count, using: &random)
+            var before = Harness(configuration)
+            before.detector.assign(partition: 0, mode: .external)
+            Self.play(items[..<checkpointAt], into: &before)
+            let checkpoint = before.detector.checkpoint(partition: 0)
+            Self.play(items[checkpointAt..<crashAt], into: &before)
+
+            var after = Harness(configuration)
+            after.detector.restore(partition: 0, from: checkpoint ?? DetectorCheckpoint(safeOffset: 0, watermark: nil),
+                                   mode: .external)
+            Self.play(items[Int(checkpoint?.safeOffset ?? 0)...], into: &after)
+            after.advance(to: at(.max / 2), now: at(StreamPropertyTests.wallBase + 1_000_000))
+
+            let emitted = before.alerts + after.alerts
+            #expect(Set(emitted.filter { $0.status == .final }.map(\.id)) == Set(whole.finals.map(\.id)))
+            var reference: [String: [UInt8]] = [:]
+            for a in whole.alerts { reference["\(a.id)#\(a.revision)"] = StreamPropertyTests.contentBytes(a) }
+            for a in emitted { #expect(reference["\(a.id)#\(a.revision)"] == StreamPropertyTests.contentBytes(a)) }
+        }
+    }
+}

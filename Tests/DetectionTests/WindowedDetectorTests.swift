@@ -182,6 +182,28 @@ struct WindowedDetectorTests {
         #expect(h.detector.checkpoint(partition: 0)?.safeOffset == 2)
     }
 
+    @Test func aRestoreWithinAllowedLatenessRebuildsFiredWindowsSilently() throws {
+        var configuration = DetectorConfiguration()
+        configuration.allowedLateness = .seconds(600)
+        let stream = [
+            obs(1, "192.0.2.1"), obs(2, "192.0.2.2"),
+            observe(makeEvent(time: windowEnd + 6 * minute, address: ipv4("192.0.2.9"))),   // fires the window
+        ]
+        var first = Harness(configuration)
+        for (i, o) in stream.enumerated() { first.process(o, offset: Int64(i), now: wall) }
+        #expect(first.finals.count == 1)
+        let checkpoint = try #require(first.detector.checkpoint(partition: 0))
+        #expect(checkpoint.safeOffset == 0, "the fired window is still within lateness: its events must replay")
+
+        var second = Harness(configuration)
+        second.detector.restore(partition: 0, from: checkpoint, mode: .boundedOutOfOrderness)
+        for (i, o) in stream.enumerated() { second.process(o, offset: Int64(i), now: wall) }
+        #expect(second.alerts.isEmpty, "replay rebuilds the fired window without re-emitting it")
+        second.process(obs(3, "192.0.2.3"), offset: 3, now: wall)
+        #expect(second.finals.count == 1)
+        #expect(second.finals.first?.sourceAddresses.count == 3)
+    }
+
     @Test func externalWatermarkMode() {
         var h = Harness()
         h.detector.assign(partition: 5, mode: .external)
@@ -291,6 +313,16 @@ struct WindowedDetectorTests {
         #expect(h.detector.checkpoint(partition: 0)?.safeOffset == 13, "nothing open: the next offset")
         h.detector.drop(partition: 0)
         #expect(h.detector.checkpoint(partition: 0) == nil)
+    }
+
+    @Test func recordsWithoutObservationsMoveTheSafeOffsetOn() {
+        var h = Harness()
+        h.process(obs(1, "192.0.2.1"), offset: 0, now: wall)
+        h.detector.noteActivity(partition: 0, offset: 1, now: wall)
+        #expect(h.detector.checkpoint(partition: 0)?.safeOffset == 0, "the open window still pins offset 0")
+        h.advance(to: at(windowEnd), now: wall)
+        h.detector.noteActivity(partition: 0, offset: 7, now: wall)
+        #expect(h.detector.checkpoint(partition: 0)?.safeOffset == 8)
     }
 
     @Test func restoreSkipsWindowsFiredBeforeTheCheckpoint() {
