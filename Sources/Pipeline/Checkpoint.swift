@@ -123,6 +123,7 @@ import Logging
 /// - An idle partition that never saw an event follows the wall clock only when every input
 ///   partition is idle, or once it has been idle for `emptyPartitionTimeout` (a partition that
 ///   never gets data must not hold windows open for ever).
+/// - While no input partition has seen an event, nothing moves.
 enum UpstreamWatermark {
     static func minimum(
         _ upstream: [String: WatermarkMarker], over partitions: [KafkaTopicPartition], emptyPartitionTimeout: Int64
@@ -133,7 +134,9 @@ enum UpstreamWatermark {
             guard let m = upstream["\(tp.topic)/\(tp.partition)"] else { return nil }
             markers.append(m)
         }
-        guard !markers.isEmpty else { return nil }
+        // Before any input partition has seen an event there is no window to close, and the first
+        // events may be old (a backfill started after tokentrail): nothing moves yet.
+        guard markers.contains(where: { $0.watermark != nil }) else { return nil }
         let allIdle = markers.allSatisfy(\.idle)
         var minimum = Int64.max
         for m in markers {

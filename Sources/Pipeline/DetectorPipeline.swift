@@ -64,7 +64,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let r = configuration.detector.rule
         decoder = CloudTrailDecoder(
             limits: configuration.decoderLimits,
-            prefilter: CloudTrailPrefilter(identityTypes: r.identityTypes.sorted(), accessKeyPrefixes: r.accessKeyPrefixes))
+            prefilter: configuration.prefilter
+                ? CloudTrailPrefilter(identityTypes: r.identityTypes.sorted(), accessKeyPrefixes: r.accessKeyPrefixes) : nil)
         var detectorConfig = configuration.detector
         detectorConfig.defaultWatermarkMode = configuration.inputKeyed ? .boundedOutOfOrderness : .external
         detector = WindowedDetector(detectorConfig)

@@ -40,6 +40,9 @@ public struct PipelineConfiguration: Sendable {
     public var decoderLimits: CloudTrailDecoder.Limits
     /// Largest dead-lettered value; larger records are cut to this (with a header saying so).
     public var deadLetterMaxBytes: Int
+    /// Skip events that cannot match the rule after a glance at a few fields, unread. Faster, but a
+    /// malformed event that cannot match is then dropped instead of dead-lettered; off by default.
+    public var prefilter: Bool
 
     public init(
         kafka: KafkaConfiguration = KafkaConfiguration(), inputTopics: [String] = ["cloudtrail"],
@@ -65,6 +68,7 @@ public struct PipelineConfiguration: Sendable {
         self.detector = detector
         self.decoderLimits = CloudTrailDecoder.Limits()
         self.deadLetterMaxBytes = 900_000
+        self.prefilter = false
     }
 
     public var effectiveRepartitionTopic: String { repartitionTopic ?? "\(groupID).repartition" }

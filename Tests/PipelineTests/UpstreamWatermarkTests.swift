@@ -31,6 +31,12 @@ struct UpstreamWatermarkTests {
         #expect(minimum([marker(0, 500, idle: true, idleFor: 40_000), marker(1, nil, idle: true), marker(2, nil, idle: true)]) == 1_000_000)
     }
 
+    @Test func nothingMovesBeforeTheFirstEventAnywhere() {
+        // tokentrail started before a backfill: idle empty partitions must not jump to the wall clock.
+        #expect(minimum([marker(0, nil, idle: true, idleFor: 900_000), marker(1, nil, idle: true, idleFor: 900_000),
+                         marker(2, nil, idle: true, idleFor: 900_000)]) == nil)
+    }
+
     @Test func anIdlePartitionThatSawEventsFollowsTheWallClockAlone() {
         #expect(minimum([marker(0, 500, idle: true, idleFor: 40_000), marker(1, 300), marker(2, 700)]) == 300)
         #expect(minimum([marker(0, 100, idle: true, idleFor: 40_000, wall: 200), marker(1, 300), marker(2, 700)]) == 200)
