@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        // For LeakCheck/ (the Kafka suite under LeakSanitizer), not for users.
+        .library(name: "KafkaTestSupport", targets: ["KafkaTestSupport"]),
         .library(name: "Simulation", targets: ["Simulation"]),
     ],
     dependencies: [

@@ -1,0 +1,1 @@
+../../../Tests/KafkaClientTests/KafkaIntegrationTests.swift
