@@ -183,7 +183,7 @@ final class KafkaSink: RecordSink {
                 try admin.createTopics([KafkaTopicSpec(name: topic, partitions: partitions, config: config)])
             }
             var producerConfiguration = KafkaProducerConfiguration(common: common)
-            if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20 }
+            if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20; producerConfiguration.compression = "none" }
             let failures = self.failures
             producer = try KafkaProducer(configuration: producerConfiguration, logger: logger, deliveryReport: { report in
                 guard let error = report.error else { return }
