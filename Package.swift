@@ -68,7 +68,8 @@ let package = Package(
             name: "CloudTrailTests", dependencies: ["CloudTrail"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
         .testTarget(
-            name: "SimulationTests", dependencies: ["Simulation", "CloudTrail", "KafkaClient", "KafkaTestSupport"],
+            name: "SimulationTests",
+            dependencies: ["Simulation", "CloudTrail", "Detection", "KafkaClient", "KafkaTestSupport"],
             swiftSettings: strict),
         .target(
             name: "KafkaTestSupport",
