@@ -69,7 +69,10 @@ let package = Package(
         .testTarget(
             name: "CloudTrailTests", dependencies: ["CloudTrail"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
-        .testTarget(name: "SimulationTests", dependencies: ["Simulation", "CloudTrail"], swiftSettings: strict),
+        .testTarget(
+            name: "SimulationTests",
+            dependencies: ["Simulation", "CloudTrail", "Detection", "KafkaClient", "KafkaTestSupport"],
+            swiftSettings: strict),
         .target(
             name: "KafkaTestSupport",
             dependencies: ["KafkaClient", .product(name: "Logging", package: "swift-log")],

@@ -48,15 +48,27 @@ struct JSONOut {
     /// A JSON string with the escapes RFC 8259 requires.
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
-        for b in text.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-            case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(b)
-            case 0..<0x20:
-                let hex = Identifiers.hex
-                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                          hex[Int(b >> 4)], hex[Int(b & 0xF)]])
-            default: bytes.append(b)
+        var text = text
+        text.withUTF8 { utf8 in
+            // Almost every string needs no escape: scan the contiguous bytes, then copy them in one go.
+            var plain = true
+            for b in utf8 where b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
+                plain = false
+                break
+            }
+            if plain { return bytes.append(contentsOf: utf8) }
+            for b in utf8 {
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                    bytes.append(UInt8(ascii: "\\"))
+                    bytes.append(b)
+                case 0..<0x20:
+                    let hex = Identifiers.hex
+                    bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                              hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+                default:
+                    bytes.append(b)
+                }
             }
         }
         bytes.append(UInt8(ascii: "\""))

@@ -107,7 +107,7 @@ public struct ExpectedAlerts: Sendable {
 
     public static let windowMilliseconds: Int64 = SimulationConfiguration.windowSeconds * 1000
     static let identityTypes: Set<String> = ["IAMUser", "AssumedRole"]
-    static let automation = ["terraform", "ansible", "pulumi"]
+    static let automation: [[UInt8]] = ["terraform", "ansible", "pulumi"].map { Array($0.utf8) }
 
     public init() {}
 
@@ -122,8 +122,22 @@ public struct ExpectedAlerts: Sendable {
         else { return nil }
         let address = SourceAddress(parsing: ip)
         guard address.isAddress else { return nil }
-        if let agent = userAgent?.lowercased(), automation.contains(where: { agent.contains($0) }) { return nil }
+        if let agent = userAgent, automation.contains(where: { containsIgnoringASCIICase(agent, $0) }) { return nil }
         return address
+    }
+
+    /// Plain byte search, ASCII case folded (`needle` is lowercase): no locale, no Foundation.
+    static func containsIgnoringASCIICase(_ haystack: String, _ needle: [UInt8]) -> Bool {
+        let h = Array(haystack.utf8)
+        guard h.count >= needle.count else { return false }
+        outer: for start in 0...(h.count - needle.count) {
+            for (k, n) in needle.enumerated() {
+                let c = h[start + k]
+                if (c >= 0x41 && c <= 0x5A ? c | 0x20 : c) != n { continue outer }
+            }
+            return true
+        }
+        return false
     }
 
     public mutating func add(_ event: SimulatedEvent) {

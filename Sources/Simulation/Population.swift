@@ -108,7 +108,7 @@ struct Population: Sendable {
         }
         func add(_ p: Principal, to list: WritableKeyPath<Population, [Int]>) {
             self[keyPath: list].append(principals.count)
-            principals.append(p)
+            principals.append(unique(p))
         }
         let n = c.effectivePrincipalCount
         for i in 0..<n {
@@ -205,6 +205,22 @@ struct Population: Sendable {
         }
     }
 
+    /// ARNs already taken: two principals sharing one would be one principal seen from two
+    /// addresses, an alert nobody injected.
+    var arns: Set<String> = []
+
+    /// `p` with an ARN no earlier principal has (a suffix on the session or user name if needed).
+    mutating func unique(_ p: Principal) -> Principal {
+        guard let arn = p.arn else { return p }
+        var q = p
+        if arns.contains(arn) {
+            q.arn = arn + "-\(principals.count)"
+            q.principalId = p.principalId.map { $0 + "-\(principals.count)" }
+        }
+        arns.insert(q.arn ?? arn)
+        return q
+    }
+
     /// A fresh near-miss principal (never shared with other traffic, so its only two addresses
     /// fall in two different windows).
     mutating func addNearMiss(_ c: SimulationConfiguration, rng: inout SplitMix64) -> Int {
@@ -214,14 +230,14 @@ struct Population: Sendable {
         let roleId = "AROA" + Identifiers.base32(&rng, 17)
         let name = "commuter-\(index)"
         let home = Addresses.owner(&rng)
-        principals.append(Principal(
+        principals.append(unique(Principal(
             category: .nearMiss, identityType: "AssumedRole",
             arn: "arn:aws:sts::\(account):assumed-role/\(role)/\(name)", accountId: account,
             principalId: "\(roleId):\(name)", userName: nil, sessionKey: "ASIA" + Identifiers.base32(&rng, 16),
             longTermKey: nil, issuerArn: "arn:aws:iam::\(account):role/\(role)", issuerPrincipalId: roleId,
             issuerUserName: role, mfa: false, sessionCreated: c.startSeconds,
             homeAddress: home.canonical, homeTexts: home.texts, addressPool: [Addresses.distinct(from: [home.canonical], &rng)],
-            userAgents: [rng.pick(Population.ordinaryAgents)], console: false, region: rng.pick(Population.regions)))
+            userAgents: [rng.pick(Population.ordinaryAgents)], console: false, region: rng.pick(Population.regions))))
         return index
     }
 }

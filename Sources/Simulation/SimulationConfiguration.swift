@@ -23,7 +23,8 @@ public struct SimulationConfiguration: Sendable, Hashable {
     /// How far an event may trail the newest event before it in its partition. Keep it below the
     /// detector's `max_out_of_orderness` (5 min) or some events are late and the oracle no longer applies.
     public var maxDisorder: Duration = .seconds(60)
-    /// Ordinary session principals (one key, one address each); nil: `eventCount / 250`, at least 8.
+    /// Ordinary session principals (one key, one address each); nil: `eventCount / 250`, at least 8
+    /// and at least `attackCount`.
     public var principalCount: Int?
     /// Shares of the background traffic by kind.
     public var mix: TrafficMix = TrafficMix()
@@ -42,7 +43,8 @@ public struct SimulationConfiguration: Sendable, Hashable {
     var maxDisorderSeconds: Int64 { maxDisorder.components.seconds }
     var endSeconds: Int64 { startSeconds + durationSeconds }
 
-    var effectivePrincipalCount: Int { principalCount ?? max(8, eventCount / 250) }
+    /// Enough principals for the attacks even in a small run (each attack needs its own window pair).
+    var effectivePrincipalCount: Int { principalCount ?? max(8, eventCount / 250, attackCount) }
     var effectiveNearMissCount: Int { nearMissCount ?? max(10, eventCount / 5000) }
 
     /// Rejects configurations that cannot be generated, with a message naming the field.

@@ -109,12 +109,12 @@ struct Simulate: ParsableCommand {
             if rate > 0 {
                 let due = began + .seconds(Double(paced) / rate)
                 let now = ContinuousClock.now
-                if due > now { Thread.sleep(forTimeInterval: Double((due - now).components.attoseconds) / 1e18 + Double((due - now).components.seconds)) }
+                if due > now { Thread.sleep(forTimeInterval: (due - now).seconds) }
             }
         }
         try sink.finish()
         progress.finish()
-        let seconds = Double((ContinuousClock.now - began).components.attoseconds) / 1e18 + Double((ContinuousClock.now - began).components.seconds)
+        let seconds = (ContinuousClock.now - began).seconds
         let destination = topic.map { "topic \($0)" } ?? "stdout"
         FileHandle.standardError.write(Data(String(format: "simulate: %d events in %d records (%d bad) to %@ in %.2f s (%.0f events/s); %d attacks injected\n",
                                                    count, records, badRecords, destination, seconds, Double(count) / Swift.max(seconds, 1e-9), generator.injectedAttacks.count).utf8))
@@ -183,7 +183,7 @@ final class KafkaSink: RecordSink {
                 try admin.createTopics([KafkaTopicSpec(name: topic, partitions: partitions, config: config)])
             }
             var producerConfiguration = KafkaProducerConfiguration(common: common)
-            if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20 }
+            if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20; producerConfiguration.compression = "none" }
             let failures = self.failures
             producer = try KafkaProducer(configuration: producerConfiguration, logger: logger, deliveryReport: { report in
                 guard let error = report.error else { return }
@@ -241,8 +241,7 @@ struct Progress {
     }
 
     func show(_ now: ContinuousClock.Instant) {
-        let elapsed = now - began
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (now - began).seconds
         let rate = Double(done) / Swift.max(seconds, 1e-9)
         let eta = rate > 0 ? Double(total - done) / rate : 0
         FileHandle.standardError.write(Data(String(format: "\r\u{1B}[K%d/%d events  %.0f events/s  ETA %.0f s", done, total, rate, eta).utf8))
@@ -253,4 +252,9 @@ struct Progress {
         show(ContinuousClock.now)
         FileHandle.standardError.write(Data("\n".utf8))
     }
+}
+
+extension Duration {
+    /// Fractional seconds, for rates and sleeps.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

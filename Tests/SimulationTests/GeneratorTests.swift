@@ -119,3 +119,17 @@ import Testing
         #expect(throws: SimulationError.self) { try TrafficGenerator(c) }
     }
 }
+
+/// Larger runs through the planning pass only (no JSON), where shared names would surface.
+@Suite struct ScaleTests {
+    @Test(arguments: [UInt64(1), 3])
+    func oracleIsExactlyTheInjectedAttacksAtScale(seed: UInt64) throws {
+        var c = SimulationConfiguration()
+        c.seed = seed
+        c.eventCount = 60_000
+        let generator = try TrafficGenerator(c)
+        #expect(generator.expectedAlerts() == generator.injectedAttacks.map(ExpectedAlert.init).sorted())
+        let arns = generator.population.principals.compactMap(\.arn)
+        #expect(Set(arns).count == arns.count, "every principal has an ARN of its own")
+    }
+}
