@@ -29,7 +29,7 @@ struct CheckConfig: ParsableCommand {
         LoggingSetup.bootstrap(settings.logging, redactor: redactor)
         if !skipKafkaCheck {
             var logger = Logger(label: "tokentrail.check-config")
-            logger.logLevel = .error  // librdkafka's connection chatter is not the point here.
+            logger.logLevel = .critical  // librdkafka's "connection refused" chatter is not the point here.
             if let problem = KafkaPropertyCheck.check(settings, logger: logger) {
                 printError("tokentrail: \(ConfigurationError([problem]))")
                 throw ExitCode(2)
