@@ -14,6 +14,8 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var options: ConfigurationOptions
     @Option(help: "Output format: yaml or json.")
     var format = "yaml"
+    @Flag(help: "Follow each value that is not a default with a comment saying where it came from (file:line, variable, flag).")
+    var showSources = false
     @Flag(help: "Skip librdkafka's own check of the kafka properties.")
     var skipKafkaCheck = false
 
@@ -24,7 +26,8 @@ struct CheckConfig: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try options.load(environment: ProcessInfo.processInfo.environment).settings
+        let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
+        let settings = resolved.settings
         let redactor = SecretRedactor(secrets: SecretMasking.secretValues(settings))
         LoggingSetup.bootstrap(settings.logging, redactor: redactor)
         if !skipKafkaCheck {
@@ -35,6 +38,7 @@ struct CheckConfig: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        print(EffectiveConfiguration.render(settings, format: EffectiveConfiguration.Format(rawValue: format) ?? .yaml), terminator: "")
+        print(EffectiveConfiguration.render(settings, format: EffectiveConfiguration.Format(rawValue: format) ?? .yaml,
+                                            sources: showSources ? resolved.sources : [:]), terminator: "")
     }
 }

@@ -299,6 +299,19 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         #expect(reread == original, "\(printed)")
     }
 
+    @Test func sourcesAreShownAsComments() throws {
+        let resolved = try ConfigurationLoader.resolveWithSources([
+            ConfigurationLoader.yamlLayer("kafka:\n  sasl.password: pw-value\nrule:\n  threshold: 3\n", path: "f.yaml"),
+            ConfigurationLoader.environmentLayer(["TOKENTRAIL_GROUP_ID": "g"]),
+        ])
+        let text = EffectiveConfiguration.render(resolved.settings, format: .yaml, sources: resolved.sources)
+        #expect(text.contains("group_id: \"g\"  # environment TOKENTRAIL_GROUP_ID"))
+        #expect(text.contains("  threshold: 3  # f.yaml:4"))
+        #expect(text.contains("  sasl.password: \"****\"  # f.yaml:2"))
+        #expect(text.contains("  window_size: \"30m\"\n"))  // a default: no comment
+        #expect(try load(text).detector.rule.threshold == 3)  // comments do not stop it reading back
+    }
+
     @Test func printedJSONIsNested() throws {
         let text = EffectiveConfiguration.render(TokentrailSettings(), format: .json)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
@@ -308,5 +321,31 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         let create = try #require((object["topics"] as? [String: Any])?["create"] as? [String: Any])
         #expect(create["replication_factor"] as? Int == 1)
         #expect((object["kafka"] as? [String: Any])?["bootstrap.servers"] as? String == "127.0.0.1:9092")
+    }
+}
+
+/// Writes what a text handler would print: message, handler metadata, event metadata.
+struct CapturingLogHandler: LogHandler {
+    let sink: LogSink
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) { sink.write("\(event.message) \(metadata) \(event.metadata ?? [:])") }
+}
+
+@Suite struct TextLogRedactionTests {
+    @Test func textLogsAreScrubbedToo() throws {
+        let sink = LogSink.capture()
+        let redactor = SecretRedactor(secrets: ["s3cr3t-value"])
+        var logger = Logger(label: "t") { _ in RedactingLogHandler(CapturingLogHandler(sink: sink), redactor: redactor) }
+        logger[metadataKey: "handler"] = "x=s3cr3t-value"
+        logger.warning("password s3cr3t-value rejected", metadata: ["event": "s3cr3t-value"])
+        let line = try #require(sink.captured.first)
+        #expect(!line.contains("s3cr3t-value"))
+        #expect(line.contains("password **** rejected"))
     }
 }

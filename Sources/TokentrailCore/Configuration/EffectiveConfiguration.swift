@@ -7,9 +7,10 @@ public enum EffectiveConfiguration {
         case yaml, json
     }
 
-    public static func render(_ settings: TokentrailSettings, format: Format) -> String {
+    /// With `sources`, each YAML line that is not a default says where its value came from.
+    public static func render(_ settings: TokentrailSettings, format: Format, sources: [String: ConfigSource] = [:]) -> String {
         switch format {
-        case .yaml: return yaml(settings)
+        case .yaml: return yaml(settings, sources: sources)
         case .json: return json(settings)
         }
     }
@@ -26,7 +27,7 @@ public enum EffectiveConfiguration {
         return out
     }
 
-    static func yaml(_ settings: TokentrailSettings) -> String {
+    static func yaml(_ settings: TokentrailSettings, sources: [String: ConfigSource]) -> String {
         var lines = ["# tokentrail effective configuration (secrets masked)"]
         for (section, entries) in grouped(settings) {
             let depth = section.isEmpty ? 0 : section.split(separator: ".").count
@@ -35,7 +36,10 @@ public enum EffectiveConfiguration {
                 lines.append("\(indent)\(section.split(separator: ".").last!):")
             }
             let indent = String(repeating: "  ", count: depth)
-            for (k, v) in entries { lines.append("\(indent)\(k): \(scalarText(v))") }
+            for (k, v) in entries {
+                let source = sources[section.isEmpty ? k : "\(section).\(k)"].map { "  # \($0)" } ?? ""
+                lines.append("\(indent)\(k): \(scalarText(v))\(source)")
+            }
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -80,7 +80,10 @@ public struct RedactingLogHandler: LogHandler {
         var e = event
         e.message = "\(redactor.redact(event.message.description))"
         e.metadata = event.metadata?.mapValues { .string(redactor.redact($0.description)) }
-        inner.log(event: e)
+        // The handler's own metadata (`logger[metadataKey:]`) is printed too: scrub a copy.
+        var scrubbed = inner
+        scrubbed.metadata = inner.metadata.mapValues { .string(redactor.redact($0.description)) }
+        scrubbed.log(event: e)
     }
 }
 
