@@ -28,6 +28,7 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
         let settings = resolved.settings
+        for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
         let redactor = SecretRedactor(secrets: SecretMasking.secretValues(settings))
         LoggingSetup.bootstrap(settings.logging, redactor: redactor)
         if !skipKafkaCheck {

@@ -32,6 +32,7 @@ struct Run: ParsableCommand {
             "config": "\(ConfigurationLoader.configFilePath(flag: options.config, environment: ProcessInfo.processInfo.environment) ?? "(defaults)")",
             "kafka": "\(SecretMasking.masked(settings.kafka).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
+        for w in resolved.warnings { logger.warning("configuration: \(w)") }
         if Librdkafka.hasTaggedFieldsDefect {
             logger.warning("librdkafka \(Librdkafka.version) < 2.2 mis-skips tagged protocol fields (librdkafka PR #4278): upgrade")
         }

@@ -56,6 +56,8 @@ public struct ConfigLayer: Sendable, Hashable {
     public var kafka: [(name: String, entry: ConfigEntry)] = []
     /// Problems found while reading the source itself (not a mapping, an alias, ...).
     public var problems: [ConfigProblem] = []
+    /// Worth saying, not worth refusing to start for (unknown `TOKENTRAIL_*` variables).
+    public var warnings: [ConfigProblem] = []
 
     public init() {}
 
@@ -70,7 +72,7 @@ public struct ConfigLayer: Sendable, Hashable {
     public static func == (a: ConfigLayer, b: ConfigLayer) -> Bool {
         a.values.map(\.path) == b.values.map(\.path) && a.values.map(\.entry) == b.values.map(\.entry)
             && a.kafka.map(\.name) == b.kafka.map(\.name) && a.kafka.map(\.entry) == b.kafka.map(\.entry)
-            && a.problems == b.problems
+            && a.problems == b.problems && a.warnings == b.warnings
     }
 
     public func hash(into hasher: inout Hasher) {

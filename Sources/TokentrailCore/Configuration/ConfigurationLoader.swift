@@ -21,6 +21,7 @@ public enum ConfigurationLoader {
     public static func resolveWithSources(_ layers: [ConfigLayer]) throws(ConfigurationError) -> ResolvedConfiguration {
         var settings = TokentrailSettings()
         var sources: [String: ConfigSource] = [:]
+        let warnings = layers.flatMap(\.warnings)
         var problems: [ConfigProblem] = []
         let schema = ConfigSchema.byPath
         for layer in layers {
@@ -60,7 +61,7 @@ public enum ConfigurationLoader {
         }
         problems += crossChecks(settings)
         guard problems.isEmpty else { throw ConfigurationError(problems) }
-        return ResolvedConfiguration(settings: settings, sources: sources)
+        return ResolvedConfiguration(settings: settings, sources: sources, warnings: warnings)
     }
 
     /// Rules that involve more than one key.
@@ -211,7 +212,7 @@ public enum ConfigurationLoader {
     /// `TOKENTRAIL_GROUP_ID` sets `group_id`; a double underscore nests (`TOKENTRAIL_RULE__THRESHOLD`
     /// sets `rule.threshold`); `TOKENTRAIL_KAFKA__SASL_PASSWORD` sets the librdkafka property
     /// `sasl.password` (librdkafka names have no underscores, so `_` maps back to `.`).
-    /// Lists are comma-separated. An unknown `TOKENTRAIL_` variable is an error like an unknown key.
+    /// Lists are comma-separated. An unknown `TOKENTRAIL_` variable is a warning (see `warnings`).
     public static func environmentLayer(_ environment: [String: String]) -> ConfigLayer {
         var layer = ConfigLayer()
         for (variable, value) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(environmentPrefix) {
@@ -223,7 +224,16 @@ public enum ConfigurationLoader {
                 layer.setKafka(name, .scalar(value), source: source)
             } else {
                 let path = rest.lowercased().replacingOccurrences(of: "__", with: ".")
-                layer.set(path, .scalar(value), source: source)
+                if ConfigSchema.byPath[path] == nil {
+                    // The environment is shared with other tools (test harnesses, scripts), so an
+                    // unknown variable is a warning naming the nearest key, not a refusal to start.
+                    var warning = unknownKey(path, entry: ConfigEntry(.scalar(value), source: source))
+                    warning.problem = "is not a configuration key, ignored" + (warning.problem.contains("did you mean")
+                        ? String(warning.problem[warning.problem.range(of: " (did you mean")!.lowerBound...]) : "")
+                    layer.warnings.append(warning)
+                } else {
+                    layer.set(path, .scalar(value), source: source)
+                }
             }
         }
         return layer
@@ -257,4 +267,6 @@ extension ConfigProblem: Error {}
 public struct ResolvedConfiguration: Sendable {
     public var settings: TokentrailSettings
     public var sources: [String: ConfigSource]
+    /// To log at start (`run`) or print to stderr (`check-config`).
+    public var warnings: [ConfigProblem]
 }
