@@ -167,3 +167,45 @@ let quietLogger: Logger = {
     l.logLevel = .critical
     return l
 }()
+
+@Suite struct LibrdkafkaStatisticsTests {
+    /// A trimmed statistics document as librdkafka emits it (STATISTICS.md field names).
+    func document(lag: Int, partitions: [Int] = [0, 1]) -> String {
+        let parts = (partitions + [-1]).map { p in
+            "\"\(p)\": {\"partition\": \(p), \"consumer_lag\": \(p < 0 ? -1 : lag + p), \"fetchq_cnt\": 3}"
+        }.joined(separator: ",")
+        return """
+            {"name": "tokentrail#consumer-1", "type": "consumer", "replyq": 0, "msg_cnt": 7,
+             "brokers": {
+               "127.0.0.1:9092/1": {"nodeid": 1, "nodename": "127.0.0.1:9092", "outbuf_cnt": 2, "waitresp_cnt": 1,
+                                    "rtt": {"min": 100, "max": 9000, "avg": 2500}},
+               ":0/internal": {"nodeid": -1, "nodename": "", "outbuf_cnt": 0, "waitresp_cnt": 0, "rtt": {"avg": 0}}
+             },
+             "topics": {"cloudtrail": {"topic": "cloudtrail", "partitions": {\(parts)}}}}
+            """
+    }
+
+    @Test func brokerRTTQueuesAndConsumerLag() {
+        let metrics = PipelineMetrics(version: "t", librdkafka: "t")
+        let stats = LibrdkafkaStatistics(metrics: metrics)
+        stats.publish(json: document(lag: 40))
+        var text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(text.contains("tokentrail_kafka_broker_rtt_seconds{client=\"consumer\",broker=\"127.0.0.1:9092\"} 0.0025"))
+        #expect(text.contains("tokentrail_kafka_broker_outbuf_requests{client=\"consumer\",broker=\"127.0.0.1:9092\"} 2"))
+        #expect(text.contains("tokentrail_kafka_consumer_lag_records{topic=\"cloudtrail\",partition=\"1\"} 41"))
+        #expect(text.contains("tokentrail_kafka_client_queue_messages{client=\"consumer\"} 7"))
+        #expect(!text.contains("partition=\"-1\""))
+        #expect(!text.contains("broker=\"\""))
+        // Partition 1 moved to another member: its series goes away instead of freezing.
+        stats.publish(json: document(lag: 5, partitions: [0]))
+        text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(text.contains("tokentrail_kafka_consumer_lag_records{topic=\"cloudtrail\",partition=\"0\"} 5"))
+        #expect(!text.contains("tokentrail_kafka_consumer_lag_records{topic=\"cloudtrail\",partition=\"1\"}"))
+    }
+
+    @Test func garbageIsIgnored() {
+        let metrics = PipelineMetrics(version: "t", librdkafka: "t")
+        LibrdkafkaStatistics(metrics: metrics).publish(json: "not json {")
+        #expect(!String(decoding: metrics.render(), as: UTF8.self).contains("tokentrail_kafka_"))
+    }
+}

@@ -92,6 +92,9 @@ public final class PipelineMetrics: Sendable {
         lastCommit.record(now.timeIntervalSince1970)
     }
 
+    /// The swift-metrics factory over this registry, for other publishers (librdkafka statistics).
+    var factoryForExtensions: any MetricsFactory { factory }
+
     public func setReady(_ isReady: Bool) { ready.record(isReady ? 1 : 0) }
 
     /// The Prometheus text exposition format (version 0.0.4).
