@@ -84,6 +84,22 @@ func writeTemporary(_ text: String) throws -> String {
         #expect(object?["group_id"] as? String == "from-flag")
     }
 
+    /// The flags `run` always had still work, and land on their keys.
+    @Test func existingRunFlagsMapToTheirKeys() throws {
+        let (status, out, err) = try Tokentrail.run([
+            "check-config", "--skip-kafka-check", "--input-keyed", "--input-topic", "a", "--input-topic", "b",
+            "--commit-interval-ms", "750", "--idle-timeout-seconds", "0", "--max-out-of-orderness-seconds", "90",
+            "--processing-guarantee", "exactly_once", "--kafka", "security.protocol=SSL", "--bootstrap-servers", "h:1",
+            "--metrics-port", "9999", "--show-sources",
+        ])
+        #expect(status == 0, "\(err)")
+        for line in ["input_keyed: true  # flag --input-keyed", "input: [\"a\", \"b\"]", "commit_interval: \"750ms\"",
+                     "idle_timeout: \"off\"", "max_out_of_orderness: \"1m30s\"", "processing_guarantee: \"exactly_once\"",
+                     "security.protocol: \"SSL\"  # flag --kafka", "bootstrap.servers: \"h:1\"", "port: 9999"] {
+            #expect(out.contains(line), "\(line)\n\(out)")
+        }
+    }
+
     @Test(arguments: [
         ("rule:\n  treshold: 3\n", "rule.treshold"),
         ("commit_interval: 30\n", "commit_interval"),
