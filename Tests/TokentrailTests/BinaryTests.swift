@@ -180,6 +180,26 @@ struct RunEndpointsEndToEndTests {
     }
 }
 
+@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(2)))
+struct RejectedCredentialsTests {
+    /// The broker refuses the SASL handshake: the process stops with an error that says
+    /// authentication failed, and the password appears nowhere in its output.
+    @Test func authenticationFailureIsClearAndSecretFree() throws {
+        let bootstrap = try TestBroker.require()
+        let secret = "wrong-secret-\(UInt32.random(in: 0...UInt32.max))"
+        let tt = try Tokentrail(["run", "--log-format", "json", "--bootstrap-servers", bootstrap, "--metrics-port", "0",
+                                 "--kafka", "security.protocol=SASL_PLAINTEXT", "--kafka", "sasl.mechanism=PLAIN",
+                                 "--kafka", "sasl.username=tokentrail"],
+                                environment: ["TOKENTRAIL_KAFKA__SASL_PASSWORD": secret])
+        let status = tt.wait(timeout: .seconds(90))
+        let output = tt.stdout + tt.stderr
+        #expect(status == 1, "\(output.suffix(2000))")
+        #expect(output.contains("_AUTHENTICATION") || output.contains("SASL"), "\(output.suffix(2000))")
+        #expect(!output.contains(secret))
+        #expect(output.contains("sasl.password=****"))
+    }
+}
+
 func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
