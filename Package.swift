@@ -23,6 +23,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // librdkafka through pkg-config; scripts/bootstrap installs >= 2.2 where the distro lags.
@@ -57,11 +61,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Configuration, logging, metrics and health endpoints: a library so that tests can reach it.
+        .target(
+            name: "TokentrailCore",
+            dependencies: [
+                "Pipeline", "KafkaClient", "CloudTrail", "Detection",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "tokentrail",
             dependencies: [
-                "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Simulation",
+                "TokentrailCore", "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -80,6 +101,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
+        .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,84 +1,91 @@
-public import ArgumentParser
-import Detection
+import ArgumentParser
+import CoreMetrics
 import Dispatch
 import Foundation
 import KafkaClient
 import Logging
 import Pipeline
+import Prometheus
 import Synchronization
-
-extension ProcessingGuarantee: ExpressibleByArgument {}
+import TokentrailCore
 
 /// `tokentrail run`: the detector as one member of a consumer group.
+///
+/// Configuration: defaults < `--config` file (or `$TOKENTRAIL_CONFIG`) < `TOKENTRAIL_*`
+/// environment < flags (docs/configuration.md). A configuration problem exits 2 before anything
+/// connects; a runtime failure exits 1.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the detector as a Kafka consumer-group member (SIGTERM/SIGINT stop it cleanly).")
 
-    @Option(help: "Kafka bootstrap servers (librdkafka bootstrap.servers).")
-    var bootstrapServers = "127.0.0.1:9092"
-    @Option(name: .customLong("input-topic"), help: "Topic with CloudTrail events (repeatable).")
-    var inputTopics: [String] = []
-    @Option(help: "Topic the alerts go to.")
-    var outputTopic = "tokentrail.alerts"
-    @Option(help: "Consumer group id; every process of one deployment uses the same.")
-    var groupId = "tokentrail"
-    @Option(help: "Topic for records that cannot be decoded.")
-    var deadLetterTopic = "tokentrail.dead-letter"
-    @Flag(help: "The input is already keyed by principal ARN: no repartition stage.")
-    var inputKeyed = false
-    @Option(help: "at_least_once or exactly_once.")
-    var processingGuarantee: ProcessingGuarantee = .atLeastOnce
-    @Option(help: "Stable id of this process (exactly_once: part of its transactional.id).")
-    var instanceId: String?
-    @Option(help: "Consumer session timeout in milliseconds.")
-    var sessionTimeoutMs = 45_000
-    @Option(help: "Commit interval in milliseconds.")
-    var commitIntervalMs = 2_000
-    @Option(help: "Idle timeout in seconds: a caught-up, silent partition then follows the wall clock.")
-    var idleTimeoutSeconds = 30
-    @Option(help: "Maximum out-of-orderness in seconds (watermark = max event time - this).")
-    var maxOutOfOrdernessSeconds = 300
-    @Option(help: "Seconds to finish in-flight work after SIGTERM before giving up.")
-    var shutdownTimeoutSeconds = 30
-    @Option(help: "librdkafka property name=value, passed through (repeatable), e.g. security.protocol=SASL_SSL.")
-    var kafka: [String] = []
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
-    var logLevel = "info"
+    @OptionGroup var options: ConfigurationOptions
 
     func run() throws {
+        let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
+        let settings = resolved.settings
+        let redactor = SecretRedactor(secrets: SecretMasking.secretValues(settings))
+        LoggingSetup.bootstrap(settings.logging, redactor: redactor)
         var logger = Logger(label: "tokentrail")
-        guard let level = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level '\(logLevel)': allowed values are \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        logger.logLevel = level
-        logger.info("tokentrail \(TokenTrail.version)", metadata: ["librdkafka": "\(Librdkafka.version)"])
+        logger.logLevel = settings.logging.level
+        logger.info("tokentrail \(TokenTrail.version)", metadata: [
+            "librdkafka": "\(Librdkafka.version)",
+            "config": "\(ConfigurationLoader.configFilePath(flag: options.config, environment: ProcessInfo.processInfo.environment) ?? "(defaults)")",
+            "kafka": "\(SecretMasking.masked(settings.kafka).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
+        ])
+        for w in resolved.warnings { logger.warning("configuration: \(w)") }
         if Librdkafka.hasTaggedFieldsDefect {
             logger.warning("librdkafka \(Librdkafka.version) < 2.2 mis-skips tagged protocol fields (librdkafka PR #4278): upgrade")
         }
-        var properties: [String: String] = [:]
-        for p in kafka {
-            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
-                throw ValidationError("--kafka '\(p)': expected name=value (a librdkafka property)")
+
+        let metrics = PipelineMetrics(version: TokenTrail.version, librdkafka: Librdkafka.version)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let readiness = Readiness(staleAfter: Readiness.staleBound(commitInterval: settings.commitInterval))
+        var server: OpsServer?
+        if settings.metrics.enabled {
+            do {
+                server = try OpsServer(host: settings.metrics.address, port: settings.metrics.port,
+                                       routes: OpsRoutes(metrics: metrics, readiness: readiness), logger: logger)
+            } catch {
+                // A port someone chose must be served or the start fails; the default port is
+                // best effort, so that several processes on one host (tests, a laptop demo) still run.
+                let chosen = resolved.sources["metrics.port"] ?? resolved.sources["metrics.address"]
+                let problem = ConfigProblem(path: "metrics.port", value: "\(settings.metrics.address):\(settings.metrics.port)",
+                                            problem: "cannot be listened on: \(error)", allowed: "a free port on a local address", source: chosen)
+                guard chosen == nil else {
+                    printError("tokentrail: \(ConfigurationError([problem]))")
+                    throw ExitCode(2)
+                }
+                logger.error("no metrics or health endpoint: \(problem)")
             }
-            properties[String(p[..<eq])] = String(p[p.index(after: eq)...])
         }
-        var detector = DetectorConfiguration()
-        detector.idleTimeout = .seconds(idleTimeoutSeconds)
-        detector.maxOutOfOrderness = .seconds(maxOutOfOrdernessSeconds)
-        var config = PipelineConfiguration(
-            kafka: KafkaConfiguration(bootstrapServers: bootstrapServers, clientID: "tokentrail", properties: properties),
-            inputTopics: inputTopics.isEmpty ? ["cloudtrail"] : inputTopics, outputTopic: outputTopic, groupID: groupId,
-            deadLetterTopic: deadLetterTopic, inputKeyed: inputKeyed, processingGuarantee: processingGuarantee,
-            instanceID: instanceId ?? ProcessInfo.processInfo.hostName, detector: detector)
-        config.sessionTimeoutMilliseconds = sessionTimeoutMs
-        config.commitInterval = .milliseconds(commitIntervalMs)
+        defer { server?.stop() }
 
         let stop = StopSignal()
-        stop.install(logger: logger, shutdownTimeout: .seconds(shutdownTimeoutSeconds))
+        stop.install(logger: logger, shutdownTimeout: settings.shutdownTimeout, onSignal: { readiness.stopping() })
+        let pipeline: DetectorPipeline
         do {
-            let pipeline = try DetectorPipeline(configuration: config, logger: logger)
-            try pipeline.run(until: { stop.isSet })
+            pipeline = try DetectorPipeline(configuration: settings.pipelineConfiguration, logger: logger)
+        } catch let e as KafkaError {
+            if let problem = KafkaPropertyCheck.problem(for: e, redactor: redactor) {
+                printError("tokentrail: \(ConfigurationError([problem]))")
+                throw ExitCode(2)
+            }
+            logger.critical("could not start: \(e)")
+            throw ExitCode(1)
         } catch {
+            logger.critical("could not start: \(error)")
+            throw ExitCode(1)
+        }
+        readiness.pipelineStarted()
+        pipeline.onCommit = { counters, owned in
+            metrics.publish(counters, ownedPartitions: owned)
+            readiness.committed(ownedPartitions: owned)
+        }
+        do {
+            try pipeline.run(until: { stop.isSet })
+            readiness.stopping()
+        } catch {
+            readiness.stopping()
             logger.critical("stopped on error: \(error)")
             throw ExitCode(1)
         }
@@ -90,7 +97,7 @@ final class StopSignal: Sendable {
     private let flag = Atomic<Bool>(false)
     var isSet: Bool { flag.load(ordering: .acquiring) }
 
-    func install(logger: Logger, shutdownTimeout: Duration) {
+    func install(logger: Logger, shutdownTimeout: Duration, onSignal: @escaping @Sendable () -> Void = {}) {
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
@@ -100,6 +107,7 @@ final class StopSignal: Sendable {
                     exit(1)
                 }
                 logger.notice("signal \(sig): stopping")
+                onSignal()
                 flag.store(true, ordering: .releasing)
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(shutdownTimeout.components.seconds * 1000))) {
                     logger.critical("shutdown took longer than \(shutdownTimeout): exiting")

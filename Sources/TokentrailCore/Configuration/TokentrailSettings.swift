@@ -1,0 +1,89 @@
+public import Detection
+import Foundation
+import KafkaClient
+public import Logging
+public import Pipeline
+
+/// The effective configuration of one tokentrail process: defaults, then the file, the
+/// environment and the flags (see `ConfigurationLoader`). Plain values; `pipelineConfiguration`
+/// turns it into what `DetectorPipeline` takes.
+public struct TokentrailSettings: Sendable, Hashable {
+    /// librdkafka properties, verbatim. `bootstrap.servers` and `client.id` have defaults.
+    public var kafka: [String: String] = ["bootstrap.servers": "127.0.0.1:9092", "client.id": "tokentrail"]
+    public var groupID = "tokentrail"
+    /// Nil: the host name (stable across restarts of one pod/VM, which exactly-once needs).
+    public var instanceID: String?
+    public var inputKeyed = false
+    public var processingGuarantee: ProcessingGuarantee = .atLeastOnce
+    public var commitInterval: Duration = .seconds(2)
+    public var tickInterval: Duration = .milliseconds(500)
+    public var sessionTimeout: Duration = .seconds(45)
+    public var shutdownTimeout: Duration = .seconds(30)
+
+    public var inputTopics = ["cloudtrail"]
+    public var outputTopic = "tokentrail.alerts"
+    public var deadLetterTopic = "tokentrail.dead-letter"
+    public var repartitionTopic: String?
+    public var checkpointTopic: String?
+    public var createdTopicPartitions = 0
+    public var createdTopicReplicationFactor = 1
+    public var createdTopicRetention: Duration = .seconds(7 * 86_400)
+    public var deadLetterMaxBytes = 900_000
+
+    /// Only `seed` exists today; the key is there so that a second profile is not a breaking change.
+    public var ruleProfile = "seed"
+    public var detector = DetectorConfiguration(rule: .seed)
+
+    public var metrics = MetricsSettings()
+    public var logging = LoggingSettings()
+
+    public init() {}
+
+    public var effectiveInstanceID: String { instanceID ?? ProcessInfo.processInfo.hostName }
+
+    /// What `DetectorPipeline` takes. `bootstrap.servers` and `client.id` go to their typed
+    /// fields; every other `kafka` entry is passed through.
+    public var pipelineConfiguration: PipelineConfiguration {
+        var properties = kafka
+        let bootstrap = properties.removeValue(forKey: "bootstrap.servers") ?? "127.0.0.1:9092"
+        let clientID = properties.removeValue(forKey: "client.id") ?? "tokentrail"
+        var c = PipelineConfiguration(
+            kafka: KafkaConfiguration(bootstrapServers: bootstrap, clientID: clientID, properties: properties),
+            inputTopics: inputTopics, outputTopic: outputTopic, groupID: groupID,
+            deadLetterTopic: deadLetterTopic, inputKeyed: inputKeyed, processingGuarantee: processingGuarantee,
+            instanceID: effectiveInstanceID, detector: detector)
+        c.repartitionTopic = repartitionTopic
+        c.checkpointTopic = checkpointTopic
+        c.commitInterval = commitInterval
+        c.tickInterval = tickInterval
+        c.sessionTimeoutMilliseconds = Int(sessionTimeout.milliseconds)
+        c.createdTopicPartitions = createdTopicPartitions
+        c.createdTopicReplicationFactor = createdTopicReplicationFactor
+        c.createdTopicRetentionMilliseconds = createdTopicRetention.milliseconds
+        c.deadLetterMaxBytes = deadLetterMaxBytes
+        return c
+    }
+}
+
+/// Where `/metrics`, `/healthz` and `/readyz` are served.
+public struct MetricsSettings: Sendable, Hashable {
+    public var enabled = true
+    /// Loopback by default: exposing the endpoint is a deployment decision (`0.0.0.0` in a pod).
+    public var address = "127.0.0.1"
+    /// 9464: the port OpenTelemetry's Prometheus exporter uses, free of Kafka's and Prometheus's own.
+    public var port = 9464
+    public init() {}
+}
+
+public enum LogFormat: String, Sendable, Hashable, CaseIterable {
+    /// JSON lines when stderr is not a terminal, text when it is.
+    case auto
+    case json
+    case text
+}
+
+public struct LoggingSettings: Sendable, Hashable {
+    public var level: Logger.Level = .info
+    public var format: LogFormat = .auto
+    public init() {}
+}

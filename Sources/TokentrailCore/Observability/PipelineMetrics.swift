@@ -1,0 +1,102 @@
+import CoreMetrics
+public import Foundation
+public import KafkaClient
+public import Pipeline
+public import Prometheus
+import Synchronization
+
+/// Publishes the pipeline's running totals as Prometheus metrics through swift-metrics.
+///
+/// The pipeline keeps totals (`PipelineCounters`) on its own thread and hands them over after each
+/// commit; this turns them into counter increments (the difference from the previous hand-over),
+/// so `rate()` works and nothing on the hot path pays for metrics. The names are in docs/metrics.md.
+public final class PipelineMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let state = Mutex<State>(State())
+
+    struct State {
+        var previous = PipelineCounters()
+        var counters: [String: CoreMetrics.Counter] = [:]
+    }
+
+    private let ownedPartitions: CoreMetrics.Gauge
+    private let lastCommit: CoreMetrics.Gauge
+    private let ready: CoreMetrics.Gauge
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String, librdkafka: String) {
+        self.registry = registry
+        factory = PrometheusMetricsFactory(registry: registry)
+        ownedPartitions = CoreMetrics.Gauge(label: "tokentrail_owned_partitions", factory: factory)
+        lastCommit = CoreMetrics.Gauge(label: "tokentrail_last_commit_timestamp_seconds", factory: factory)
+        ready = CoreMetrics.Gauge(label: "tokentrail_ready", factory: factory)
+        CoreMetrics.Gauge(label: "tokentrail_build_info", dimensions: [("version", version), ("librdkafka", librdkafka)], factory: factory).record(1)
+        ready.record(0)
+        ownedPartitions.record(0)
+        // Zero-valued series exist from the start, so that dashboards and alerts see 0, not "no data".
+        state.withLock { s in
+            for name in Self.plainCounters.map(\.name) { _ = Self.counter(&s, factory, name, []) }
+        }
+    }
+
+    /// Counters without labels, with where their value comes from.
+    static var plainCounters: [(name: String, value: (PipelineCounters) -> Int)] {
+        [
+        ("tokentrail_records_consumed_total", \.recordsConsumed),
+        ("tokentrail_events_decoded_total", \.eventsDecoded),
+        ("tokentrail_events_prefiltered_total", \.eventsPrefiltered),
+        ("tokentrail_observations_routed_total", \.observationsRouted),
+        ("tokentrail_observations_processed_total", \.observationsProcessed),
+        ("tokentrail_events_late_total", \.eventsLate),
+        ("tokentrail_watermark_markers_sent_total", \.markersSent),
+        ("tokentrail_commits_total", \.commits),
+        ("tokentrail_rebalances_total", \.rebalances),
+        ]
+    }
+
+    /// Counters with one label, keyed by that label's value in `PipelineCounters`.
+    static var labelledCounters: [(name: String, label: String, value: (PipelineCounters) -> [String: Int])] {
+        [
+        ("tokentrail_events_rejected_total", "reason", \.eventsRejected),
+        ("tokentrail_dead_lettered_total", "reason", \.deadLettered),
+        ("tokentrail_alerts_total", "status", \.alertsProduced),
+        ]
+    }
+
+    private static func counter(_ s: inout State, _ factory: PrometheusMetricsFactory, _ name: String, _ dims: [(String, String)]) -> CoreMetrics.Counter {
+        let key = name + dims.map { "|\($0.0)=\($0.1)" }.joined()
+        if let c = s.counters[key] { return c }
+        let c = CoreMetrics.Counter(label: name, dimensions: dims, factory: factory)
+        s.counters[key] = c
+        return c
+    }
+
+    /// Call after each commit (the pipeline's `onCommit`): adds what changed since the last call.
+    public func publish(_ counters: PipelineCounters, ownedPartitions owned: [KafkaTopicPartition], at now: Date = Date()) {
+        let factory = self.factory
+        state.withLock { s in
+            for (name, value) in Self.plainCounters {
+                let delta = value(counters) - value(s.previous)
+                if delta > 0 { Self.counter(&s, factory, name, []).increment(by: Int64(delta)) }
+            }
+            for (name, label, value) in Self.labelledCounters {
+                let old = value(s.previous)
+                for (labelValue, n) in value(counters) {
+                    let delta = n - (old[labelValue] ?? 0)
+                    if delta > 0 { Self.counter(&s, factory, name, [(label, labelValue)]).increment(by: Int64(delta)) }
+                }
+            }
+            s.previous = counters
+        }
+        ownedPartitions.record(owned.count)
+        lastCommit.record(now.timeIntervalSince1970)
+    }
+
+    /// The swift-metrics factory over this registry, for other publishers (librdkafka statistics).
+    var factoryForExtensions: any MetricsFactory { factory }
+
+    public func setReady(_ isReady: Bool) { ready.record(isReady ? 1 : 0) }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    public func render() -> [UInt8] { registry.emitToBuffer() }
+}

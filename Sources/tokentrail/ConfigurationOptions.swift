@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import TokentrailCore
+
+/// The flags that set configuration keys, shared by `run` and `check-config` so that
+/// `check-config` shows exactly what `run` would use. Every flag is optional: a flag that is not
+/// given leaves the key to the environment, the file and the defaults (in that order).
+struct ConfigurationOptions: ParsableArguments {
+    @Option(help: "YAML configuration file (else $TOKENTRAIL_CONFIG; else defaults only).")
+    var config: String?
+
+    @Option(help: "Kafka bootstrap servers (kafka.bootstrap.servers).")
+    var bootstrapServers: String?
+    @Option(name: .customLong("input-topic"), help: "Topic with CloudTrail events (repeatable; topics.input).")
+    var inputTopics: [String] = []
+    @Option(help: "Topic the alerts go to (topics.output).")
+    var outputTopic: String?
+    @Option(help: "Consumer group id; every process of one deployment uses the same (group_id).")
+    var groupId: String?
+    @Option(help: "Topic for records that cannot be decoded (topics.dead_letter).")
+    var deadLetterTopic: String?
+    @Flag(inversion: .prefixedNo, help: "The input is already keyed by principal ARN: no repartition stage (input_keyed).")
+    var inputKeyed: Bool?
+    @Option(help: "at_least_once or exactly_once (processing_guarantee).")
+    var processingGuarantee: String?
+    @Option(help: "Stable id of this process (exactly_once: part of its transactional.id; instance_id).")
+    var instanceId: String?
+    @Option(help: "Consumer session timeout in milliseconds (session_timeout).")
+    var sessionTimeoutMs: Int?
+    @Option(help: "Commit interval in milliseconds (commit_interval).")
+    var commitIntervalMs: Int?
+    @Option(help: "Idle timeout in seconds: a caught-up, silent partition then follows the wall clock (time.idle_timeout).")
+    var idleTimeoutSeconds: Int?
+    @Option(help: "Maximum out-of-orderness in seconds (time.max_out_of_orderness).")
+    var maxOutOfOrdernessSeconds: Int?
+    @Option(help: "Seconds to finish in-flight work after SIGTERM before giving up (shutdown_timeout).")
+    var shutdownTimeoutSeconds: Int?
+    @Option(help: "librdkafka property name=value, passed through (repeatable), e.g. security.protocol=SASL_SSL.")
+    var kafka: [String] = []
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (logging.level).")
+    var logLevel: String?
+    @Option(help: "Log format: auto, json, text (logging.format).")
+    var logFormat: String?
+    @Option(help: "Address of the /metrics, /healthz, /readyz endpoint (metrics.address).")
+    var metricsAddress: String?
+    @Option(help: "Port of the /metrics, /healthz, /readyz endpoint (metrics.port).")
+    var metricsPort: Int?
+
+    /// The flags as the highest-precedence configuration layer.
+    var layer: ConfigLayer {
+        var l = ConfigLayer()
+        func set(_ path: String, _ flag: String, _ value: String?) {
+            if let value { l.set(path, .scalar(value), source: .flag(name: "--\(flag)")) }
+        }
+        if let b = bootstrapServers { l.setKafka("bootstrap.servers", .scalar(b), source: .flag(name: "--bootstrap-servers")) }
+        if !inputTopics.isEmpty { l.set("topics.input", .list(inputTopics), source: .flag(name: "--input-topic")) }
+        set("topics.output", "output-topic", outputTopic)
+        set("group_id", "group-id", groupId)
+        set("topics.dead_letter", "dead-letter-topic", deadLetterTopic)
+        set("input_keyed", "input-keyed", inputKeyed.map { String($0) })
+        set("processing_guarantee", "processing-guarantee", processingGuarantee)
+        set("instance_id", "instance-id", instanceId)
+        set("session_timeout", "session-timeout-ms", sessionTimeoutMs.map { "\($0)ms" })
+        set("commit_interval", "commit-interval-ms", commitIntervalMs.map { "\($0)ms" })
+        set("time.idle_timeout", "idle-timeout-seconds", idleTimeoutSeconds.map { $0 == 0 ? "off" : "\($0)s" })
+        set("time.max_out_of_orderness", "max-out-of-orderness-seconds", maxOutOfOrdernessSeconds.map { "\($0)s" })
+        set("shutdown_timeout", "shutdown-timeout-seconds", shutdownTimeoutSeconds.map { "\($0)s" })
+        set("logging.level", "log-level", logLevel)
+        set("logging.format", "log-format", logFormat)
+        set("metrics.address", "metrics-address", metricsAddress)
+        set("metrics.port", "metrics-port", metricsPort.map { String($0) })
+        for p in kafka {
+            let source = ConfigSource.flag(name: "--kafka")
+            guard let eq = p.firstIndex(of: "="), eq != p.startIndex else {
+                l.problems.append(ConfigProblem(path: "--kafka", value: SecretMasking.isSecret(p) ? SecretMasking.mask : "'\(p)'",
+                                                problem: "is not name=value", allowed: "a librdkafka property, e.g. security.protocol=SASL_SSL",
+                                                source: source))
+                continue
+            }
+            l.setKafka(String(p[..<eq]), .scalar(String(p[p.index(after: eq)...])), source: source)
+        }
+        return l
+    }
+
+    /// Defaults < file < environment < these flags; on a problem prints every one and exits 2.
+    func load(environment: [String: String]) throws -> ResolvedConfiguration {
+        do {
+            return try ConfigurationLoader.load(configFile: config, environment: environment, flags: layer)
+        } catch {
+            printError("tokentrail: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+func printError(_ text: String) {
+    var stderr = StandardError()
+    print(text, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandle.standardError.write(Data(string.utf8))
+    }
+}

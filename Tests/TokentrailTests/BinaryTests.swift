@@ -1,0 +1,215 @@
+import Foundation
+import KafkaTestSupport
+import Testing
+
+/// The built `tokentrail` binary as a child process; stdout and stderr kept apart.
+final class Tokentrail: @unchecked Sendable {
+    let process = Process()
+    let outURL: URL
+    let errURL: URL
+
+    static var binary: URL {
+        if let p = ProcessInfo.processInfo.environment["TOKENTRAIL_BINARY"] { return URL(fileURLWithPath: p) }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent("tokentrail")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/tokentrail")
+    }
+
+    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+        let tmp = FileManager.default.temporaryDirectory
+        let id = UInt32.random(in: 0...UInt32.max)
+        outURL = tmp.appendingPathComponent("tt-out-\(id).log")
+        errURL = tmp.appendingPathComponent("tt-err-\(id).log")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        // The test's own TOKENTRAIL_* variables (the broker address) must not leak in as config keys.
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TOKENTRAIL_") }
+        env.merge(environment) { $1 }
+        process.environment = env
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
+        try process.run()
+    }
+
+    /// Runs to completion: (exit status, stdout, stderr).
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (Int32, String, String) {
+        let t = try Tokentrail(arguments, environment: environment)
+        t.process.waitUntilExit()
+        return (t.process.terminationStatus, t.stdout, t.stderr)
+    }
+
+    var stdout: String { (try? String(contentsOf: outURL, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOf: errURL, encoding: .utf8)) ?? "" }
+
+    func wait(timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    }
+}
+
+func writeTemporary(_ text: String) throws -> String {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tt-config-\(UInt32.random(in: 0...UInt32.max)).yaml")
+    try text.write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
+
+@Suite struct CheckConfigCommandTests {
+    @Test func validConfigPrintsMaskedEffectiveConfigurationAndExitsZero() throws {
+        let path = try writeTemporary("kafka:\n  sasl.username: u\n  sasl.password: cli-secret-value\ngroup_id: from-file\n")
+        let (status, out, err) = try Tokentrail.run(["check-config", "--config", path], environment: ["TOKENTRAIL_RULE__THRESHOLD": "3"])
+        #expect(status == 0, "\(err)")
+        #expect(out.contains("group_id: \"from-file\""))
+        #expect(out.contains("threshold: 3"))
+        #expect(out.contains("sasl.password: \"****\""))
+        #expect(!out.contains("cli-secret-value") && !err.contains("cli-secret-value"))
+    }
+
+    @Test func flagsOverrideAndJSONFormat() throws {
+        let path = try writeTemporary("group_id: from-file\n")
+        let (status, out, _) = try Tokentrail.run(["check-config", "--config", path, "--group-id", "from-flag", "--format", "json"],
+                                                  environment: ["TOKENTRAIL_GROUP_ID": "from-env"])
+        #expect(status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        #expect(object?["group_id"] as? String == "from-flag")
+    }
+
+    /// The flags `run` always had still work, and land on their keys.
+    @Test func existingRunFlagsMapToTheirKeys() throws {
+        let (status, out, err) = try Tokentrail.run([
+            "check-config", "--skip-kafka-check", "--input-keyed", "--input-topic", "a", "--input-topic", "b",
+            "--commit-interval-ms", "750", "--idle-timeout-seconds", "0", "--max-out-of-orderness-seconds", "90",
+            "--processing-guarantee", "exactly_once", "--kafka", "security.protocol=SSL", "--bootstrap-servers", "h:1",
+            "--metrics-port", "9999", "--show-sources",
+        ])
+        #expect(status == 0, "\(err)")
+        for line in ["input_keyed: true  # flag --input-keyed", "input: [\"a\", \"b\"]", "commit_interval: \"750ms\"",
+                     "idle_timeout: \"off\"", "max_out_of_orderness: \"1m30s\"", "processing_guarantee: \"exactly_once\"",
+                     "security.protocol: \"SSL\"  # flag --kafka", "bootstrap.servers: \"h:1\"", "port: 9999"] {
+            #expect(out.contains(line), "\(line)\n\(out)")
+        }
+    }
+
+    @Test(arguments: [
+        ("rule:\n  treshold: 3\n", "rule.treshold"),
+        ("commit_interval: 30\n", "commit_interval"),
+        ("processing_guarantee: maybe\n", "processing_guarantee"),
+        ("rule:\n  allowed_networks: [300.0.0.0/8]\n", "rule.allowed_networks"),
+        ("metrics:\n  port: -1\n", "metrics.port"),
+        ("kafka:\n  security.protocol: CARRIER_PIGEON\n", "kafka.security.protocol"),
+    ])
+    func malformedConfigExitsTwoNamingTheKey(yaml: String, key: String) throws {
+        let path = try writeTemporary(yaml)
+        let (status, out, err) = try Tokentrail.run(["check-config", "--config", path])
+        #expect(status == 2, "\(err)")
+        #expect(err.contains(key), "\(err)")
+        #expect(err.contains("allowed:"), "\(err)")
+        #expect(out.isEmpty)
+    }
+
+    @Test func runRejectsBadConfigurationBeforeConnecting() throws {
+        let (status, _, err) = try Tokentrail.run(["run", "--bootstrap-servers", "127.0.0.1:1"], environment: ["TOKENTRAIL_TIME__IDLE_TIMEOUT": "soon"])
+        #expect(status == 2)
+        #expect(err.contains("time.idle_timeout") && err.contains("TOKENTRAIL_TIME__IDLE_TIMEOUT"))
+    }
+}
+
+@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(3)))
+struct RunEndpointsEndToEndTests {
+    /// `tokentrail run --config`: /healthz at once, /readyz 503 then 200 once partitions are
+    /// assigned, /metrics with commits and owned partitions; JSON logs without the secret; exit 0 on SIGTERM.
+    @Test func readinessAndMetricsOverHTTP() throws {
+        let bootstrap = try TestBroker.require()
+        let input = TestBroker.unique("ct"), group = TestBroker.unique("tt-ops")
+        try TestBroker.createTopic(bootstrap, input, partitions: 2)
+        let port = try freePort()
+        let path = try writeTemporary("""
+            kafka:
+              bootstrap.servers: \(bootstrap)
+              ssl.key.password: e2e-secret-value
+            group_id: \(group)
+            commit_interval: 500ms
+            session_timeout: 6s
+            topics:
+              input: [\(input)]
+              output: \(group).alerts
+              dead_letter: \(group).dlq
+            metrics:
+              port: \(port)
+            logging:
+              format: json
+            """)
+        let tt = try Tokentrail(["run", "--config", path])
+        let deadline = ContinuousClock.now + .seconds(90)
+        var health = 0
+        while health != 200, ContinuousClock.now < deadline, tt.process.isRunning {
+            health = (try? httpGet(port, "/healthz").status) ?? 0
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(health == 200, "\(tt.stderr.suffix(3000))")
+        var ready = (status: 0, body: "")
+        while ready.status != 200, ContinuousClock.now < deadline, tt.process.isRunning {
+            ready = (try? httpGet(port, "/readyz")) ?? (0, "")
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(ready.status == 200, "\(ready.body) \(tt.stderr.suffix(3000))")
+        let metrics = try httpGet(port, "/metrics").body
+        let commits = metrics.split(separator: "\n").first { $0.hasPrefix("tokentrail_commits_total ") }
+        #expect(commits.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(metrics)")
+        #expect(metrics.contains("tokentrail_owned_partitions"))
+        #expect(metrics.contains("tokentrail_ready 1"))
+
+        kill(tt.process.processIdentifier, SIGTERM)
+        #expect(tt.wait(timeout: .seconds(30)) == 0, "\(tt.stderr.suffix(3000))")
+        let log = tt.stderr
+        #expect(!log.contains("e2e-secret-value"))
+        #expect(log.contains("****"))
+        for line in log.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not JSON: \(line)")
+        }
+    }
+}
+
+@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(2)))
+struct RejectedCredentialsTests {
+    /// The broker refuses the SASL handshake: the process stops with an error that says
+    /// authentication failed, and the password appears nowhere in its output.
+    @Test func authenticationFailureIsClearAndSecretFree() throws {
+        let bootstrap = try TestBroker.require()
+        let secret = "wrong-secret-\(UInt32.random(in: 0...UInt32.max))"
+        let tt = try Tokentrail(["run", "--log-format", "json", "--bootstrap-servers", bootstrap, "--metrics-port", "0",
+                                 "--kafka", "security.protocol=SASL_PLAINTEXT", "--kafka", "sasl.mechanism=PLAIN",
+                                 "--kafka", "sasl.username=tokentrail"],
+                                environment: ["TOKENTRAIL_KAFKA__SASL_PASSWORD": secret])
+        let status = tt.wait(timeout: .seconds(90))
+        let output = tt.stdout + tt.stderr
+        #expect(status == 1, "\(output.suffix(2000))")
+        #expect(output.contains("_AUTHENTICATION") || output.contains("SASL"), "\(output.suffix(2000))")
+        #expect(!output.contains(secret))
+        #expect(output.contains("sasl.password=****"))
+    }
+}
+
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard ok else { throw HTTPGetError.socket }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}

@@ -1,0 +1,211 @@
+import Foundation
+import KafkaClient
+import Logging
+import Pipeline
+import Testing
+import TokentrailCore
+
+@Suite struct MetricsTests {
+    func text(_ m: PipelineMetrics) -> String { String(decoding: m.render(), as: UTF8.self) }
+
+    /// The value of one sample line (`name{labels} value`), nil when the series is absent.
+    func sample(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func countersStartAtZeroAndFollowTheRunningTotals() {
+        let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.6.1")
+        let before = text(m)
+        #expect(sample(before, "tokentrail_records_consumed_total") == 0)
+        #expect(sample(before, "tokentrail_ready") == 0)
+        #expect(before.contains("tokentrail_build_info{version=\"1.2.3\",librdkafka=\"2.6.1\"} 1")
+                || before.contains("tokentrail_build_info{librdkafka=\"2.6.1\",version=\"1.2.3\"} 1"))
+
+        var c = PipelineCounters()
+        c.recordsConsumed = 10
+        c.eventsDecoded = 9
+        c.alertsProduced = ["open": 2]
+        c.deadLettered = ["not_json": 1]
+        c.eventsRejected = ["not_temporary_key": 4]
+        c.commits = 1
+        m.publish(c, ownedPartitions: [KafkaTopicPartition("cloudtrail", 0), KafkaTopicPartition("cloudtrail", 1)],
+                  at: Date(timeIntervalSince1970: 1_700_000_000))
+        c.recordsConsumed = 25
+        c.alertsProduced = ["open": 3, "final": 1]
+        c.commits = 2
+        m.publish(c, ownedPartitions: [KafkaTopicPartition("cloudtrail", 0)], at: Date(timeIntervalSince1970: 1_700_000_002))
+
+        let after = text(m)
+        #expect(sample(after, "tokentrail_records_consumed_total") == 25)
+        #expect(sample(after, "tokentrail_events_decoded_total") == 9)
+        #expect(sample(after, "tokentrail_commits_total") == 2)
+        #expect(sample(after, "tokentrail_alerts_total{status=\"open\"}") == 3)
+        #expect(sample(after, "tokentrail_alerts_total{status=\"final\"}") == 1)
+        #expect(sample(after, "tokentrail_dead_lettered_total{reason=\"not_json\"}") == 1)
+        #expect(sample(after, "tokentrail_events_rejected_total{reason=\"not_temporary_key\"}") == 4)
+        #expect(sample(after, "tokentrail_owned_partitions") == 1)
+        #expect(sample(after, "tokentrail_last_commit_timestamp_seconds") == 1_700_000_002)
+        #expect(after.contains("# TYPE tokentrail_records_consumed_total counter"))
+        #expect(after.contains("# TYPE tokentrail_owned_partitions gauge"))
+    }
+}
+
+@Suite struct ReadinessTests {
+    @Test func readyOnlyWhileConsumingAndCommitting() {
+        let r = Readiness(staleAfter: .seconds(10))
+        let t0 = ContinuousClock.now
+        #expect(!r.status(at: t0).ready)
+        r.pipelineStarted()
+        #expect(r.status(at: t0).reason.contains("first commit"))
+        r.committed(ownedPartitions: [], at: t0)
+        #expect(r.status(at: t0).reason == "no partitions assigned")
+        r.committed(ownedPartitions: [KafkaTopicPartition("cloudtrail", 0)], at: t0)
+        #expect(r.status(at: t0 + .seconds(5)).ready)
+        #expect(!r.status(at: t0 + .seconds(11)).ready)
+        r.stopping()
+        #expect(r.status(at: t0).reason == "stopping")
+    }
+}
+
+@Suite struct OpsServerTests {
+    /// A real HTTP round trip over loopback: what Prometheus and a kubelet do.
+    @Test func servesMetricsHealthAndReadiness() throws {
+        let metrics = PipelineMetrics(version: "t", librdkafka: "t")
+        let readiness = Readiness(staleAfter: .seconds(60))
+        let server = try OpsServer(host: "127.0.0.1", port: 0, routes: OpsRoutes(metrics: metrics, readiness: readiness),
+                                   logger: quietLogger)
+        defer { server.stop() }
+        #expect(try httpGet(server.port, "/healthz").status == 200)
+        let notReady = try httpGet(server.port, "/readyz")
+        #expect(notReady.status == 503 && notReady.body.contains("starting"))
+        readiness.pipelineStarted()
+        var c = PipelineCounters()
+        c.recordsConsumed = 7
+        metrics.publish(c, ownedPartitions: [KafkaTopicPartition("cloudtrail", 0)])
+        readiness.committed(ownedPartitions: [KafkaTopicPartition("cloudtrail", 0)])
+        #expect(try httpGet(server.port, "/readyz").status == 200)
+        let m = try httpGet(server.port, "/metrics")
+        #expect(m.status == 200)
+        #expect(m.body.contains("tokentrail_records_consumed_total 7"))
+        #expect(m.body.contains("tokentrail_ready 1"))
+        #expect(try httpGet(server.port, "/nope").status == 404)
+    }
+}
+
+@Suite struct KafkaPropertyCheckTests {
+    /// librdkafka itself rejects the property; the error names it and the value of a secret never shows.
+    @Test func librdkafkaRejectionNamesTheProperty() throws {
+        var s = TokentrailSettings()
+        s.kafka["security.protocol"] = "CARRIER_PIGEON"
+        let problem = try #require(KafkaPropertyCheck.check(s, logger: quietLogger))
+        #expect(problem.path == "kafka.security.protocol")
+        #expect(problem.description.contains("CARRIER_PIGEON") || problem.description.contains("security.protocol"))
+    }
+
+    @Test func unknownPropertyIsRejected() throws {
+        var s = TokentrailSettings()
+        s.kafka["sasl.pasword"] = "hunter2-very-secret"
+        let problem = try #require(KafkaPropertyCheck.check(s, logger: quietLogger))
+        #expect(problem.path == "kafka.sasl.pasword")
+        #expect(!problem.description.contains("hunter2-very-secret"))
+    }
+
+    @Test func validPropertiesPass() {
+        var s = TokentrailSettings()
+        s.kafka["security.protocol"] = "SASL_PLAINTEXT"
+        s.kafka["sasl.mechanism"] = "PLAIN"
+        s.kafka["sasl.username"] = "u"
+        s.kafka["sasl.password"] = "p"
+        #expect(KafkaPropertyCheck.check(s, logger: quietLogger) == nil)
+    }
+
+    @Test func secretsAreScrubbedFromLibrdkafkaMessages() throws {
+        let redactor = SecretRedactor(secrets: ["topsecretvalue"])
+        let e = KafkaError(code: .invalidConfiguration, message: "librdkafka rejected property 'ssl.key.password': bad value topsecretvalue")
+        let p = try #require(KafkaPropertyCheck.problem(for: e, redactor: redactor))
+        #expect(p.path == "kafka.ssl.key.password")
+        #expect(!p.description.contains("topsecretvalue"))
+    }
+}
+
+/// HTTP/1.0 GET over a plain socket: no HTTP client library needed.
+func httpGet(_ port: Int, _ path: String) throws -> (status: Int, body: String) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw HTTPGetError.socket }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw HTTPGetError.connect }
+    let request = Array("GET \(path) HTTP/1.0\r\nHost: localhost\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response += buffer[0..<n]
+    }
+    let text = String(decoding: response, as: UTF8.self)
+    let status = Int(text.split(separator: " ").dropFirst().first ?? "") ?? 0
+    let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+    return (status, body)
+}
+
+enum HTTPGetError: Error { case socket, connect }
+
+/// librdkafka's "connection refused" chatter is expected where no broker runs: keep it out of test output.
+let quietLogger: Logger = {
+    var l = Logger(label: "test")
+    l.logLevel = .critical
+    return l
+}()
+
+@Suite struct LibrdkafkaStatisticsTests {
+    /// A trimmed statistics document as librdkafka emits it (STATISTICS.md field names).
+    func document(lag: Int, partitions: [Int] = [0, 1]) -> String {
+        let parts = (partitions + [-1]).map { p in
+            "\"\(p)\": {\"partition\": \(p), \"consumer_lag\": \(p < 0 ? -1 : lag + p), \"fetchq_cnt\": 3}"
+        }.joined(separator: ",")
+        return """
+            {"name": "tokentrail#consumer-1", "type": "consumer", "replyq": 0, "msg_cnt": 7,
+             "brokers": {
+               "127.0.0.1:9092/1": {"nodeid": 1, "nodename": "127.0.0.1:9092", "outbuf_cnt": 2, "waitresp_cnt": 1,
+                                    "rtt": {"min": 100, "max": 9000, "avg": 2500}},
+               ":0/internal": {"nodeid": -1, "nodename": "", "outbuf_cnt": 0, "waitresp_cnt": 0, "rtt": {"avg": 0}}
+             },
+             "topics": {"cloudtrail": {"topic": "cloudtrail", "partitions": {\(parts)}}}}
+            """
+    }
+
+    @Test func brokerRTTQueuesAndConsumerLag() {
+        let metrics = PipelineMetrics(version: "t", librdkafka: "t")
+        let stats = LibrdkafkaStatistics(metrics: metrics)
+        stats.publish(json: document(lag: 40))
+        var text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(text.contains("tokentrail_kafka_broker_rtt_seconds{client=\"consumer\",broker=\"127.0.0.1:9092\"} 0.0025"))
+        #expect(text.contains("tokentrail_kafka_broker_outbuf_requests{client=\"consumer\",broker=\"127.0.0.1:9092\"} 2"))
+        #expect(text.contains("tokentrail_kafka_consumer_lag_records{topic=\"cloudtrail\",partition=\"1\"} 41"))
+        #expect(text.contains("tokentrail_kafka_client_queue_messages{client=\"consumer\"} 7"))
+        #expect(!text.contains("partition=\"-1\""))
+        #expect(!text.contains("broker=\"\""))
+        // Partition 1 moved to another member: its series goes away instead of freezing.
+        stats.publish(json: document(lag: 5, partitions: [0]))
+        text = String(decoding: metrics.render(), as: UTF8.self)
+        #expect(text.contains("tokentrail_kafka_consumer_lag_records{topic=\"cloudtrail\",partition=\"0\"} 5"))
+        #expect(!text.contains("tokentrail_kafka_consumer_lag_records{topic=\"cloudtrail\",partition=\"1\"}"))
+    }
+
+    @Test func garbageIsIgnored() {
+        let metrics = PipelineMetrics(version: "t", librdkafka: "t")
+        LibrdkafkaStatistics(metrics: metrics).publish(json: "not json {")
+        #expect(!String(decoding: metrics.render(), as: UTF8.self).contains("tokentrail_kafka_"))
+    }
+}
