@@ -51,7 +51,7 @@ final class TokentrailProcess: @unchecked Sendable {
     static func runArguments(bootstrap: String, input: [String], output: String, group: String, extra: [String] = []) -> [String] {
         ["run", "--bootstrap-servers", bootstrap, "--output-topic", output, "--group-id", group,
          "--dead-letter-topic", "\(group).dlq", "--session-timeout-ms", "6000", "--commit-interval-ms", "500",
-         "--idle-timeout-seconds", "3", "--log-level", "info"]
+         "--idle-timeout-seconds", "3", "--log-level", "info", "--metrics-port", "0"]
             + input.flatMap { ["--input-topic", $0] } + extra
     }
 }
