@@ -81,7 +81,16 @@ struct FaultTests {
         let s = try Scenario(bootstrap: broker.bootstrap)
         let sim = try simulateInBackground(s, ["--count", "20000", "--attacks", "20", "--partitions", "4", "--seed", "7", "--rate", "2000"])
         let tt = try s.start("pause")
-        Thread.sleep(forTimeInterval: 4)
+        // Freeze mid-stream: once a tenth of the events are in the topic, whatever the machine's speed.
+        let watcher = try KafkaConsumer(configuration: TestBroker.consumerConfig(s.bootstrap, group: TestBroker.unique("watch")), logger: TestBroker.logger)
+        try watcher.subscribe(topics: [s.input])
+        var seen = 0
+        let until = ContinuousClock.now + .seconds(120)
+        while seen < 2_000, ContinuousClock.now < until {
+            if case .message? = try watcher.poll(timeout: .milliseconds(100)) { seen += 1 }
+        }
+        try watcher.close()
+        #expect(seen >= 2_000, "the simulator got going")
         broker.pause()
         Thread.sleep(forTimeInterval: 20)
         broker.resume()
