@@ -54,7 +54,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         var caughtUp = false
     }
 
-    public init(configuration: PipelineConfiguration, logger: Logger) throws {
+    /// Creates the clients and any missing topics. `stop` ends the wait for input topics early.
+    public init(configuration: PipelineConfiguration, logger: Logger, until stop: @escaping @Sendable () -> Bool = { false }) throws {
         self.configuration = configuration
         self.logger = logger
         repartitionTopic = configuration.effectiveRepartitionTopic
@@ -75,17 +76,17 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             common: configuration.kafka, groupID: configuration.groupID,
             sessionTimeoutMilliseconds: configuration.sessionTimeoutMilliseconds)
         consumerConfig.isolationLevel = .readCommitted
-        consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
+        consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger, statistics: configuration.statistics)
         var producerConfig = KafkaProducerConfiguration(common: configuration.kafka)
         producerConfig.messageMaxBytes = max(1_000_000, configuration.deadLetterMaxBytes + 100_000)
         if configuration.processingGuarantee == .exactlyOnce {
             producerConfig.transactionalID = "\(configuration.groupID)-\(configuration.instanceID)"
         }
         let failures = deliveryFailures
-        producer = try KafkaProducer(configuration: producerConfig, logger: logger, deliveryReport: { report in
+        producer = try KafkaProducer(configuration: producerConfig, logger: logger, statistics: configuration.statistics, deliveryReport: { report in
             if let e = report.error { failures.record(e) }
         })
-        try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger)
+        try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
         inputPartitions = configuration.inputTopics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
         repartitionPartitions = counts[repartitionTopic] ?? 0
@@ -96,11 +97,11 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
 
     /// Creates what tokentrail writes and is missing: repartition, checkpoint, output, dead-letter topics.
-    static func prepareTopics(configuration c: PipelineConfiguration, admin: KafkaAdmin, logger: Logger) throws {
+    static func prepareTopics(configuration c: PipelineConfiguration, admin: KafkaAdmin, logger: Logger, until stop: () -> Bool) throws {
         var counts = try admin.partitionCounts()
         let deadline = ContinuousClock.now + .seconds(30)
         while c.inputTopics.contains(where: { counts[$0] == nil }) {
-            guard ContinuousClock.now < deadline else {
+            guard ContinuousClock.now < deadline, !stop() else {
                 throw KafkaError(code: .unknownTopicOrPartition,
                                  message: "input topic(s) \(c.inputTopics.filter { counts[$0] == nil }) do not exist")
             }

@@ -43,6 +43,9 @@ public struct PipelineConfiguration: Sendable {
     /// Skip events that cannot match the rule after a glance at a few fields, unread. Faster, but a
     /// malformed event that cannot match is then dropped instead of dead-lettered; off by default.
     public var prefilter: Bool
+    /// Receives librdkafka's statistics JSON from the consumer and the producer, every
+    /// `statistics.interval.ms` (a `kafka` property; librdkafka sends none while it is 0, the default).
+    public var statistics: (@Sendable (String) -> Void)?
 
     public init(
         kafka: KafkaConfiguration = KafkaConfiguration(), inputTopics: [String] = ["cloudtrail"],
@@ -69,6 +72,7 @@ public struct PipelineConfiguration: Sendable {
         self.decoderLimits = CloudTrailDecoder.Limits()
         self.deadLetterMaxBytes = 900_000
         self.prefilter = false
+        self.statistics = nil
     }
 
     public var effectiveRepartitionTopic: String { repartitionTopic ?? "\(groupID).repartition" }

@@ -64,7 +64,10 @@ struct Run: ParsableCommand {
         stop.install(logger: logger, shutdownTimeout: settings.shutdownTimeout, onSignal: { readiness.stopping() })
         let pipeline: DetectorPipeline
         do {
-            pipeline = try DetectorPipeline(configuration: settings.pipelineConfiguration, logger: logger)
+            var configuration = settings.pipelineConfiguration
+            let statistics = LibrdkafkaStatistics(metrics: metrics)
+            configuration.statistics = { statistics.publish(json: $0) }
+            pipeline = try DetectorPipeline(configuration: configuration, logger: logger, until: { stop.isSet })
         } catch let e as KafkaError {
             if let problem = KafkaPropertyCheck.problem(for: e, redactor: redactor) {
                 printError("tokentrail: \(ConfigurationError([problem]))")

@@ -137,6 +137,7 @@ struct RunEndpointsEndToEndTests {
             kafka:
               bootstrap.servers: \(bootstrap)
               ssl.key.password: e2e-secret-value
+              statistics.interval.ms: 500
             group_id: \(group)
             commit_interval: 500ms
             session_timeout: 6s
@@ -168,6 +169,15 @@ struct RunEndpointsEndToEndTests {
         #expect(commits.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(metrics)")
         #expect(metrics.contains("tokentrail_owned_partitions"))
         #expect(metrics.contains("tokentrail_ready 1"))
+        // librdkafka's statistics reach /metrics through the pipeline's statistics hook.
+        var withStatistics = metrics
+        let statsDeadline = ContinuousClock.now + .seconds(15)
+        while !withStatistics.contains("tokentrail_kafka_broker_rtt_seconds"), ContinuousClock.now < statsDeadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            withStatistics = try httpGet(port, "/metrics").body
+        }
+        #expect(withStatistics.contains("tokentrail_kafka_broker_rtt_seconds"), "\(withStatistics.suffix(2000))")
+        #expect(withStatistics.contains("tokentrail_kafka_fetch_queue_messages"))
 
         kill(tt.process.processIdentifier, SIGTERM)
         #expect(tt.wait(timeout: .seconds(30)) == 0, "\(tt.stderr.suffix(3000))")

@@ -6,9 +6,9 @@ import Synchronization
 /// few gauges an operator acts on: broker round-trip time and request queues, the client's message
 /// queue, per-partition consumer lag and fetch queue.
 ///
-/// Ready for the hook the pipeline does not have yet: `KafkaConsumer`/`KafkaProducer` take a
-/// `statistics` callback, but `DetectorPipeline` creates them without one. Series of brokers and
-/// partitions that leave the statistics (a rebalance moved them away) are removed, not left stale.
+/// Fed by `PipelineConfiguration.statistics`, which the pipeline hands to its consumer and producer.
+/// Series of brokers and partitions that leave the statistics (a rebalance moved them away) are
+/// removed, not left stale.
 public final class LibrdkafkaStatistics: Sendable {
     private let factory: any MetricsFactory
     private let gauges = Mutex<[String: [String: CoreMetrics.Gauge]]>([:])
