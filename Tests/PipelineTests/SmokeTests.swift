@@ -32,6 +32,14 @@ struct PipelineSmokeTests {
         #expect(finals.first?.windowStart == "2026-03-02T08:00:00Z")
         #expect(reader.alerts.contains { $0.status == "open" && $0.revision == 1 })
 
+        // What a person at a terminal sees: `tokentrail alerts` prints the final as one line.
+        let follower = try TokentrailProcess(["alerts", "--bootstrap-servers", bootstrap, "--topic", output, "--from-beginning",
+                                              "--final-only", "--count", "1", "--timeout-seconds", "30"], name: "alerts")
+        #expect(follower.wait(timeout: .seconds(40)) == 0)
+        let line = follower.log
+        #expect(line.hasPrefix("FINAL r"), "\(line)")
+        #expect(line.contains(arn) && line.contains("2 addresses: 198.51.100.7, 203.0.113.9"), "\(line)")
+
         let dlq = try AlertReader(bootstrap: bootstrap, topic: "\(group).dlq")
         let consumer = dlq.consumer
         var dead: [KafkaMessage] = []

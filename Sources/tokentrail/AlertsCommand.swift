@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import KafkaClient
+import Logging
+
+/// `tokentrail alerts`: follows the alert topic and prints each alert as one readable line (or the
+/// raw JSON), for the demo and for a person at a terminal. Reads outside any shared group.
+struct Alerts: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print alerts from the alert topic as they arrive, one readable line each.")
+
+    @Option(help: "Kafka bootstrap servers.")
+    var bootstrapServers = "127.0.0.1:9092"
+    @Option(help: "The alert topic.")
+    var topic = "tokentrail.alerts"
+    @Flag(help: "Start at the oldest alert instead of new ones only.")
+    var fromBeginning = false
+    @Flag(help: "Print each alert's JSON unchanged.")
+    var json = false
+    @Flag(help: "Print final alerts only.")
+    var finalOnly = false
+    @Option(help: "Exit after printing this many alerts (0: follow until interrupted).")
+    var count = 0
+    @Option(help: "Exit after this many seconds (0: no limit).")
+    var timeoutSeconds = 0
+
+    func run() throws {
+        var logger = Logger(label: "tokentrail.alerts") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .error
+        var config = KafkaConsumerConfiguration(
+            common: KafkaConfiguration(bootstrapServers: bootstrapServers),
+            groupID: "tokentrail-alerts-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))",
+            sessionTimeoutMilliseconds: 6000, autoOffsetReset: fromBeginning ? .earliest : .latest)
+        config.reportEndOfPartition = false
+        let consumer = try KafkaConsumer(configuration: config, logger: logger)
+        try consumer.subscribe(topics: [topic])
+        signal(SIGINT, SIG_DFL)
+        let deadline = timeoutSeconds > 0 ? ContinuousClock.now + .seconds(timeoutSeconds) : nil
+        var printed = 0
+        while count == 0 || printed < count {
+            if let deadline, ContinuousClock.now >= deadline { break }
+            guard case .message(let m)? = try consumer.poll(timeout: .milliseconds(200)) else { continue }
+            let bytes = m.value
+            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { continue }
+            if finalOnly, object["status"] as? String != "final" { continue }
+            // Written straight to the descriptor: a pipe gets each line as it happens.
+            FileHandle.standardOutput.write(Data(((json ? String(decoding: bytes, as: UTF8.self) : AlertLine.render(object)) + "\n").utf8))
+            printed += 1
+        }
+        try consumer.close()
+    }
+}
+
+/// One alert as a line a person reads at a glance.
+enum AlertLine {
+    static func render(_ a: [String: Any]) -> String {
+        func dict(_ k: String) -> [String: Any] { a[k] as? [String: Any] ?? [:] }
+        let status = (a["status"] as? String ?? "?").uppercased()
+        let revision = a["revision"] as? Int ?? 0
+        let principal = dict("principal")["arn"] as? String ?? "?"
+        let window = dict("window")
+        let addresses = dict("source_addresses")
+        let values = addresses["values"] as? [String] ?? []
+        let total = addresses["count"] as? Int ?? values.count
+        let agents = (dict("user_agents")["values"] as? [String] ?? []).prefix(2).joined(separator: " | ")
+        let start = (window["start"] as? String ?? "?").replacingOccurrences(of: "T", with: " ")
+        let end = (window["end"] as? String ?? "?").split(separator: "T").last.map(String.init) ?? "?"
+        let shown = values.prefix(6).joined(separator: ", ") + (total > 6 ? ", ... (\(total) in all)" : "")
+        return "\(status) r\(revision)  \(principal)  \(start)-\(end)  \(total) addresses: \(shown)"
+            + "  events: \(a["event_count"] as? Int ?? 0)" + (agents.isEmpty ? "" : "  agents: \(agents)")
+    }
+}
