@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "tokentrail", path: ".."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
@@ -30,6 +31,16 @@ let package = Package(
             ],
             path: "Benchmarks/DetectionBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        // End-to-end helper for scripts/bench-e2e: a bare consumer loop and the final-alert watcher.
+        .executableTarget(
+            name: "RawConsume",
+            dependencies: [
+                .product(name: "KafkaClient", package: "tokentrail"),
+                .product(name: "Simulation", package: "tokentrail"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/RawConsume"
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,142 @@
+// End-to-end benchmark helper (scripts/bench-e2e). Two modes, both talking to one local broker:
+//
+//   RawConsume raw    --bootstrap B --topic T [--partitions 4] [--timeout S]
+//       A bare librdkafka consumer loop (KafkaClient, no decoding: only `valueCount` is read) that
+//       reads topic T once from the earliest offset with a fresh group id. A partition is done at its
+//       end-of-partition event at or past the high watermark read at start (tansu's high watermark was
+//       seen a few records short, so the end-of-partition event, not the watermark, ends a partition).
+//       Prints one line of key=value figures; the rate is measured from the first message to the last.
+//
+//   RawConsume alerts --bootstrap B --topic O --expect FILE [--timeout S]
+//       Waits until every (principal_arn, window_start) in the oracle FILE has a `final` alert on O
+//       (read_committed), then prints the wall-clock time it saw the last one and the record
+//       timestamp of that record (producer create time).
+import Foundation
+import KafkaClient
+import Logging
+import Simulation
+
+func argument(_ name: String, _ args: [String]) -> String? {
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return args[i + 1]
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("RawConsume: \(message)\n".utf8))
+    exit(2)
+}
+
+func nowSeconds() -> Double { Date().timeIntervalSince1970 }
+
+let args = Array(CommandLine.arguments.dropFirst())
+guard let mode = args.first else { fail("usage: RawConsume raw|alerts --bootstrap B --topic T [--expect FILE] [--timeout S]") }
+guard let bootstrap = argument("--bootstrap", args), let topic = argument("--topic", args) else {
+    fail("--bootstrap and --topic are required")
+}
+let timeout = Double(argument("--timeout", args) ?? "600") ?? 600
+let logger: Logger = {
+    var l = Logger(label: "RawConsume")
+    l.logLevel = .warning
+    return l
+}()
+
+@MainActor func makeConsumer(group: String) -> KafkaConsumer {
+    do {
+        let c = try KafkaConsumer(
+            configuration: KafkaConsumerConfiguration(
+                common: KafkaConfiguration(
+                    bootstrapServers: bootstrap, clientID: "bench-e2e",
+                    // The output topic may not exist yet when the watcher subscribes: look again every second.
+                    properties: ["topic.metadata.refresh.interval.ms": "1000"]),
+                groupID: group, sessionTimeoutMilliseconds: 6000),
+            logger: logger)
+        try c.subscribe(topics: [topic])
+        return c
+    } catch {
+        fail("consumer: \(error)")
+    }
+}
+
+let group = "bench-e2e-\(mode)-\(UUID().uuidString.prefix(8))"
+let started = nowSeconds()
+
+switch mode {
+case "raw":
+    let consumer = makeConsumer(group: group)
+    // High watermarks at start: the topic is complete before this runs.
+    var highs: [Int32: Int64] = [:]
+    let partitions = Int32(argument("--partitions", args) ?? "4") ?? 4
+    for p in 0..<partitions {
+        do { highs[p] = try consumer.watermarks(KafkaTopicPartition(topic, p)).high } catch { fail("watermarks of \(topic)[\(p)]: \(error)") }
+    }
+    if highs.isEmpty { fail("no partitions found for \(topic)") }
+    let expected = highs.values.reduce(0, +)
+    // A partition is done at its end-of-partition event at or past the high watermark read at start;
+    // the rate runs from the first message to the last one.
+    var done = Set<Int32>()
+    var records = 0, bytes = 0
+    var first: Double? = nil, last = 0.0
+    var eofs = 0
+    while done.count < highs.count {
+        if nowSeconds() - started > timeout { fail("timeout after \(records) of \(expected) records") }
+        let event: KafkaConsumerEvent?
+        do { event = try consumer.poll(timeout: .milliseconds(100)) } catch { fail("poll: \(error)") }
+        switch event {
+        case .message(let m)?:
+            if first == nil { first = nowSeconds() }
+            records += 1
+            bytes += m.valueCount
+            last = nowSeconds()
+        case .endOfPartition(let tp, let offset)?:
+            eofs += 1
+            if let h = highs[tp.partition], offset >= h, !done.contains(tp.partition) {
+                done.insert(tp.partition)
+            }
+        case .error(let e)?:
+            FileHandle.standardError.write(Data("RawConsume: consumer error: \(e)\n".utf8))
+        case nil:
+            break
+        }
+    }
+    let f = first ?? last
+    let seconds = max(last - f, 1e-9)
+    print(String(format: "raw records=%d high_watermark_sum=%lld bytes=%d partitions=%d join_s=%.3f consume_s=%.3f records_per_s=%.0f mb_per_s=%.1f avg_record_bytes=%.0f",
+                 records, expected, bytes, highs.count, f - started, seconds, Double(records) / seconds,
+                 Double(bytes) / seconds / 1e6, Double(bytes) / Double(max(records, 1))))
+    try? consumer.close()
+
+case "alerts":
+    guard let expectPath = argument("--expect", args) else { fail("--expect FILE is required") }
+    let text: String
+    do { text = try String(contentsOfFile: expectPath, encoding: .utf8) } catch { fail("cannot read \(expectPath): \(error)") }
+    let oracle: [ExpectedAlert]
+    do { oracle = try ExpectedAlert.decodeLines(text) } catch { fail("\(expectPath): \(error)") }
+    struct Key: Hashable { var arn: String; var start: String }
+    let wanted = Set(oracle.map { Key(arn: $0.principalArn, start: "\($0.windowStart)") })
+    var seen = Set<Key>()
+    var mismatched = 0, finals = 0, opens = 0
+    var lastTimestamp: Int64 = 0
+    let consumer = makeConsumer(group: group)
+    while seen.count < wanted.count {
+        if nowSeconds() - started > timeout { fail("timeout: \(seen.count) of \(wanted.count) final alerts seen") }
+        let event: KafkaConsumerEvent?
+        do { event = try consumer.poll(timeout: .milliseconds(50)) } catch { fail("poll: \(error)") }
+        guard case .message(let m)? = event else { continue }
+        guard let (status, alert) = try? ExpectedAlert.fromDetectorAlert(m.value) else { continue }
+        if status == "open" { opens += 1 }
+        guard status == "final" else { continue }
+        finals += 1
+        let key = Key(arn: alert.principalArn, start: "\(alert.windowStart)")
+        if wanted.contains(key) {
+            if seen.insert(key).inserted { lastTimestamp = m.timestampMilliseconds ?? 0 }
+        } else {
+            mismatched += 1
+        }
+    }
+    print(String(format: "alerts expected=%d seen=%d finals=%d opens=%d unexpected_finals=%d done_at=%.3f last_alert_ts=%.3f",
+                 wanted.count, seen.count, finals, opens, mismatched, nowSeconds(), Double(lastTimestamp) / 1000))
+    try? consumer.close()
+
+default:
+    fail("unknown mode \(mode)")
+}
