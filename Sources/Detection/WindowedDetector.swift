@@ -66,6 +66,8 @@ public struct WindowedDetector: Sendable {
     }
 
     /// Starts a partition from a checkpoint: the caller seeks to `checkpoint.safeOffset` and replays.
+    /// Alerts that replayed records below `checkpoint.nextOffset` bring about were sent before the
+    /// checkpoint was stored: their revisions are counted again but not emitted a second time.
     /// Replayed events of windows that end at or before `checkpoint.watermark` were fired before the
     /// checkpoint and are skipped (counted as `skipped`, not `late`); those still within allowed
     /// lateness are rebuilt without emitting. Limitation: a later lateness re-emission of such a
@@ -127,7 +129,13 @@ public struct WindowedDetector: Sendable {
             state.accepted += 1
             if let alert = accept(observation, window: window, offset: offset, silent: silent,
                                   partition: partition, state: &state, now: now) {
-                alerts.append(alert)
+                // A replayed record below the checkpoint's next offset: its alert was sent (and
+                // acknowledged) before the checkpoint was stored. The revision counts; the repeat is not sent.
+                if let until = state.replayUntilOffset, offset < until {
+                    state.suppressed += 1
+                } else {
+                    alerts.append(alert)
+                }
             }
         case .late: state.late += 1
         case .skipped: state.skipped += 1
@@ -203,6 +211,7 @@ public struct WindowedDetector: Sendable {
         guard let state = partitions[partition] else { return nil }
         return PartitionStatistics(
             accepted: state.accepted, late: state.late, skipped: state.skipped, invalid: state.invalid,
+            suppressed: state.suppressed,
             windows: state.buckets.values.reduce(0) { $0 + $1.slots.count },
             watermark: state.generator.watermark
         )
@@ -389,6 +398,8 @@ public struct PartitionStatistics: Sendable, Hashable {
     public var late: Int
     public var skipped: Int
     public var invalid: Int
+    /// Alerts a replay rebuilt below the restored checkpoint's next offset and did not send again.
+    public var suppressed: Int
     /// Windows holding state (open, or fired and within allowed lateness).
     public var windows: Int
     public var watermark: EventTime?
@@ -441,6 +452,8 @@ struct PartitionState: Sendable {
     var late = 0
     var skipped = 0
     var invalid = 0
+    /// Alerts rebuilt by a replay below `replayUntilOffset` (sent before the restart) and not repeated.
+    var suppressed = 0
 
     init(mode: WatermarkMode, configuration: DetectorConfiguration) {
         self.mode = mode

@@ -458,6 +458,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets, consumer: consumer) }
             try producer.commitTransaction()
             transactionOpen = false
+            // What a crash can lose starts here (tests use it to tell a broker's fault from ours).
+            logger.debug("transaction committed", metadata: ["commits": "\(counters.commits + 1)"])
             try throwDeliveryFailures()
             try beginTransaction()
         }

@@ -200,11 +200,12 @@ struct StreamPropertyTests {
             let crashAt = Int.random(in: checkpointAt...stream.count, using: &random)
             var before = Harness(configuration)
             var checkpoint: DetectorCheckpoint?
+            var sentBeforeCheckpoint = 0
             for offset in 0..<crashAt {
-                if offset == checkpointAt { checkpoint = before.detector.checkpoint(partition: 0) }
+                if offset == checkpointAt { checkpoint = before.detector.checkpoint(partition: 0); sentBeforeCheckpoint = before.alerts.count }
                 before.process(stream[offset], offset: Int64(offset), now: at(Self.wallBase + Int64(offset)))
             }
-            if checkpointAt == crashAt { checkpoint = before.detector.checkpoint(partition: 0) }
+            if checkpointAt == crashAt { checkpoint = before.detector.checkpoint(partition: 0); sentBeforeCheckpoint = before.alerts.count }
 
             var after = Harness(configuration)
             var start = 0
@@ -222,6 +223,11 @@ struct StreamPropertyTests {
             let emitted = before.alerts + after.alerts
             #expect(Set(emitted.filter { $0.status == .final }.map(\.id)) == Set(whole.finals.map(\.id)),
                     "no final missing, none extra (checkpoint \(checkpointAt), crash \(crashAt))")
+            // Exactly once from the checkpoint's point of view: what was sent before it, then what
+            // the restored detector sends, is the uninterrupted run's sequence, with nothing repeated.
+            let committed = before.alerts.prefix(sentBeforeCheckpoint) + after.alerts
+            #expect(committed.map { "\($0.id)#\($0.revision)" } == whole.alerts.map { "\($0.id)#\($0.revision)" },
+                    "alerts sent before the checkpoint are not repeated by the replay (checkpoint \(checkpointAt), crash \(crashAt))")
             // Every emission, repeated or not, is identical to the uninterrupted run's for its revision.
             var reference: [String: [UInt8]] = [:]
             for a in whole.alerts { reference["\(a.id)#\(a.revision)"] = Self.contentBytes(a) }
@@ -291,6 +297,7 @@ struct ExternalWatermarkPropertyTests {
             before.detector.assign(partition: 0, mode: .external)
             Self.play(items[..<checkpointAt], into: &before)
             let checkpoint = before.detector.checkpoint(partition: 0)
+            let sentBeforeCheckpoint = before.alerts.count
             Self.play(items[checkpointAt..<crashAt], into: &before)
 
             var after = Harness(configuration)
@@ -304,6 +311,9 @@ struct ExternalWatermarkPropertyTests {
             var reference: [String: [UInt8]] = [:]
             for a in whole.alerts { reference["\(a.id)#\(a.revision)"] = StreamPropertyTests.contentBytes(a) }
             for a in emitted { #expect(reference["\(a.id)#\(a.revision)"] == StreamPropertyTests.contentBytes(a)) }
+            let committed = before.alerts.prefix(sentBeforeCheckpoint) + after.alerts
+            #expect(committed.map { "\($0.id)#\($0.revision)" } == whole.alerts.map { "\($0.id)#\($0.revision)" },
+                    "nothing sent before the checkpoint is sent again (checkpoint \(checkpointAt), crash \(crashAt))")
         }
     }
 }

@@ -60,6 +60,8 @@ final class TokentrailProcess: @unchecked Sendable {
 struct ReadAlert {
     var json: [String: Any]
     var raw: String
+    /// Where it was read: "partition@offset".
+    var position = ""
     var id: String { json["alert_id"] as? String ?? "" }
     var status: String { json["status"] as? String ?? "" }
     var revision: Int { json["revision"] as? Int ?? 0 }
@@ -90,7 +92,7 @@ final class AlertReader {
             guard case .message(let m)? = try consumer.poll(timeout: .milliseconds(100)) else { continue }
             let raw = String(decoding: m.value, as: UTF8.self)
             if let j = try? JSONSerialization.jsonObject(with: Data(m.value)) as? [String: Any] {
-                alerts.append(ReadAlert(json: j, raw: raw))
+                alerts.append(ReadAlert(json: j, raw: raw, position: "\(m.partition)@\(m.offset)"))
             }
         }
         return alerts
