@@ -54,6 +54,18 @@ struct WindowState: Sendable {
     }
 
     var addressCount: Int { addresses.count }
+
+    /// An estimate of the heap this window holds: the box, its kept evidence, and strings too long
+    /// to be stored inline (over 15 UTF-8 bytes).
+    var estimatedBytes: Int {
+        func text(_ d: SmallDistinct<String>) -> Int {
+            d.values.reduce(MemoryLayout<String>.stride) { $0 + MemoryLayout<String>.stride + ($1.utf8.count > 15 ? 32 + $1.utf8.count : 0) }
+        }
+        return 16 + MemoryLayout<WindowState>.stride + principalArn.utf8.count + 32
+            + (addresses.values.count + 1) * MemoryLayout<SourceAddress>.stride
+            + text(accessKeyIds) + text(userAgents) + text(eventSources) + text(eventNames) + text(awsRegions) + text(eventIDs)
+            + (origins.values.count + 1) * MemoryLayout<OriginRange>.stride
+    }
 }
 
 /// Shares one copy of the strings that repeat across windows (user agents, event sources, ...):

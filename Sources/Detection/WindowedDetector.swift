@@ -205,6 +205,30 @@ public struct WindowedDetector: Sendable {
 
     public func watermark(partition: Int32) -> EventTime? { partitions[partition]?.generator.watermark }
 
+    /// Windows held over all partitions and an estimate of their memory, for gauges. Walks every
+    /// window: call it at commit time, not per record.
+    public func summary() -> DetectorSummary {
+        var result = DetectorSummary()
+        for state in partitions.values {
+            for bucket in state.buckets.values {
+                for slot in bucket.slots {
+                    switch slot {
+                    case .single:
+                        result.windows += 1
+                        result.estimatedBytes += DetectorSummary.compactWindowBytes
+                    case .full(let box):
+                        result.windows += 1
+                        result.expandedWindows += 1
+                        result.estimatedBytes += box.state.estimatedBytes
+                    case .vacant:
+                        break
+                    }
+                }
+            }
+        }
+        return result
+    }
+
     public func mode(partition: Int32) -> WatermarkMode? { partitions[partition]?.mode }
 
     public func statistics(partition: Int32) -> PartitionStatistics? {
@@ -390,6 +414,19 @@ public struct DetectorCheckpoint: Sendable, Hashable {
         self.watermark = watermark
         self.nextOffset = nextOffset
     }
+}
+
+/// What the detector holds, for the state gauges.
+public struct DetectorSummary: Sendable, Hashable {
+    /// Resident bytes of one compact (one-event) window, measured (docs/performance.md, Detection).
+    public static let compactWindowBytes = 332
+    /// (grouping key, window) pairs held: open, or fired and within allowed lateness.
+    public var windows = 0
+    /// Windows past their first event (a second address or more), which hold full evidence lists.
+    public var expandedWindows = 0
+    /// `compactWindowBytes` per compact window plus the evidence each expanded window holds.
+    public var estimatedBytes = 0
+    public init() {}
 }
 
 /// Counters for metrics.

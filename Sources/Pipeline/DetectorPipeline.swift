@@ -40,7 +40,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private var transactionOpen = false
     public private(set) var counters = PipelineCounters()
     /// Called after each commit with the counters (metrics, readiness).
-    public var onCommit: ((PipelineCounters, [KafkaTopicPartition]) -> Void)?
+    public var onCommit: ((PipelineSnapshot) -> Void)?
 
     struct RouteState {
         var watermarks: BoundedOutOfOrdernessWatermarks
@@ -421,6 +421,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     /// Acknowledge output, write checkpoints, commit offsets: in that order (see the type's doc).
     private func commit() throws {
+        let started = ContinuousClock.now
         let owned = Array(routes.keys) + Array(detects.keys)
         var offsets: [KafkaTopicPartitionOffset] = []
         var records: [PartitionCheckpoint] = []
@@ -464,7 +465,32 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             try beginTransaction()
         }
         counters.commits += 1
-        onCommit?(counters, owned)
+        if let onCommit { onCommit(snapshot(owned: owned, commitDuration: ContinuousClock.now - started)) }
+    }
+
+    /// Progress per owned partition and the detector's state, for gauges (commit time only).
+    private func snapshot(owned: [KafkaTopicPartition], commitDuration: Duration) -> PipelineSnapshot {
+        var positions: [KafkaTopicPartition: Int64] = [:]
+        if let p = try? consumer.position(owned) {
+            for tpo in p where tpo.offset.rawValue >= 0 { positions[tpo.topicPartition] = tpo.offset.rawValue }
+        }
+        let progress = owned.map { tp -> PartitionProgress in
+            let watermark: Int64?
+            if let r = routes[tp] {
+                watermark = r.watermarks.watermark?.millisecondsSinceEpoch
+            } else if let d = detects[tp] {
+                watermark = detector.watermark(partition: d.id)?.millisecondsSinceEpoch
+            } else {
+                watermark = nil
+            }
+            var lag: Int64?
+            if let position = positions[tp], let marks = try? consumer.watermarks(tp, cached: true), marks.high >= 0 {
+                lag = max(0, marks.high - position)
+            }
+            return PartitionProgress(partition: tp, watermark: watermark, lag: lag)
+        }
+        return PipelineSnapshot(counters: counters, owned: owned, partitions: progress, detector: detector.summary(),
+                                commitDuration: commitDuration)
     }
 
     private func writeCheckpoint(_ cp: PartitionCheckpoint) throws {

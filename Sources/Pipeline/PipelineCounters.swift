@@ -1,3 +1,6 @@
+public import Detection
+public import KafkaClient
+
 /// Running totals the pipeline keeps; the metrics endpoint and the shutdown summary read them.
 public struct PipelineCounters: Sendable, Hashable {
     public var recordsConsumed = 0
@@ -15,4 +18,37 @@ public struct PipelineCounters: Sendable, Hashable {
     public var commits = 0
     public var rebalances = 0
     public init() {}
+}
+
+/// Where one owned partition stands, at a commit.
+public struct PartitionProgress: Sendable, Hashable {
+    public var partition: KafkaTopicPartition
+    /// The event-time watermark (milliseconds since the epoch); nil before the first event.
+    public var watermark: Int64?
+    /// Records between the consumer's position and the end of the partition (from the last fetch);
+    /// nil while unknown (no fetch answered yet).
+    public var lag: Int64?
+    public init(partition: KafkaTopicPartition, watermark: Int64?, lag: Int64?) {
+        self.partition = partition
+        self.watermark = watermark
+        self.lag = lag
+    }
+}
+
+/// What the pipeline hands to metrics and readiness after each commit.
+public struct PipelineSnapshot: Sendable {
+    public var counters: PipelineCounters
+    public var owned: [KafkaTopicPartition]
+    public var partitions: [PartitionProgress]
+    public var detector: DetectorSummary
+    /// How long the commit took (flush or transaction commit, checkpoints, offsets).
+    public var commitDuration: Duration
+    public init(counters: PipelineCounters, owned: [KafkaTopicPartition], partitions: [PartitionProgress],
+                detector: DetectorSummary, commitDuration: Duration) {
+        self.counters = counters
+        self.owned = owned
+        self.partitions = partitions
+        self.detector = detector
+        self.commitDuration = commitDuration
+    }
 }

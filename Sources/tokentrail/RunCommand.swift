@@ -80,9 +80,9 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         readiness.pipelineStarted()
-        pipeline.onCommit = { counters, owned in
-            metrics.publish(counters, ownedPartitions: owned)
-            readiness.committed(ownedPartitions: owned)
+        pipeline.onCommit = { snapshot in
+            metrics.publish(snapshot)
+            readiness.committed(ownedPartitions: snapshot.owned)
         }
         do {
             try pipeline.run(until: { stop.isSet })

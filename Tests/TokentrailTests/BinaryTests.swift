@@ -1,4 +1,5 @@
 import Foundation
+import KafkaClient
 import KafkaTestSupport
 import Testing
 
@@ -132,6 +133,13 @@ struct RunEndpointsEndToEndTests {
         let bootstrap = try TestBroker.require()
         let input = TestBroker.unique("ct"), group = TestBroker.unique("tt-ops")
         try TestBroker.createTopic(bootstrap, input, partitions: 2)
+        // Three events on partition 0 (partition 1 stays empty): the progress gauges have something to show.
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: bootstrap)), logger: TestBroker.logger)
+        for i in 0..<3 {
+            let event = #"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::111122223333:assumed-role/app/s","accountId":"111122223333","accessKeyId":"ASIAEXAMPLE"},"eventTime":"2026-03-02T07:0\#(i):00Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.\#(i + 1)","userAgent":"aws-cli/2.15.0","eventID":"e\#(i)","recipientAccountId":"111122223333"}"#
+            try producer.send(topic: input, partition: 0, key: nil, value: Array(event.utf8))
+        }
+        try producer.close(timeout: .seconds(30))
         let port = try freePort()
         let path = try writeTemporary("""
             kafka:
@@ -169,6 +177,19 @@ struct RunEndpointsEndToEndTests {
         #expect(commits.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 1 } == true, "\(metrics)")
         #expect(metrics.contains("tokentrail_owned_partitions"))
         #expect(metrics.contains("tokentrail_ready 1"))
+        // Progress per partition: the input partition with events is read to its end (lag 0) and has
+        // a watermark; the repartition topic's detect side holds the window the three addresses opened.
+        var progress = metrics
+        let lagSeries = "tokentrail_partition_lag_records{topic=\"\(input)\",partition=\"0\"} 0"
+        while !(progress.contains(lagSeries) && progress.contains("tokentrail_windows 1")), ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            progress = try httpGet(port, "/metrics").body
+        }
+        #expect(progress.contains(lagSeries), "\(progress.suffix(3000))")
+        #expect(progress.contains("tokentrail_partition_watermark_lag_seconds{topic=\"\(input)\",partition=\"0\"}"))
+        #expect(progress.contains("tokentrail_windows 1"), "one principal, one window")
+        #expect(progress.contains("tokentrail_expanded_windows 1"), "three addresses: past its first event")
+        #expect(progress.contains("tokentrail_commit_duration_seconds_count"))
         // librdkafka's statistics reach /metrics through the pipeline's statistics hook.
         var withStatistics = metrics
         let statsDeadline = ContinuousClock.now + .seconds(15)

@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import KafkaClient
 import Logging
@@ -50,6 +51,43 @@ import TokentrailCore
         #expect(sample(after, "tokentrail_last_commit_timestamp_seconds") == 1_700_000_002)
         #expect(after.contains("# TYPE tokentrail_records_consumed_total counter"))
         #expect(after.contains("# TYPE tokentrail_owned_partitions gauge"))
+    }
+
+    @Test func partitionProgressStateAndCommitDurationAfterACommit() {
+        let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.8.0")
+        #expect(sample(text(m), "tokentrail_windows") == 0)
+        let p0 = KafkaTopicPartition("cloudtrail", 0), p1 = KafkaTopicPartition("cloudtrail", 1)
+        var detector = DetectorSummary()
+        detector.windows = 1_000
+        detector.expandedWindows = 3
+        detector.estimatedBytes = 400_000
+        let now = Date(timeIntervalSince1970: 1_700_000_000)
+        m.publish(PipelineSnapshot(
+            counters: PipelineCounters(), owned: [p0, p1],
+            partitions: [
+                PartitionProgress(partition: p0, watermark: 1_700_000_000_000 - 90_000, lag: 1_234),
+                PartitionProgress(partition: p1, watermark: nil, lag: nil),
+            ],
+            detector: detector, commitDuration: .milliseconds(250)), at: now)
+        let first = text(m)
+        #expect(sample(first, "tokentrail_windows") == 1_000)
+        #expect(sample(first, "tokentrail_expanded_windows") == 3)
+        #expect(sample(first, "tokentrail_state_bytes_estimate") == 400_000)
+        #expect(sample(first, "tokentrail_partition_watermark_lag_seconds{topic=\"cloudtrail\",partition=\"0\"}") == 90)
+        #expect(sample(first, "tokentrail_partition_lag_records{topic=\"cloudtrail\",partition=\"0\"}") == 1_234)
+        #expect(!first.contains("partition=\"1\""), "unknown values are left out, not reported as 0")
+        #expect(sample(first, "tokentrail_commit_duration_seconds_count") == 1)
+        #expect(sample(first, "tokentrail_commit_duration_seconds_sum") == 0.25)
+
+        // Partition 0 revoked: its series go away rather than freeze at the last value.
+        m.publish(PipelineSnapshot(
+            counters: PipelineCounters(), owned: [p1], partitions: [PartitionProgress(partition: p1, watermark: 1_700_000_000_000, lag: 0)],
+            detector: DetectorSummary(), commitDuration: .milliseconds(10)), at: now)
+        let second = text(m)
+        #expect(!second.contains("partition=\"0\""))
+        #expect(sample(second, "tokentrail_partition_lag_records{topic=\"cloudtrail\",partition=\"1\"}") == 0)
+        #expect(sample(second, "tokentrail_windows") == 0)
+        #expect(sample(second, "tokentrail_commit_duration_seconds_count") == 2)
     }
 }
 

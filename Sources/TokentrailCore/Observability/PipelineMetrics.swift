@@ -18,11 +18,17 @@ public final class PipelineMetrics: Sendable {
     struct State {
         var previous = PipelineCounters()
         var counters: [String: CoreMetrics.Counter] = [:]
+        /// Per-partition gauges of the partitions owned at the last commit.
+        var partitionGauges: [String: CoreMetrics.Gauge] = [:]
     }
 
     private let ownedPartitions: CoreMetrics.Gauge
     private let lastCommit: CoreMetrics.Gauge
     private let ready: CoreMetrics.Gauge
+    private let windows: CoreMetrics.Gauge
+    private let expandedWindows: CoreMetrics.Gauge
+    private let stateBytes: CoreMetrics.Gauge
+    private let commitDuration: CoreMetrics.Timer
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String, librdkafka: String) {
         self.registry = registry
@@ -30,6 +36,11 @@ public final class PipelineMetrics: Sendable {
         ownedPartitions = CoreMetrics.Gauge(label: "tokentrail_owned_partitions", factory: factory)
         lastCommit = CoreMetrics.Gauge(label: "tokentrail_last_commit_timestamp_seconds", factory: factory)
         ready = CoreMetrics.Gauge(label: "tokentrail_ready", factory: factory)
+        windows = CoreMetrics.Gauge(label: "tokentrail_windows", factory: factory)
+        expandedWindows = CoreMetrics.Gauge(label: "tokentrail_expanded_windows", factory: factory)
+        stateBytes = CoreMetrics.Gauge(label: "tokentrail_state_bytes_estimate", factory: factory)
+        commitDuration = CoreMetrics.Timer(label: "tokentrail_commit_duration_seconds", factory: factory)
+        for g in [windows, expandedWindows, stateBytes] { g.record(0) }
         CoreMetrics.Gauge(label: "tokentrail_build_info", dimensions: [("version", version), ("librdkafka", librdkafka)], factory: factory).record(1)
         ready.record(0)
         ownedPartitions.record(0)
@@ -71,7 +82,38 @@ public final class PipelineMetrics: Sendable {
         return c
     }
 
-    /// Call after each commit (the pipeline's `onCommit`): adds what changed since the last call.
+    /// Call after each commit (the pipeline's `onCommit`): counters, state gauges, per-partition
+    /// progress and the commit's duration.
+    public func publish(_ snapshot: PipelineSnapshot, at now: Date = Date()) {
+        publish(snapshot.counters, ownedPartitions: snapshot.owned, at: now)
+        windows.record(snapshot.detector.windows)
+        expandedWindows.record(snapshot.detector.expandedWindows)
+        stateBytes.record(snapshot.detector.estimatedBytes)
+        let c = snapshot.commitDuration.components
+        commitDuration.recordNanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        let nowMilliseconds = (now.timeIntervalSince1970 * 1000).rounded(.down)
+        var values: [(name: String, dims: [(String, String)], value: Double)] = []
+        for p in snapshot.partitions {
+            let dims = [("topic", p.partition.topic), ("partition", String(p.partition.partition))]
+            if let w = p.watermark { values.append(("tokentrail_partition_watermark_lag_seconds", dims, max(0, (nowMilliseconds - Double(w)) / 1000))) }
+            if let lag = p.lag { values.append(("tokentrail_partition_lag_records", dims, Double(lag))) }
+        }
+        let factory = self.factory
+        state.withLock { s in
+            var current: [String: CoreMetrics.Gauge] = [:]
+            for v in values {
+                let key = v.name + v.dims.map { "|\($0.0)=\($0.1)" }.joined()
+                let g = s.partitionGauges.removeValue(forKey: key) ?? CoreMetrics.Gauge(label: v.name, dimensions: v.dims, factory: factory)
+                g.record(v.value)
+                current[key] = g
+            }
+            // Partitions that left (revoked, lost): their series go, not freeze.
+            for g in s.partitionGauges.values { g.destroy() }
+            s.partitionGauges = current
+        }
+    }
+
+    /// The counters part of `publish(_:at:)`.
     public func publish(_ counters: PipelineCounters, ownedPartitions owned: [KafkaTopicPartition], at now: Date = Date()) {
         let factory = self.factory
         state.withLock { s in
