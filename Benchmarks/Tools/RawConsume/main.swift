@@ -7,6 +7,14 @@
 //       seen a few records short, so the end-of-partition event, not the watermark, ends a partition).
 //       Prints one line of key=value figures; the rate is measured from the first message to the last.
 //
+//   RawConsume latency --bootstrap B --topic INPUT --alerts O [--count N] [--interval-ms MS] [--timeout S]
+//       Open-alert latency against a running `tokentrail run`: N times, a fresh principal calls from
+//       one address, then from a second one (the trigger, which completes a window); the time from
+//       the broker acknowledging the trigger (flush returned) to this process reading the principal's
+//       `open` alert (revision 1) on O. Prints p50, p90, p99 and max. This bounds the issue's figure
+//       (trigger consumed -> alert acknowledged) from above: it adds the trigger's trip to the
+//       consumer and the alert's trip to this reader.
+//
 //   RawConsume alerts --bootstrap B --topic O --expect FILE [--timeout S]
 //       Waits until every (principal_arn, window_start) in the oracle FILE has a `final` alert on O
 //       (read_committed), then prints the wall-clock time it saw the last one and the record
@@ -29,7 +37,7 @@ func fail(_ message: String) -> Never {
 func nowSeconds() -> Double { Date().timeIntervalSince1970 }
 
 let args = Array(CommandLine.arguments.dropFirst())
-guard let mode = args.first else { fail("usage: RawConsume raw|alerts --bootstrap B --topic T [--expect FILE] [--timeout S]") }
+guard let mode = args.first else { fail("usage: RawConsume raw|alerts|latency --bootstrap B --topic T [--expect FILE] [--timeout S]") }
 guard let bootstrap = argument("--bootstrap", args), let topic = argument("--topic", args) else {
     fail("--bootstrap and --topic are required")
 }
@@ -136,6 +144,64 @@ case "alerts":
     print(String(format: "alerts expected=%d seen=%d finals=%d opens=%d unexpected_finals=%d done_at=%.3f last_alert_ts=%.3f",
                  wanted.count, seen.count, finals, opens, mismatched, nowSeconds(), Double(lastTimestamp) / 1000))
     try? consumer.close()
+
+case "latency":
+    guard let alertsTopic = argument("--alerts", args) else { fail("--alerts O is required") }
+    let count = Int(argument("--count", args) ?? "200") ?? 200
+    let interval = Double(argument("--interval-ms", args) ?? "250") ?? 250
+    let producer: KafkaProducer
+    do {
+        producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: KafkaConfiguration(bootstrapServers: bootstrap, clientID: "bench-latency")),
+                                     logger: logger)
+    } catch { fail("producer: \(error)") }
+    // The reader reads the alert topic from the start and keeps only the probes' alerts.
+    let readerConfig = KafkaConsumerConfiguration(
+        common: KafkaConfiguration(bootstrapServers: bootstrap, clientID: "bench-latency",
+                                   properties: ["fetch.wait.max.ms": "5", "topic.metadata.refresh.interval.ms": "1000"]),
+        groupID: group, sessionTimeoutMilliseconds: 6000)
+    let reader: KafkaConsumer
+    do {
+        reader = try KafkaConsumer(configuration: readerConfig, logger: logger)
+        try reader.subscribe(topics: [alertsTopic])
+    } catch { fail("reader: \(error)") }
+    let run = UUID().uuidString.prefix(8).lowercased()
+    func event(_ arn: String, _ address: String, _ id: String) -> [UInt8] {
+        let time = Date().formatted(Date.ISO8601FormatStyle())
+        return Array(#"{"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROALATENCY:probe","arn":"\#(arn)","accountId":"111122223333","accessKeyId":"ASIALATENCYPROBE0001"},"eventTime":"\#(time)","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","awsRegion":"us-east-1","sourceIPAddress":"\#(address)","userAgent":"aws-cli/2.15.0","eventID":"\#(id)","eventType":"AwsApiCall","recipientAccountId":"111122223333","eventCategory":"Management"}"#.utf8)
+    }
+    // Let the reader join before the first probe.
+    let joinUntil = nowSeconds() + 30
+    while (try? reader.assignment())?.isEmpty ?? true, nowSeconds() < joinUntil { _ = try? reader.poll(timeout: .milliseconds(100)) }
+    var sentAt: [String: Double] = [:]
+    var latencies: [Double] = []
+    var next = nowSeconds()
+    var sent = 0
+    while latencies.count < count {
+        if nowSeconds() - started > timeout { fail("timeout: \(latencies.count) of \(count) open alerts seen") }
+        if sent < count, nowSeconds() >= next {
+            let arn = "arn:aws:sts::111122223333:assumed-role/latency/probe-\(run)-\(sent)"
+            do {
+                try producer.send(topic: topic, partition: nil, key: nil, value: event(arn, "198.51.100.1", "\(run)-\(sent)-a"))
+                try producer.flush(timeout: .seconds(10))
+                try producer.send(topic: topic, partition: nil, key: nil, value: event(arn, "198.51.100.2", "\(run)-\(sent)-b"))
+                try producer.flush(timeout: .seconds(10))
+            } catch { fail("produce: \(error)") }
+            sentAt[arn] = nowSeconds()
+            sent += 1
+            next += interval / 1000
+        }
+        guard case .message(let m)? = try? reader.poll(timeout: .milliseconds(5)) else { continue }
+        let received = nowSeconds()
+        guard let j = try? JSONSerialization.jsonObject(with: Data(m.value)) as? [String: Any],
+              j["status"] as? String == "open", j["revision"] as? Int == 1,
+              let arn = (j["principal"] as? [String: Any])?["arn"] as? String, let t = sentAt.removeValue(forKey: arn) else { continue }
+        latencies.append(received - t)
+    }
+    latencies.sort()
+    func q(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int((Double(latencies.count) * p).rounded(.up)) - 1)] * 1000 }
+    print(String(format: "latency probes=%d p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f max_ms=%.1f", latencies.count, q(0.5), q(0.9), q(0.99), latencies.last! * 1000))
+    try? producer.close(timeout: .seconds(10))
+    try? reader.close()
 
 default:
     fail("unknown mode \(mode)")
