@@ -14,6 +14,9 @@ struct WindowState: Sendable {
     var awsRegions: SmallDistinct<String> = .empty
     var eventIDs: SmallDistinct<String> = .empty
     var origins: SmallOrigins
+    /// Networks, cities and per-address enrichment; nil while the window has none and the rule
+    /// does not score fidelity, so a deployment without GeoIP databases pays one pointer.
+    var network: NetworkEvidence.Box?
     var eventCount: Int64 = 0
     var firstSeen: Int64
     var lastSeen: Int64
@@ -35,9 +38,17 @@ struct WindowState: Sendable {
     }
 
     /// Adds one observation; returns true when it brought a new distinct address.
-    mutating func add(_ o: Observation, limits: EvidenceLimits, pool: inout StringPool) -> Bool {
+    mutating func add(_ o: Observation, limits: EvidenceLimits, scoring: Bool, pool: inout StringPool) -> Bool {
         let track = limits.distinctTrackingLimit
         let added = addresses.insert(o.address, limit: limits.sourceAddresses, trackLimit: track)
+        if scoring || o.enrichment != nil || network != nil {
+            if network == nil {
+                network = NetworkEvidence.Box(NetworkEvidence())
+            } else if !isKnownUniquelyReferenced(&network!) {
+                network = NetworkEvidence.Box(network!.value)
+            }
+            network!.value.add(o, newAddress: added, limits: limits, pool: &pool)
+        }
         accessKeyIds.insert(o.accessKeyId, limit: limits.accessKeyIds, trackLimit: track)
         userAgents.insert(o.userAgent, limit: limits.userAgents, trackLimit: track, pool: &pool)
         eventSources.insert(o.eventSource, limit: limits.eventSources, trackLimit: track, pool: &pool)
@@ -54,6 +65,45 @@ struct WindowState: Sendable {
     }
 
     var addressCount: Int { addresses.count }
+}
+
+/// What enrichment adds to a window: distinct networks (AS organisations) and cities, the
+/// address-user agent pairs, and each listed address's enrichment.
+struct NetworkEvidence: Sendable {
+    var networks: SmallDistinct<String> = .empty
+    var cities: SmallDistinct<String> = .empty
+    /// `address - user agent`, as Elastic's `Esql.source_ip_user_agent_pair`.
+    var addressAgents: SmallDistinct<String> = .empty
+    /// Per address; bounded by pruning to the listed addresses past twice the address limit.
+    var details: [SourceAddress: AddressEnrichment] = [:]
+
+    /// Copy-on-write like `SmallDistinct.Box`: `WindowState.add` mutates it only when uniquely referenced.
+    final class Box: @unchecked Sendable {
+        var value: NetworkEvidence
+        init(_ value: NetworkEvidence) { self.value = value }
+    }
+
+    mutating func add(_ o: Observation, newAddress: Bool, limits: EvidenceLimits, pool: inout StringPool) {
+        let track = limits.distinctTrackingLimit
+        if let e = o.enrichment {
+            networks.insert(e.asOrganization, limit: limits.sourceAddresses, trackLimit: track, pool: &pool)
+            cities.insert(e.city, limit: limits.sourceAddresses, trackLimit: track, pool: &pool)
+            if newAddress || details[o.address] == nil, details.count < 2 * limits.sourceAddresses {
+                details[o.address] = AddressEnrichment(
+                    asn: e.asn, asOrganization: e.asOrganization.map { pool.intern($0) },
+                    countryCode: e.countryCode, city: e.city.map { pool.intern($0) })
+            }
+        }
+        if let agent = o.userAgent {
+            addressAgents.insert(o.address.canonicalText + " - " + agent, limit: limits.userAgents, trackLimit: track)
+        }
+    }
+
+    /// Drops details of addresses no longer listed (a smaller address displaced them).
+    mutating func prune(keeping listed: [SourceAddress]) {
+        let keep = Set(listed)
+        details = details.filter { keep.contains($0.key) }
+    }
 }
 
 /// Shares one copy of the strings that repeat across windows (user agents, event sources, ...):
@@ -95,9 +145,15 @@ struct FirstEvent: Sendable {
     var eventSource: UInt32
     var eventName: UInt32
     var awsRegion: UInt32
-    var topic: UInt32
+    /// The topic's `StringTable` id; the top bit says the address's enrichment is held in the
+    /// `EnrichmentTable` (no room for a field of its own: 4 more bytes would cost 8 per window).
+    private var topicAndEnrichment: UInt32
 
-    init(_ o: Observation, table: inout StringTable) {
+    private static let enrichedBit: UInt32 = 1 << 31
+    var topic: UInt32 { topicAndEnrichment & ~Self.enrichedBit }
+    var isEnriched: Bool { topicAndEnrichment & Self.enrichedBit != 0 }
+
+    init(_ o: Observation, table: inout StringTable, enrichments: inout EnrichmentTable) {
         address = o.address
         accessKeyId = CompactText(o.accessKeyId)
         eventID = o.eventID.map(CompactText.init)
@@ -111,24 +167,31 @@ struct FirstEvent: Sendable {
         eventSource = table.retain(o.eventSource)
         eventName = table.retain(o.eventName)
         awsRegion = table.retain(o.awsRegion)
-        topic = table.retain(o.origin.topic)
+        // Ids count distinct strings held at once: far below 2^31.
+        topicAndEnrichment = table.retain(o.origin.topic)
+        if let e = o.enrichment {
+            enrichments.retain(o.address, e)
+            topicAndEnrichment |= Self.enrichedBit
+        }
     }
 
-    func observation(key: String, table: StringTable) -> Observation {
+    func observation(key: String, table: StringTable, enrichments: EnrichmentTable) -> Observation {
         Observation(
             groupingKey: key, principalArn: table[principalArn] ?? key, principalType: table[principalType] ?? "",
             accountId: table[accountId], address: address, accessKeyId: accessKeyId.string,
             userAgent: table[userAgent], eventSource: table[eventSource], eventName: table[eventName],
             awsRegion: table[awsRegion], eventTime: EventTime(millisecondsSinceEpoch: time),
             eventID: eventID?.string,
-            origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset)
+            origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset),
+            enrichment: isEnriched ? enrichments[address] : nil
         )
     }
 
-    func release(from table: inout StringTable) {
+    func release(from table: inout StringTable, enrichments: inout EnrichmentTable) {
         for id in [principalArn, principalType, accountId, userAgent, eventSource, eventName, awsRegion, topic] {
             table.release(id)
         }
+        if isEnriched { enrichments.release(address) }
     }
 }
 
@@ -152,4 +215,25 @@ enum WindowSlot: Sendable {
         case .vacant: 0
         }
     }
+}
+
+/// The enrichment of the addresses of compact (one-event) windows, one entry per address however
+/// many windows share it, reference counted so that an address's entry leaves with its last window.
+struct EnrichmentTable: Sendable {
+    private var entries: [SourceAddress: (value: AddressEnrichment, count: UInt32)] = [:]
+
+    /// Holds `value` for `address` (a newer value, after a database reload, replaces the older).
+    mutating func retain(_ address: SourceAddress, _ value: AddressEnrichment) {
+        let count = entries[address]?.count ?? 0
+        entries[address] = (value, count + 1)
+    }
+
+    mutating func release(_ address: SourceAddress) {
+        guard let entry = entries[address] else { return }
+        if entry.count <= 1 { entries[address] = nil } else { entries[address] = (entry.value, entry.count - 1) }
+    }
+
+    subscript(address: SourceAddress) -> AddressEnrichment? { entries[address]?.value }
+
+    var count: Int { entries.count }
 }
