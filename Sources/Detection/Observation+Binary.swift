@@ -65,12 +65,16 @@ extension Observation {
         if flags & 0b1100_0000 == 0 { Self.append(groupingKey, to: &out) }
         for value in optionals { if let value { Self.append(value, to: &out) } }
         if let e = enrichment {
-            var bits: UInt8 = 0
-            for (bit, present) in [e.asn != nil, e.asOrganization != nil, e.countryCode != nil, e.city != nil].enumerated()
-            where present { bits |= 1 << UInt8(bit) }
+            // Field by field rather than through arrays: no allocation beyond `out`.
+            var bits: UInt8 = e.asn != nil ? 1 : 0
+            if e.asOrganization != nil { bits |= 2 }
+            if e.countryCode != nil { bits |= 4 }
+            if e.city != nil { bits |= 8 }
             out.append(bits)
             if let asn = e.asn { Self.appendUnsigned(UInt64(asn), to: &out) }
-            for text in [e.asOrganization, e.countryCode, e.city] { if let text { Self.append(text, to: &out) } }
+            if let text = e.asOrganization { Self.append(text, to: &out) }
+            if let text = e.countryCode { Self.append(text, to: &out) }
+            if let text = e.city { Self.append(text, to: &out) }
         }
         return out
     }

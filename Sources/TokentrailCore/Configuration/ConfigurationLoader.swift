@@ -108,23 +108,23 @@ public enum ConfigurationLoader {
         switch rule.minimumFidelity {
         case .high? where !asn || !city:
             problems.append(ConfigProblem(
-                path: !asn ? "enrichment.asn_database" : "enrichment.city_database", value: "null",
+                path: !asn ? "enrichment.asn_database" : "enrichment.city_database",
                 problem: "is needed: rule.min_fidelity high needs two networks and two cities, so without both databases no window can alert \(profile)",
                 allowed: "paths of an ASN and a City .mmdb (--geoip-asn, --geoip-city), or rule.min_fidelity low"))
         case .medium? where !asn && !city:
             problems.append(ConfigProblem(
-                path: "enrichment.asn_database", value: "null",
+                path: "enrichment.asn_database",
                 problem: "is needed: rule.min_fidelity medium needs two networks or two cities, so without a database no window can alert \(profile)",
                 allowed: "a path of an ASN or a City .mmdb (--geoip-asn, --geoip-city), or rule.min_fidelity low"))
         case .some:
-            if !asn { warnings.append(ConfigProblem(path: "enrichment.asn_database", value: "null", problem: "is not set: networks never count toward fidelity \(profile)")) }
-            if !city { warnings.append(ConfigProblem(path: "enrichment.city_database", value: "null", problem: "is not set: cities never count toward fidelity \(profile)")) }
+            if !asn { warnings.append(ConfigProblem(path: "enrichment.asn_database", problem: "is not set: networks never count toward fidelity \(profile)")) }
+            if !city { warnings.append(ConfigProblem(path: "enrichment.city_database", problem: "is not set: cities never count toward fidelity \(profile)")) }
         case nil:
             break
         }
         let exclusions = rule.excludedNetworkOrganizations.union(rule.excludedDataEventNetworkOrganizations)
         if !asn && !exclusions.isEmpty {
-            warnings.append(ConfigProblem(path: "enrichment.asn_database", value: "null",
+            warnings.append(ConfigProblem(path: "enrichment.asn_database",
                                           problem: "is not set: the exclusions of \(exclusions.sorted().joined(separator: ", ")) are inactive \(profile)"))
         }
         return (problems, warnings)
