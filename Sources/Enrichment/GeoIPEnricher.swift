@@ -34,6 +34,7 @@ public final class GeoIPEnricher: AddressEnricher {
         public var cacheHits = 0
         public var reloads = 0
         public var reloadFailures = 0
+        public init() {}
     }
 
     public let configuration: Configuration

@@ -86,8 +86,10 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         readiness.pipelineStarted()
+        let enricher = setup.enricher
         pipeline.onCommit = { counters, owned in
             metrics.publish(counters, ownedPartitions: owned)
+            if let enricher { metrics.publish(geoIP: enricher.statistics) }
             readiness.committed(ownedPartitions: owned)
         }
         do {
