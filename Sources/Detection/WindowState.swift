@@ -217,23 +217,75 @@ enum WindowSlot: Sendable {
     }
 }
 
-/// The enrichment of the addresses of compact (one-event) windows, one entry per address however
-/// many windows share it, reference counted so that an address's entry leaves with its last window.
+/// The enrichment of the addresses of compact (one-event) windows: per address a 4-byte id of a
+/// distinct enrichment (many addresses share one: same AS, same city), so a window's address costs a
+/// 32-byte table entry, not a copy of three strings. Both levels are reference counted: an
+/// address's entry leaves with its last window, an enrichment with its last address.
 struct EnrichmentTable: Sendable {
-    private var entries: [SourceAddress: (value: AddressEnrichment, count: UInt32)] = [:]
+    private var byAddress: [SourceAddress: (id: UInt32, windows: UInt32)] = [:]
+    private var index: [AddressEnrichment: UInt32] = [:]
+    private var values: [AddressEnrichment?] = [nil]
+    private var addresses: [UInt32] = [0]
+    private var free: [UInt32] = []
 
     /// Holds `value` for `address` (a newer value, after a database reload, replaces the older).
     mutating func retain(_ address: SourceAddress, _ value: AddressEnrichment) {
-        let count = entries[address]?.count ?? 0
-        entries[address] = (value, count + 1)
+        if let entry = byAddress[address] {
+            if values[Int(entry.id)] == value {
+                byAddress[address] = (entry.id, entry.windows + 1)
+                return
+            }
+            releaseValue(entry.id)
+            byAddress[address] = (retainValue(value), entry.windows + 1)
+            return
+        }
+        byAddress[address] = (retainValue(value), 1)
     }
 
     mutating func release(_ address: SourceAddress) {
-        guard let entry = entries[address] else { return }
-        if entry.count <= 1 { entries[address] = nil } else { entries[address] = (entry.value, entry.count - 1) }
+        guard let entry = byAddress[address] else { return }
+        if entry.windows > 1 {
+            byAddress[address] = (entry.id, entry.windows - 1)
+        } else {
+            byAddress[address] = nil
+            releaseValue(entry.id)
+        }
     }
 
-    subscript(address: SourceAddress) -> AddressEnrichment? { entries[address]?.value }
+    subscript(address: SourceAddress) -> AddressEnrichment? {
+        byAddress[address].flatMap { values[Int($0.id)] }
+    }
 
-    var count: Int { entries.count }
+    /// Addresses held.
+    var count: Int { byAddress.count }
+    /// Distinct enrichments held.
+    var distinctValues: Int { index.count }
+
+    private mutating func retainValue(_ value: AddressEnrichment) -> UInt32 {
+        if let id = index[value] {
+            addresses[Int(id)] += 1
+            return id
+        }
+        let id: UInt32
+        if let reused = free.popLast() {
+            id = reused
+            values[Int(id)] = value
+            addresses[Int(id)] = 1
+        } else {
+            id = UInt32(values.count)
+            values.append(value)
+            addresses.append(1)
+        }
+        index[value] = id
+        return id
+    }
+
+    private mutating func releaseValue(_ id: UInt32) {
+        addresses[Int(id)] -= 1
+        if addresses[Int(id)] == 0, let value = values[Int(id)] {
+            index[value] = nil
+            values[Int(id)] = nil
+            free.append(id)
+        }
+    }
 }

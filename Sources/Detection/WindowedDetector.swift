@@ -491,4 +491,6 @@ extension WindowedDetector {
     var tableCount: Int { table.count }
     /// Addresses whose enrichment compact windows hold (given back likewise).
     var enrichmentCount: Int { enrichments.count }
+    /// Distinct enrichments those addresses share.
+    var distinctEnrichmentCount: Int { enrichments.distinctValues }
 }

@@ -65,10 +65,24 @@ struct LayoutTests {
         }
         for i in 0..<10 { enriched(i, time: baseTime, partition: 0) }
         #expect(detector.enrichmentCount == 2)  // one entry per address, not per window
+        #expect(detector.distinctEnrichmentCount == 2)
         enriched(10, time: baseTime + 3_600_000, partition: 1)
         _ = detector.advance(partition: 0, externalWatermark: at(baseTime + 3_600_000), now: now)
         #expect(detector.enrichmentCount == 1)  // partition 1's window still holds its address's entry
         detector.drop(partition: 1)
-        #expect(detector.enrichmentCount == 0)
+        #expect(detector.enrichmentCount == 0 && detector.distinctEnrichmentCount == 0)
+    }
+
+    @Test func aReloadedAddressTakesItsNewEnrichment() {
+        var table = EnrichmentTable()
+        let address = ipv4("198.51.100.20")
+        table.retain(address, AddressEnrichment(asOrganization: "EXAMPLE-VPS"))
+        table.retain(address, AddressEnrichment(asOrganization: "EXAMPLE-VPS-RENAMED"))
+        #expect(table[address]?.asOrganization == "EXAMPLE-VPS-RENAMED")
+        #expect(table.count == 1 && table.distinctValues == 1)
+        table.release(address)
+        #expect(table[address] != nil)
+        table.release(address)
+        #expect(table[address] == nil && table.count == 0 && table.distinctValues == 0)
     }
 }

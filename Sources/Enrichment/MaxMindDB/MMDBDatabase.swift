@@ -69,7 +69,7 @@ final class MMDBDatabase: @unchecked Sendable {
     func lookup(_ address: SourceAddress) -> AddressEnrichment? {
         withEntry(address) { entry in
             var e = AddressEnrichment()
-            if let n = Self.value(&entry, ["autonomous_system_number"]) {
+            if let n = Self.value(&entry, Self.asnNumber) {
                 switch Int32(n.type) {
                 case MMDB_DATA_TYPE_UINT32: e.asn = n.uint32
                 case MMDB_DATA_TYPE_UINT16: e.asn = UInt32(n.uint16)
@@ -77,26 +77,37 @@ final class MMDBDatabase: @unchecked Sendable {
                 default: break
                 }
             }
-            e.asOrganization = Self.string(&entry, ["autonomous_system_organization"])
-            e.countryCode = Self.string(&entry, ["country", "iso_code"])
-            e.city = Self.string(&entry, ["city", "names", "en"])
+            e.asOrganization = Self.string(&entry, Self.asnOrganization)
+            e.countryCode = Self.string(&entry, Self.countryCode)
+            e.city = Self.string(&entry, Self.cityName)
             return e.isEmpty ? nil : e
         }
     }
 
-    private static func value(_ entry: inout MMDB_entry_s, _ path: [StaticString]) -> MMDB_entry_data_s? {
-        var data = MMDB_entry_data_s()
-        // MMDB_aget_value takes a NULL-terminated array of C strings; StaticString keeps them alive.
-        var pointers: [UnsafePointer<CChar>?] = path.map {
-            UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self)
+    /// A field path as MMDB_aget_value takes it: a NULL-terminated array of C strings, built once.
+    ///
+    /// `@unchecked Sendable`: the pointers are into `StaticString` literals (static, immutable storage)
+    /// and the array is never mutated after `init`.
+    struct FieldPath: @unchecked Sendable {
+        let pointers: [UnsafePointer<CChar>?]
+        init(_ components: StaticString...) {
+            pointers = components.map { UnsafeRawPointer($0.utf8Start).assumingMemoryBound(to: CChar.self) } + [nil]
         }
-        pointers.append(nil)
-        let status = pointers.withUnsafeBufferPointer { MMDB_aget_value(&entry, &data, $0.baseAddress) }
+    }
+
+    static let asnNumber = FieldPath("autonomous_system_number")
+    static let asnOrganization = FieldPath("autonomous_system_organization")
+    static let countryCode = FieldPath("country", "iso_code")
+    static let cityName = FieldPath("city", "names", "en")
+
+    private static func value(_ entry: inout MMDB_entry_s, _ path: FieldPath) -> MMDB_entry_data_s? {
+        var data = MMDB_entry_data_s()
+        let status = path.pointers.withUnsafeBufferPointer { MMDB_aget_value(&entry, &data, $0.baseAddress) }
         guard status == MMDB_SUCCESS, data.has_data else { return nil }
         return data
     }
 
-    private static func string(_ entry: inout MMDB_entry_s, _ path: [StaticString]) -> String? {
+    private static func string(_ entry: inout MMDB_entry_s, _ path: FieldPath) -> String? {
         guard let data = value(&entry, path), Int32(data.type) == MMDB_DATA_TYPE_UTF8_STRING,
               let start = data.utf8_string else { return nil }
         let bytes = UnsafeRawBufferPointer(start: start, count: Int(data.data_size))
