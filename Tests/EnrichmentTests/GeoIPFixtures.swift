@@ -32,8 +32,21 @@ enum GeoIPFixtures {
         return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
     }
 
-    /// Tests that need databases run when Python is there, and always in CI (where its absence fails them).
-    static var isEnabled: Bool { python != nil || isCI }
+    /// Whether that Python can import mmdb_writer (asked once per test process).
+    static let hasWriter: Bool = {
+        guard let python else { return false }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = ["-c", "import mmdb_writer"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
+    /// Tests that need databases run when the writer is there, and always in CI (where its absence fails them).
+    static var isEnabled: Bool { hasWriter || isCI }
 
     struct Unavailable: Error, CustomStringConvertible {
         let description: String
