@@ -10,7 +10,7 @@ public import CloudTrail
 /// Usage by the pipeline:
 ///
 ///     // route stage (unkeyed input), per decoded CloudTrail event:
-///     let rule = DetectionRule(config.rule)
+///     let rule = DetectionRule(config.rule, enricher: geoIP)   // from TokentrailSettings.makeDetection
 ///     switch rule.evaluate(event, origin: EventOrigin(topic: t, partition: p, offset: o)) {
 ///     case .success(let observation): produce(key: observation.groupingKey, value: observation.encode())
 ///     case .failure(let reason): filtered[reason.label] += 1
