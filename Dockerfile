@@ -1,7 +1,7 @@
 # Multi-stage build on the official Swift image. Ubuntu 24.04 (noble) ships librdkafka 2.3, which
 # is past the tagged-fields defect of < 2.2 (librdkafka PR #4278).
 FROM swift:6.3-noble AS build
-RUN apt-get update && apt-get install -y --no-install-recommends librdkafka-dev zlib1g-dev pkg-config \
+RUN apt-get update && apt-get install -y --no-install-recommends librdkafka-dev zlib1g-dev libmaxminddb-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -11,7 +11,7 @@ RUN swift build -c release --product tokentrail --static-swift-stdlib \
     && install -D "$(swift build -c release --show-bin-path)/tokentrail" /out/tokentrail
 
 FROM ubuntu:24.04
-RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 zlib1g ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 zlib1g libmaxminddb0 ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 tokentrail
 COPY --from=build /out/tokentrail /usr/local/bin/tokentrail
 COPY config/tokentrail.yaml /etc/tokentrail/tokentrail.yaml

@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "tokentrail", targets: ["tokentrail"]),
         .library(name: "CloudTrail", targets: ["CloudTrail"]),
         .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "Enrichment", targets: ["Enrichment"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         // For LeakCheck/ (the Kafka suite under LeakSanitizer), not for users.
@@ -46,9 +47,21 @@ let package = Package(
         // zlib through pkg-config: CloudTrail's S3 objects and many bridges deliver gzip.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .target(name: "CloudTrail", dependencies: ["CZlib"], swiftSettings: strict),
+        // libmaxminddb through pkg-config: ASN and city of an address from any MaxMind-format .mmdb.
+        .systemLibrary(
+            name: "CMaxMindDB",
+            pkgConfig: "libmaxminddb",
+            providers: [.apt(["libmaxminddb-dev"]), .brew(["libmaxminddb"])]
+        ),
         .target(
             name: "Detection",
             dependencies: ["CloudTrail", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // GeoIP enrichment: the Swift face of libmaxminddb (the only module that sees it), cached and reloading.
+        .target(
+            name: "Enrichment",
+            dependencies: ["CMaxMindDB", "CloudTrail", "Detection", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Traffic generator and batch oracle: CloudTrail only, never Detection, so the oracle stays independent.
@@ -65,7 +78,7 @@ let package = Package(
         .target(
             name: "TokentrailCore",
             dependencies: [
-                "Pipeline", "KafkaClient", "CloudTrail", "Detection",
+                "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Enrichment",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -79,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "tokentrail",
             dependencies: [
-                "TokentrailCore", "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Simulation",
+                "TokentrailCore", "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Enrichment", "Simulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -101,7 +114,10 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "Enrichment", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(
+            name: "EnrichmentTests", dependencies: ["Enrichment", "Detection", "CloudTrail", "TokentrailCore"],
+            swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -32,6 +32,17 @@ let package = Package(
             path: "Benchmarks/DetectionBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        .executableTarget(
+            name: "EnrichmentBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Enrichment", package: "tokentrail"),
+                .product(name: "CloudTrail", package: "tokentrail"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/EnrichmentBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
         // End-to-end helper for scripts/bench-e2e: a bare consumer loop and the final-alert watcher.
         .executableTarget(
             name: "RawConsume",

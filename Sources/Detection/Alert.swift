@@ -39,6 +39,10 @@ public struct Alert: Sendable, Hashable {
     /// Wall-clock time of the emission (the injected clock); the only field a replay may change.
     public var detectedAt: EventTime
     public var evidence: AlertEvidence
+    /// Enrichment evidence; nil when the window saw no enrichment and the rule does not score fidelity.
+    public var network: AlertNetworks? = nil
+    /// Elastic's activity type; nil unless the rule scores fidelity (`minimumFidelity`).
+    public var activityType: ActivityType? = nil
 
     /// The output record key: the grouping key, UTF-8.
     public var recordKey: [UInt8] { Array(groupingKey.utf8) }
@@ -94,6 +98,23 @@ public struct AlertRule: Sendable, Hashable {
     }
 }
 
+/// What GeoIP enrichment adds to an alert.
+public struct AlertNetworks: Sendable, Hashable {
+    /// Per listed address that a database knew, in the order of `source_addresses.values`.
+    public var addresses: [AddressDetail]
+    /// Distinct AS organisations.
+    public var networks: EvidenceList
+    public var cities: EvidenceList
+    /// `address - user agent` pairs.
+    public var addressUserAgents: EvidenceList
+}
+
+/// One address and what the databases said about it.
+public struct AddressDetail: Sendable, Hashable {
+    public var address: String
+    public var enrichment: AddressEnrichment
+}
+
 /// Pointers back to raw logs.
 public struct AlertEvidence: Sendable, Hashable {
     /// A deterministic sample (the smallest ids) of the window's event ids.
@@ -112,15 +133,34 @@ extension Alert {
         var w = JSONWriter()
         w.object { w in
             w.field("access_key_ids", strings: accessKeyIds.values)
+            if let activityType {
+                w.field("activity_type", activityType.rawValue)
+            }
+            if let network {
+                w.key("address_user_agents")
+                w.array { w in
+                    for pair in network.addressUserAgents.values {
+                        let parts = pair.split(separator: " - ", maxSplits: 1, omittingEmptySubsequences: false)
+                        w.object { w in
+                            w.field("address", String(parts[0]))
+                            w.field("user_agent", parts.count > 1 ? String(parts[1]) : "")
+                        }
+                    }
+                }
+            }
             w.field("alert_id", id)
             w.field("aws_regions", strings: awsRegions.values)
+            if let network { w.field("cities", strings: network.cities.values) }
             w.field("detected_at", RFC3339.format(detectedAt))
             w.key("distinct_counts")
             w.object { w in
                 w.field("access_key_ids", accessKeyIds.count)
+                if let network { w.field("address_user_agents", network.addressUserAgents.count) }
                 w.field("aws_regions", awsRegions.count)
+                if let network { w.field("cities", network.cities.count) }
                 w.field("event_names", eventNames.count)
                 w.field("event_sources", eventSources.count)
+                if let network { w.field("networks", network.networks.count) }
                 w.field("user_agents", userAgents.count)
             }
             w.field("event_count", eventCount)
@@ -143,9 +183,13 @@ extension Alert {
                 }
                 w.field("input_count", evidence.inputRangeCount)
             }
+            if let fidelity = activityType?.fidelity {
+                w.field("fidelity", fidelity.rawValue)
+            }
             w.field("first_seen", RFC3339.format(firstSeen))
             w.field("grouping_key", groupingKey)
             w.field("last_seen", RFC3339.format(lastSeen))
+            if let network { w.field("networks", strings: network.networks.values) }
             w.key("principal")
             w.object { w in
                 w.field("account_id", principal.accountId)
@@ -183,6 +227,21 @@ extension Alert {
             w.object { w in
                 w.field("count", sourceAddresses.count)
                 w.field("count_exact", sourceAddressCountIsExact)
+                if let network {
+                    w.key("enrichment")
+                    w.array { w in
+                        for detail in network.addresses {
+                            let e = detail.enrichment
+                            w.object { w in
+                                w.field("address", detail.address)
+                                if let org = e.asOrganization { w.field("as_organization", org) }
+                                if let asn = e.asn { w.field("asn", Int(asn)) }
+                                if let city = e.city { w.field("city", city) }
+                                if let country = e.countryCode { w.field("country_iso_code", country) }
+                            }
+                        }
+                    }
+                }
                 w.field("values", strings: sourceAddresses.values)
             }
             w.field("status", status.rawValue)

@@ -13,6 +13,8 @@ public enum RejectReason: String, Error, Sendable, Hashable, CaseIterable {
     case allowlistedPrincipal = "allowlisted_principal"
     /// `eventTime` outside `EventTime.acceptedRange`.
     case eventTimeOutOfRange = "event_time_out_of_range"
+    /// The address's AS organisation is excluded (`AMAZON-AES`; `AMAZON-02` for `Data` events).
+    case excludedNetwork = "excluded_network"
 
     /// The metric label (same as `rawValue`).
     public var label: String { rawValue }
@@ -24,10 +26,13 @@ public enum RejectReason: String, Error, Sendable, Hashable, CaseIterable {
 /// everything it keeps goes to `WindowedDetector.process`.
 public struct DetectionRule: Sendable {
     public let configuration: RuleConfiguration
+    /// Looks up each kept event's address (after every cheaper test passed); nil: no enrichment.
+    public let enricher: (any AddressEnricher)?
     private let userAgentNeedles: [[UInt8]]
 
-    public init(_ configuration: RuleConfiguration = .seed) {
+    public init(_ configuration: RuleConfiguration = .seed, enricher: (any AddressEnricher)? = nil) {
         self.configuration = configuration
+        self.enricher = enricher
         userAgentNeedles = configuration.excludedUserAgentSubstrings
             .map { Array($0.utf8).map(Self.asciiLower) }
             .filter { !$0.isEmpty }
@@ -59,6 +64,13 @@ public struct DetectionRule: Sendable {
         if configuration.allowedPrincipals.contains(where: { $0.matches(arn) }) {
             return .failure(.allowlistedPrincipal)
         }
+        let enrichment = enricher?.enrich(event.sourceAddress)
+        if let organization = enrichment?.asOrganization {
+            if configuration.excludedNetworkOrganizations.contains(organization) { return .failure(.excludedNetwork) }
+            if event.eventCategory == "Data", configuration.excludedDataEventNetworkOrganizations.contains(organization) {
+                return .failure(.excludedNetwork)
+            }
+        }
         let groupingKey: String
         switch configuration.groupingKey {
         case .principalArn: groupingKey = arn
@@ -77,7 +89,8 @@ public struct DetectionRule: Sendable {
             awsRegion: event.awsRegion,
             eventTime: event.eventTime,
             eventID: event.eventID,
-            origin: origin
+            origin: origin,
+            enrichment: enrichment
         ))
     }
 
@@ -139,11 +152,14 @@ public struct Observation: Sendable, Hashable {
     public var eventID: String?
     /// Topic, partition and offset of the raw CloudTrail record.
     public var origin: EventOrigin
+    /// What the GeoIP databases said about `address` at the route stage (which has the databases).
+    public var enrichment: AddressEnrichment?
 
     public init(
         groupingKey: String, principalArn: String, principalType: String, accountId: String?,
         address: SourceAddress, accessKeyId: String, userAgent: String?, eventSource: String?,
-        eventName: String?, awsRegion: String?, eventTime: EventTime, eventID: String?, origin: EventOrigin
+        eventName: String?, awsRegion: String?, eventTime: EventTime, eventID: String?, origin: EventOrigin,
+        enrichment: AddressEnrichment? = nil
     ) {
         self.groupingKey = groupingKey
         self.principalArn = principalArn
@@ -158,5 +174,6 @@ public struct Observation: Sendable, Hashable {
         self.eventTime = eventTime
         self.eventID = eventID
         self.origin = origin
+        self.enrichment = enrichment.flatMap { $0.isEmpty ? nil : $0 }
     }
 }

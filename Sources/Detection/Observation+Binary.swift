@@ -23,10 +23,15 @@ public enum ObservationDecodingError: Error, Sendable, Hashable {
 ///
 /// flags: bit 0..5 accountId, userAgent, eventSource, eventName, awsRegion, eventID present;
 /// bit 6 groupingKey == principalArn; bit 7 groupingKey == accessKeyId.
+/// Version 2 is version 1 followed by the enrichment: a flags byte (bit 0..3: asn, AS organisation,
+/// country, city present; other bits must be 0), then the asn (varint) and the strings in that order.
+/// Writers use version 1 when there is no enrichment (a deployment without GeoIP databases writes
+/// exactly what it wrote before), version 2 otherwise; readers accept both.
 /// A reader rejects an unknown version rather than guess, so a rolling upgrade must deploy readers first.
 extension Observation {
     public static let encodingMagic: UInt8 = 0x4F
-    public static let encodingVersion: UInt8 = 1
+    /// The newest version written (and read); version 1 is still read.
+    public static let encodingVersion: UInt8 = 2
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = []
@@ -40,7 +45,7 @@ extension Observation {
             flags |= 1 << 7
         }
         out.append(Self.encodingMagic)
-        out.append(Self.encodingVersion)
+        out.append(enrichment == nil ? 1 : 2)
         out.append(flags)
         switch address {
         case .ipv4(let v):
@@ -59,6 +64,18 @@ extension Observation {
         for text in [principalArn, principalType, accessKeyId, origin.topic] { Self.append(text, to: &out) }
         if flags & 0b1100_0000 == 0 { Self.append(groupingKey, to: &out) }
         for value in optionals { if let value { Self.append(value, to: &out) } }
+        if let e = enrichment {
+            // Field by field rather than through arrays: no allocation beyond `out`.
+            var bits: UInt8 = e.asn != nil ? 1 : 0
+            if e.asOrganization != nil { bits |= 2 }
+            if e.countryCode != nil { bits |= 4 }
+            if e.city != nil { bits |= 8 }
+            out.append(bits)
+            if let asn = e.asn { Self.appendUnsigned(UInt64(asn), to: &out) }
+            if let text = e.asOrganization { Self.append(text, to: &out) }
+            if let text = e.countryCode { Self.append(text, to: &out) }
+            if let text = e.city { Self.append(text, to: &out) }
+        }
         return out
     }
 
@@ -68,7 +85,7 @@ extension Observation {
         var reader = ByteReader(Array(bytes))
         guard try reader.byte() == Self.encodingMagic else { throw .badMagic }
         let version = try reader.byte()
-        guard version == Self.encodingVersion else { throw .unsupportedVersion(version) }
+        guard version == 1 || version == 2 else { throw .unsupportedVersion(version) }
         let flags = try reader.byte()
         guard flags & 0b1100_0000 != 0b1100_0000 else { throw .invalidFlags(flags) }
         let address: SourceAddress
@@ -99,13 +116,28 @@ extension Observation {
         for bit in 0..<6 {
             optionals.append(flags & (1 << UInt8(bit)) != 0 ? try reader.string() : nil)
         }
+        var enrichment: AddressEnrichment?
+        if version == 2 {
+            let bits = try reader.byte()
+            guard bits & 0xF0 == 0 else { throw .invalidFlags(bits) }
+            var e = AddressEnrichment()
+            if bits & 1 != 0 {
+                guard let asn = UInt32(exactly: try reader.unsigned()) else { throw .varintOverflow }
+                e.asn = asn
+            }
+            if bits & 2 != 0 { e.asOrganization = try reader.string() }
+            if bits & 4 != 0 { e.countryCode = try reader.string() }
+            if bits & 8 != 0 { e.city = try reader.string() }
+            enrichment = e
+        }
         guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
         self.init(
             groupingKey: groupingKey, principalArn: arn, principalType: type, accountId: optionals[0],
             address: address, accessKeyId: key, userAgent: optionals[1], eventSource: optionals[2],
             eventName: optionals[3], awsRegion: optionals[4],
             eventTime: EventTime(millisecondsSinceEpoch: time), eventID: optionals[5],
-            origin: EventOrigin(topic: topic, partition: partition32, offset: offset)
+            origin: EventOrigin(topic: topic, partition: partition32, offset: offset),
+            enrichment: enrichment
         )
     }
 

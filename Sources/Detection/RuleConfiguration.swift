@@ -31,11 +31,67 @@ public struct RuleConfiguration: Sendable, Hashable {
     public var windowSize: Duration = .seconds(30 * 60)
     public var groupingKey: GroupingKey = .principalArn
     public var addressNormalization: AddressNormalization = .exact
+    /// AS organisations (exact) whose addresses never count: `AMAZON-AES` in `elastic-2026`.
+    /// Needs an ASN database; an address of unknown organisation is never excluded by it.
+    public var excludedNetworkOrganizations: Set<String> = []
+    /// AS organisations whose `Data` events (`eventCategory`) never count: `AMAZON-02` in `elastic-2026`
+    /// (S3 and other data-plane calls from inside AWS are the usual noise).
+    public var excludedDataEventNetworkOrganizations: Set<String> = []
+    /// Nil: no scoring, a window alerts on `threshold` addresses (`seed`). Otherwise a window must
+    /// also reach this fidelity (see `ActivityType`); alerts then carry the activity type and fidelity.
+    public var minimumFidelity: Fidelity?
+    /// Distinct `eventSource`s a window must hold to alert (Elastic: more than one).
+    public var minimumEventSources: Int = 1
 
     public init() {}
 
     /// The shipped default profile.
     public static var seed: RuleConfiguration { RuleConfiguration() }
+
+    /// Elastic's current "AWS Access Token Used from Multiple Addresses" (detection-rules
+    /// `initial_access_iam_session_token_used_from_multiple_addresses.toml`, tuned through PRs
+    /// #4753, #5055, #5412, #5785): IAM users, any access key, grouped by access key id, console
+    /// sessions and noisy services excluded, alerting on high fidelity with more than one event source.
+    public static var elastic2026: RuleConfiguration {
+        var c = RuleConfiguration()
+        c.name = "AWS Access Token Used from Multiple Addresses"
+        c.identityTypes = ["IAMUser"]
+        c.accessKeyPrefixes = ["AKIA", "ASIA"]
+        c.excludeConsoleSessions = true
+        c.excludedEventSources = Set([
+            "health", "monitoring", "notifications", "ce", "cost-optimization-hub", "servicecatalog-appregistry",
+            "securityhub", "account", "budgets", "freetier", "support", "support-console",
+        ].map { "\($0).amazonaws.com" })
+        c.excludedNetworkOrganizations = ["AMAZON-AES"]
+        c.excludedDataEventNetworkOrganizations = ["AMAZON-02"]
+        c.groupingKey = .accessKeyId
+        c.minimumFidelity = .high
+        c.minimumEventSources = 2
+        return c
+    }
+
+    /// The profiles `rule.profile` can name, by name.
+    public static let profiles: [(name: String, configuration: RuleConfiguration)] = [
+        ("seed", .seed), ("elastic-2026", .elastic2026),
+    ]
+
+    public static func profile(named name: String) -> RuleConfiguration? {
+        profiles.first { $0.name == name }?.configuration
+    }
+
+    /// Whether a window with these distinct counts alerts.
+    public func qualifies(addresses: Int, networks: Int, cities: Int, userAgents: Int, eventSources: Int) -> Bool {
+        guard addresses >= threshold, eventSources >= minimumEventSources else { return false }
+        guard let minimumFidelity else { return true }
+        let activity = ActivityType.classify(addresses: addresses, networks: networks, cities: cities, userAgents: userAgents)
+        guard let fidelity = activity.fidelity else { return false }
+        return fidelity >= minimumFidelity
+    }
+
+    /// Whether the rule reads enrichment (so a window keeps per-address networks and cities).
+    public var usesEnrichment: Bool {
+        minimumFidelity != nil || !excludedNetworkOrganizations.isEmpty || !excludedDataEventNetworkOrganizations.isEmpty
+    }
 }
 
 /// What a window's state is grouped by (and the output record key).

@@ -14,6 +14,9 @@ struct WindowState: Sendable {
     var awsRegions: SmallDistinct<String> = .empty
     var eventIDs: SmallDistinct<String> = .empty
     var origins: SmallOrigins
+    /// Networks, cities and per-address enrichment; nil while the window has none and the rule
+    /// does not score fidelity, so a deployment without GeoIP databases pays one pointer.
+    var network: NetworkEvidence.Box?
     var eventCount: Int64 = 0
     var firstSeen: Int64
     var lastSeen: Int64
@@ -35,9 +38,17 @@ struct WindowState: Sendable {
     }
 
     /// Adds one observation; returns true when it brought a new distinct address.
-    mutating func add(_ o: Observation, limits: EvidenceLimits, pool: inout StringPool) -> Bool {
+    mutating func add(_ o: Observation, limits: EvidenceLimits, scoring: Bool, pool: inout StringPool) -> Bool {
         let track = limits.distinctTrackingLimit
         let added = addresses.insert(o.address, limit: limits.sourceAddresses, trackLimit: track)
+        if scoring || o.enrichment != nil || network != nil {
+            if network == nil {
+                network = NetworkEvidence.Box(NetworkEvidence())
+            } else if !isKnownUniquelyReferenced(&network!) {
+                network = NetworkEvidence.Box(network!.value)
+            }
+            network!.value.add(o, newAddress: added, limits: limits, pool: &pool)
+        }
         accessKeyIds.insert(o.accessKeyId, limit: limits.accessKeyIds, trackLimit: track)
         userAgents.insert(o.userAgent, limit: limits.userAgents, trackLimit: track, pool: &pool)
         eventSources.insert(o.eventSource, limit: limits.eventSources, trackLimit: track, pool: &pool)
@@ -65,6 +76,45 @@ struct WindowState: Sendable {
             + (addresses.values.count + 1) * MemoryLayout<SourceAddress>.stride
             + text(accessKeyIds) + text(userAgents) + text(eventSources) + text(eventNames) + text(awsRegions) + text(eventIDs)
             + (origins.values.count + 1) * MemoryLayout<OriginRange>.stride
+    }
+}
+
+/// What enrichment adds to a window: distinct networks (AS organisations) and cities, the
+/// address-user agent pairs, and each listed address's enrichment.
+struct NetworkEvidence: Sendable {
+    var networks: SmallDistinct<String> = .empty
+    var cities: SmallDistinct<String> = .empty
+    /// `address - user agent`, as Elastic's `Esql.source_ip_user_agent_pair`.
+    var addressAgents: SmallDistinct<String> = .empty
+    /// Per address; bounded by pruning to the listed addresses past twice the address limit.
+    var details: [SourceAddress: AddressEnrichment] = [:]
+
+    /// Copy-on-write like `SmallDistinct.Box`: `WindowState.add` mutates it only when uniquely referenced.
+    final class Box: @unchecked Sendable {
+        var value: NetworkEvidence
+        init(_ value: NetworkEvidence) { self.value = value }
+    }
+
+    mutating func add(_ o: Observation, newAddress: Bool, limits: EvidenceLimits, pool: inout StringPool) {
+        let track = limits.distinctTrackingLimit
+        if let e = o.enrichment {
+            networks.insert(e.asOrganization, limit: limits.sourceAddresses, trackLimit: track, pool: &pool)
+            cities.insert(e.city, limit: limits.sourceAddresses, trackLimit: track, pool: &pool)
+            if newAddress || details[o.address] == nil, details.count < 2 * limits.sourceAddresses {
+                details[o.address] = AddressEnrichment(
+                    asn: e.asn, asOrganization: e.asOrganization.map { pool.intern($0) },
+                    countryCode: e.countryCode, city: e.city.map { pool.intern($0) })
+            }
+        }
+        if let agent = o.userAgent {
+            addressAgents.insert(o.address.canonicalText + " - " + agent, limit: limits.userAgents, trackLimit: track)
+        }
+    }
+
+    /// Drops details of addresses no longer listed (a smaller address displaced them).
+    mutating func prune(keeping listed: [SourceAddress]) {
+        let keep = Set(listed)
+        details = details.filter { keep.contains($0.key) }
     }
 }
 
@@ -107,9 +157,15 @@ struct FirstEvent: Sendable {
     var eventSource: UInt32
     var eventName: UInt32
     var awsRegion: UInt32
-    var topic: UInt32
+    /// The topic's `StringTable` id; the top bit says the address's enrichment is held in the
+    /// `EnrichmentTable` (no room for a field of its own: 4 more bytes would cost 8 per window).
+    private var topicAndEnrichment: UInt32
 
-    init(_ o: Observation, table: inout StringTable) {
+    private static let enrichedBit: UInt32 = 1 << 31
+    var topic: UInt32 { topicAndEnrichment & ~Self.enrichedBit }
+    var isEnriched: Bool { topicAndEnrichment & Self.enrichedBit != 0 }
+
+    init(_ o: Observation, table: inout StringTable, enrichments: inout EnrichmentTable) {
         address = o.address
         accessKeyId = CompactText(o.accessKeyId)
         eventID = o.eventID.map(CompactText.init)
@@ -123,24 +179,31 @@ struct FirstEvent: Sendable {
         eventSource = table.retain(o.eventSource)
         eventName = table.retain(o.eventName)
         awsRegion = table.retain(o.awsRegion)
-        topic = table.retain(o.origin.topic)
+        // Ids count distinct strings held at once: far below 2^31.
+        topicAndEnrichment = table.retain(o.origin.topic)
+        if let e = o.enrichment {
+            enrichments.retain(o.address, e)
+            topicAndEnrichment |= Self.enrichedBit
+        }
     }
 
-    func observation(key: String, table: StringTable) -> Observation {
+    func observation(key: String, table: StringTable, enrichments: EnrichmentTable) -> Observation {
         Observation(
             groupingKey: key, principalArn: table[principalArn] ?? key, principalType: table[principalType] ?? "",
             accountId: table[accountId], address: address, accessKeyId: accessKeyId.string,
             userAgent: table[userAgent], eventSource: table[eventSource], eventName: table[eventName],
             awsRegion: table[awsRegion], eventTime: EventTime(millisecondsSinceEpoch: time),
             eventID: eventID?.string,
-            origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset)
+            origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset),
+            enrichment: isEnriched ? enrichments[address] : nil
         )
     }
 
-    func release(from table: inout StringTable) {
+    func release(from table: inout StringTable, enrichments: inout EnrichmentTable) {
         for id in [principalArn, principalType, accountId, userAgent, eventSource, eventName, awsRegion, topic] {
             table.release(id)
         }
+        if isEnriched { enrichments.release(address) }
     }
 }
 
@@ -162,6 +225,79 @@ enum WindowSlot: Sendable {
         case .single: 1
         case .full(let box): box.state.addressCount
         case .vacant: 0
+        }
+    }
+}
+
+/// The enrichment of the addresses of compact (one-event) windows: per address a 4-byte id of a
+/// distinct enrichment (many addresses share one: same AS, same city), so a window's address costs a
+/// 32-byte table entry, not a copy of three strings. Both levels are reference counted: an
+/// address's entry leaves with its last window, an enrichment with its last address.
+struct EnrichmentTable: Sendable {
+    private var byAddress: [SourceAddress: (id: UInt32, windows: UInt32)] = [:]
+    private var index: [AddressEnrichment: UInt32] = [:]
+    private var values: [AddressEnrichment?] = [nil]
+    private var addresses: [UInt32] = [0]
+    private var free: [UInt32] = []
+
+    /// Holds `value` for `address` (a newer value, after a database reload, replaces the older).
+    mutating func retain(_ address: SourceAddress, _ value: AddressEnrichment) {
+        if let entry = byAddress[address] {
+            if values[Int(entry.id)] == value {
+                byAddress[address] = (entry.id, entry.windows + 1)
+                return
+            }
+            releaseValue(entry.id)
+            byAddress[address] = (retainValue(value), entry.windows + 1)
+            return
+        }
+        byAddress[address] = (retainValue(value), 1)
+    }
+
+    mutating func release(_ address: SourceAddress) {
+        guard let entry = byAddress[address] else { return }
+        if entry.windows > 1 {
+            byAddress[address] = (entry.id, entry.windows - 1)
+        } else {
+            byAddress[address] = nil
+            releaseValue(entry.id)
+        }
+    }
+
+    subscript(address: SourceAddress) -> AddressEnrichment? {
+        byAddress[address].flatMap { values[Int($0.id)] }
+    }
+
+    /// Addresses held.
+    var count: Int { byAddress.count }
+    /// Distinct enrichments held.
+    var distinctValues: Int { index.count }
+
+    private mutating func retainValue(_ value: AddressEnrichment) -> UInt32 {
+        if let id = index[value] {
+            addresses[Int(id)] += 1
+            return id
+        }
+        let id: UInt32
+        if let reused = free.popLast() {
+            id = reused
+            values[Int(id)] = value
+            addresses[Int(id)] = 1
+        } else {
+            id = UInt32(values.count)
+            values.append(value)
+            addresses.append(1)
+        }
+        index[value] = id
+        return id
+    }
+
+    private mutating func releaseValue(_ id: UInt32) {
+        addresses[Int(id)] -= 1
+        if addresses[Int(id)] == 0, let value = values[Int(id)] {
+            index[value] = nil
+            values[Int(id)] = nil
+            free.append(id)
         }
     }
 }

@@ -10,7 +10,7 @@ public import CloudTrail
 /// Usage by the pipeline:
 ///
 ///     // route stage (unkeyed input), per decoded CloudTrail event:
-///     let rule = DetectionRule(config.rule)
+///     let rule = DetectionRule(config.rule, enricher: geoIP)   // from TokentrailSettings.makeDetection
 ///     switch rule.evaluate(event, origin: EventOrigin(topic: t, partition: p, offset: o)) {
 ///     case .success(let observation): produce(key: observation.groupingKey, value: observation.encode())
 ///     case .failure(let reason): filtered[reason.label] += 1
@@ -52,6 +52,7 @@ public struct WindowedDetector: Sendable {
     private var partitions: [Int32: PartitionState] = [:]
     private var pool = StringPool()
     private var table = StringTable()
+    private var enrichments = EnrichmentTable()
 
     public init(_ configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.configuration = configuration
@@ -263,14 +264,14 @@ public struct WindowedDetector: Sendable {
             // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
             if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
         } else if case .single(let first)? = taken?.slot {
-            let previous = first.observation(key: o.groupingKey, table: table)
-            first.release(from: &table)
+            let previous = first.observation(key: o.groupingKey, table: table, enrichments: enrichments)
+            first.release(from: &table, enrichments: &enrichments)
             var state = WindowState(previous, pool: &pool)
-            _ = state.add(previous, limits: configuration.evidenceLimits, pool: &pool)
+            _ = state.add(previous, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
             box = WindowSlot.Box(state)
         } else if threshold > 1 {
             // One event, one address: below any threshold, kept compact.
-            bucket.append(o.groupingKey, .single(FirstEvent(o, table: &table)))
+            bucket.append(o.groupingKey, .single(FirstEvent(o, table: &table, enrichments: &enrichments)))
             return nil
         } else {
             box = WindowSlot.Box(WindowState(o, pool: &pool))
@@ -279,16 +280,17 @@ public struct WindowedDetector: Sendable {
         defer {
             if let position { bucket.put(.full(box), at: position) } else { bucket.append(o.groupingKey, .full(box)) }
         }
-        _ = box.state.add(o, limits: configuration.evidenceLimits, pool: &pool)
+        _ = box.state.add(o, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
         guard !silent else { return nil }
 
         let count = box.state.addressCount
+        let meets = qualifies(box.state)
         if bucket.fired {
             // Within allowed lateness: the updated window is re-emitted as a later final revision.
-            guard count >= threshold else { return nil }
+            guard meets else { return nil }
             return emit(.final, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
         }
-        guard configuration.emitOpenAlerts, count >= threshold else { return nil }
+        guard configuration.emitOpenAlerts, meets else { return nil }
         if box.state.revision == 0 {
             return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
         }
@@ -313,7 +315,7 @@ public struct WindowedDetector: Sendable {
                                         end: EventTime(millisecondsSinceEpoch: start + size))
                 for key in bucket.keys.sorted() {
                     guard case .full(let candidate)? = bucket.peek(key),
-                          candidate.state.addressCount >= configuration.rule.threshold,
+                          qualifies(candidate.state),
                           var taken = bucket.take(key), case .full(var box) = taken.slot else { continue }
                     taken.slot = .vacant
                     if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
@@ -331,10 +333,21 @@ public struct WindowedDetector: Sendable {
         return alerts
     }
 
+    /// Whether the rule tracks networks for every window (it scores fidelity).
+    private var scoring: Bool { configuration.rule.minimumFidelity != nil }
+
+    /// The rule's alert condition over a window's distinct counts.
+    private func qualifies(_ s: WindowState) -> Bool {
+        let n = s.network?.value
+        return configuration.rule.qualifies(
+            addresses: s.addressCount, networks: n?.networks.count ?? 0, cities: n?.cities.count ?? 0,
+            userAgents: s.userAgents.count, eventSources: s.eventSources.count)
+    }
+
     /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
     private mutating func release(_ bucket: WindowBucket) {
         for slot in bucket.slots {
-            if case .single(let first) = slot { first.release(from: &table) }
+            if case .single(let first) = slot { first.release(from: &table, enrichments: &enrichments) }
         }
     }
 
@@ -353,6 +366,27 @@ public struct WindowedDetector: Sendable {
             return address.canonicalText
         }
         func list(_ d: SmallDistinct<String>) -> EvidenceList { EvidenceList(values: d.values, count: d.count) }
+        var networkEvidence: AlertNetworks?
+        if let box = s.network {
+            let listed = s.addresses.values
+            if box.value.details.count > listed.count {
+                if !isKnownUniquelyReferenced(&s.network!) { s.network = NetworkEvidence.Box(box.value) }
+                s.network!.value.prune(keeping: listed)
+            }
+            let n = s.network!.value
+            networkEvidence = AlertNetworks(
+                addresses: listed.compactMap { address in
+                    n.details[address].map { AddressDetail(address: address.canonicalText, enrichment: $0) }
+                },
+                networks: list(n.networks), cities: list(n.cities), addressUserAgents: list(n.addressAgents))
+        }
+        var activity: ActivityType?
+        if rule.minimumFidelity != nil {
+            let n = s.network?.value
+            activity = ActivityType.classify(
+                addresses: s.addressCount, networks: n?.networks.count ?? 0, cities: n?.cities.count ?? 0,
+                userAgents: s.userAgents.count)
+        }
         return Alert(
             id: Alert.id(ruleID: rule.id, groupingKey: key, windowStart: window.start),
             status: status,
@@ -377,7 +411,9 @@ public struct WindowedDetector: Sendable {
                 inputRanges: s.origins.values,
                 inputRangeCount: s.origins.count,
                 detectPartition: partition
-            )
+            ),
+            network: networkEvidence,
+            activityType: activity
         )
     }
 }
@@ -503,4 +539,8 @@ struct PartitionState: Sendable {
 extension WindowedDetector {
     /// Shared strings currently held by compact windows (tests check they are given back).
     var tableCount: Int { table.count }
+    /// Addresses whose enrichment compact windows hold (given back likewise).
+    var enrichmentCount: Int { enrichments.count }
+    /// Distinct enrichments those addresses share.
+    var distinctEnrichmentCount: Int { enrichments.distinctValues }
 }

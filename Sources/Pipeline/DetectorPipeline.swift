@@ -61,7 +61,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         repartitionTopic = configuration.effectiveRepartitionTopic
         checkpointTopic = configuration.effectiveCheckpointTopic
         inputTopics = Set(configuration.inputTopics)
-        rule = DetectionRule(configuration.detector.rule)
+        rule = DetectionRule(configuration.detector.rule, enricher: configuration.enricher)
         let r = configuration.detector.rule
         decoder = CloudTrailDecoder(
             limits: configuration.decoderLimits,

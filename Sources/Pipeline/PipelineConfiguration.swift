@@ -37,6 +37,8 @@ public struct PipelineConfiguration: Sendable {
     /// `retention.ms` for topics tokentrail creates.
     public var createdTopicRetentionMilliseconds: Int64
     public var detector: DetectorConfiguration
+    /// GeoIP lookups for the rule (route stage, or detect stage on keyed input); nil: none.
+    public var enricher: (any AddressEnricher)?
     public var decoderLimits: CloudTrailDecoder.Limits
     /// Largest dead-lettered value; larger records are cut to this (with a header saying so).
     public var deadLetterMaxBytes: Int

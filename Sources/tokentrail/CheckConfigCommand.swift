@@ -39,6 +39,7 @@ struct CheckConfig: ParsableCommand {
                 throw ExitCode(2)
             }
         }
+        _ = try makeDetection(resolved, logger: Logger(label: "tokentrail.check-config"))
         print(EffectiveConfiguration.render(settings, format: EffectiveConfiguration.Format(rawValue: format) ?? .yaml,
                                             sources: showSources ? resolved.sources : [:]), terminator: "")
     }

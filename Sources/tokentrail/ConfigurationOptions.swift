@@ -1,5 +1,7 @@
 import ArgumentParser
+import Enrichment
 import Foundation
+import Logging
 import TokentrailCore
 
 /// The flags that set configuration keys, shared by `run` and `check-config` so that
@@ -35,6 +37,12 @@ struct ConfigurationOptions: ParsableArguments {
     var maxOutOfOrdernessSeconds: Int?
     @Option(help: "Seconds to finish in-flight work after SIGTERM before giving up (shutdown_timeout).")
     var shutdownTimeoutSeconds: Int?
+    @Option(help: "Rule profile: seed or elastic-2026 (rule.profile); other rule.* keys still override it.")
+    var profile: String?
+    @Option(name: .customLong("geoip-city"), help: "MaxMind-format City database, .mmdb (enrichment.city_database).")
+    var geoipCity: String?
+    @Option(name: .customLong("geoip-asn"), help: "MaxMind-format ASN database, .mmdb (enrichment.asn_database).")
+    var geoipAsn: String?
     @Option(help: "librdkafka property name=value, passed through (repeatable), e.g. security.protocol=SASL_SSL.")
     var kafka: [String] = []
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (logging.level).")
@@ -65,6 +73,9 @@ struct ConfigurationOptions: ParsableArguments {
         set("time.idle_timeout", "idle-timeout-seconds", idleTimeoutSeconds.map { $0 == 0 ? "off" : "\($0)s" })
         set("time.max_out_of_orderness", "max-out-of-orderness-seconds", maxOutOfOrdernessSeconds.map { "\($0)s" })
         set("shutdown_timeout", "shutdown-timeout-seconds", shutdownTimeoutSeconds.map { "\($0)s" })
+        set("rule.profile", "profile", profile)
+        set("enrichment.city_database", "geoip-city", geoipCity)
+        set("enrichment.asn_database", "geoip-asn", geoipAsn)
         set("logging.level", "log-level", logLevel)
         set("logging.format", "log-format", logFormat)
         set("metrics.address", "metrics-address", metricsAddress)
@@ -90,6 +101,21 @@ struct ConfigurationOptions: ParsableArguments {
             printError("tokentrail: \(error)")
             throw ExitCode(2)
         }
+    }
+}
+
+/// The rule, detector and GeoIP databases from the settings; a database that cannot be opened is a
+/// configuration problem (exit 2), like any other value that cannot work.
+func makeDetection(_ resolved: ResolvedConfiguration, logger: Logger) throws -> DetectionSetup {
+    let settings = resolved.settings
+    do throws(EnrichmentError) {
+        return try settings.makeDetection(logger: logger)
+    } catch {
+        let path = settings.enrichment.cityDatabase == error.path ? "enrichment.city_database" : "enrichment.asn_database"
+        let problem = ConfigProblem(path: path, value: "'\(error.path)'", problem: "cannot be opened: \(error.reason)",
+                                    allowed: "a MaxMind-format .mmdb file", source: resolved.sources[path])
+        printError("tokentrail: \(ConfigurationError([problem]))")
+        throw ExitCode(2)
     }
 }
 

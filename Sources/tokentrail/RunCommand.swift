@@ -37,6 +37,12 @@ struct Run: ParsableCommand {
             logger.warning("librdkafka \(Librdkafka.version) < 2.2 mis-skips tagged protocol fields (librdkafka PR #4278): upgrade")
         }
 
+        let setup = try makeDetection(resolved, logger: logger)
+        logger.info("rule", metadata: [
+            "profile": "\(settings.ruleProfile)",
+            "geoip": "\(setup.enricher?.loadedDatabases.joined(separator: ", ") ?? "none")",
+        ])
+
         let metrics = PipelineMetrics(version: TokenTrail.version, librdkafka: Librdkafka.version)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let readiness = Readiness(staleAfter: Readiness.staleBound(commitInterval: settings.commitInterval))
@@ -64,7 +70,7 @@ struct Run: ParsableCommand {
         stop.install(logger: logger, shutdownTimeout: settings.shutdownTimeout, onSignal: { readiness.stopping() })
         let pipeline: DetectorPipeline
         do {
-            var configuration = settings.pipelineConfiguration
+            var configuration = settings.pipelineConfiguration(setup)
             let statistics = LibrdkafkaStatistics(metrics: metrics)
             configuration.statistics = { statistics.publish(json: $0) }
             pipeline = try DetectorPipeline(configuration: configuration, logger: logger, until: { stop.isSet })
@@ -80,8 +86,10 @@ struct Run: ParsableCommand {
             throw ExitCode(1)
         }
         readiness.pipelineStarted()
+        let enricher = setup.enricher
         pipeline.onCommit = { snapshot in
             metrics.publish(snapshot)
+            if let enricher { metrics.publish(geoIP: enricher.statistics) }
             readiness.committed(ownedPartitions: snapshot.owned)
         }
         do {

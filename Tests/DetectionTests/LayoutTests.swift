@@ -54,4 +54,35 @@ struct LayoutTests {
         detector.drop(partition: 1)
         #expect(detector.tableCount == 0)
     }
+
+    @Test func oneEventWindowsShareAndGiveBackTheirAddressesEnrichment() {
+        var detector = WindowedDetector()
+        let now = at(baseTime)
+        func enriched(_ i: Int, time: Int64, partition: Int32) {
+            var o = observe(makeEvent(time: time, address: ipv4("192.0.2.\(i % 2)"), arn: "arn:aws:iam::1:user/u\(i)"))
+            o.enrichment = AddressEnrichment(asn: 64500, asOrganization: "EXAMPLE-NET-\(i % 2)", city: "Seattle")
+            _ = detector.process(o, partition: partition, offset: Int64(i), now: now)
+        }
+        for i in 0..<10 { enriched(i, time: baseTime, partition: 0) }
+        #expect(detector.enrichmentCount == 2)  // one entry per address, not per window
+        #expect(detector.distinctEnrichmentCount == 2)
+        enriched(10, time: baseTime + 3_600_000, partition: 1)
+        _ = detector.advance(partition: 0, externalWatermark: at(baseTime + 3_600_000), now: now)
+        #expect(detector.enrichmentCount == 1)  // partition 1's window still holds its address's entry
+        detector.drop(partition: 1)
+        #expect(detector.enrichmentCount == 0 && detector.distinctEnrichmentCount == 0)
+    }
+
+    @Test func aReloadedAddressTakesItsNewEnrichment() {
+        var table = EnrichmentTable()
+        let address = ipv4("198.51.100.20")
+        table.retain(address, AddressEnrichment(asOrganization: "EXAMPLE-VPS"))
+        table.retain(address, AddressEnrichment(asOrganization: "EXAMPLE-VPS-RENAMED"))
+        #expect(table[address]?.asOrganization == "EXAMPLE-VPS-RENAMED")
+        #expect(table.count == 1 && table.distinctValues == 1)
+        table.release(address)
+        #expect(table[address] != nil)
+        table.release(address)
+        #expect(table[address] == nil && table.count == 0 && table.distinctValues == 0)
+    }
 }

@@ -109,3 +109,59 @@ struct CheckpointCodecTests {
         #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: [0x43, 1, 0xFF, 0]) }
     }
 }
+
+@Suite("Observation binary codec: enrichment (version 2)")
+struct ObservationEnrichmentCodecTests {
+    static let enriched: Observation = {
+        var o = observe(makeEvent(time: baseTime, address: .ipv6(high: 0x2001_0db8_0001_0000, low: 5)))
+        o.enrichment = AddressEnrichment(asn: 4_200_000_000, asOrganization: "EXAMPLE-V6-ISP", countryCode: "IE", city: "Dún Laoghaire")
+        return o
+    }()
+
+    @Test func roundTripsEveryCombinationOfFields() throws {
+        for mask in 1..<16 {
+            var o = Self.enriched
+            var e = o.enrichment!
+            if mask & 1 == 0 { e.asn = nil }
+            if mask & 2 == 0 { e.asOrganization = nil }
+            if mask & 4 == 0 { e.countryCode = nil }
+            if mask & 8 == 0 { e.city = nil }
+            o.enrichment = e
+            let bytes = o.encode()
+            #expect(bytes[1] == 2)
+            #expect(try Observation(decoding: bytes) == o)
+        }
+    }
+
+    @Test func withoutEnrichmentTheBytesAreVersionOneAsBefore() throws {
+        let o = observe(makeEvent(time: baseTime, address: ipv4("198.51.100.7")))
+        let bytes = o.encode()
+        #expect(bytes[1] == 1)
+        #expect(try Observation(decoding: bytes) == o)
+        // An empty enrichment is none at all.
+        var empty = o
+        empty.enrichment = AddressEnrichment()
+        #expect(Observation(groupingKey: o.groupingKey, principalArn: o.principalArn, principalType: o.principalType,
+                            accountId: o.accountId, address: o.address, accessKeyId: o.accessKeyId, userAgent: o.userAgent,
+                            eventSource: o.eventSource, eventName: o.eventName, awsRegion: o.awsRegion,
+                            eventTime: o.eventTime, eventID: o.eventID, origin: o.origin,
+                            enrichment: AddressEnrichment()).encode() == bytes)
+    }
+
+    @Test func truncationsAndBadFlagsAreErrors() throws {
+        let bytes = Self.enriched.encode()
+        for n in 0..<bytes.count {
+            #expect(throws: ObservationDecodingError.self) { try Observation(decoding: bytes.prefix(n)) }
+        }
+        var o = Self.enriched
+        o.enrichment = AddressEnrichment(asn: 1)
+        var flagged = o.encode()
+        // Layout ends with: flags byte, asn varint (one byte for 1).
+        flagged[flagged.count - 2] |= 0x10
+        #expect(throws: ObservationDecodingError.invalidFlags(0x11)) { try Observation(decoding: flagged) }
+        // A version-1 record that carries enrichment bytes has trailing bytes.
+        var relabelled = Self.enriched.encode()
+        relabelled[1] = 1
+        #expect(throws: ObservationDecodingError.self) { try Observation(decoding: relabelled) }
+    }
+}

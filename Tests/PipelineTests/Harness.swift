@@ -105,9 +105,10 @@ final class AlertReader {
 
 /// A CloudTrail event in CloudTrail's own shape, for tests that need a handful.
 func cloudTrailEvent(arn: String, key: String, ip: String, time: String, type: String = "AssumedRole",
-                     userAgent: String = "aws-cli/2.15.0 Python/3.11.6", id: String = UUID().uuidString) -> String {
+                     userAgent: String = "aws-cli/2.15.0 Python/3.11.6", id: String = UUID().uuidString,
+                     eventSource: String = "s3.amazonaws.com") -> String {
     """
-    {"eventVersion":"1.09","userIdentity":{"type":"\(type)","principalId":"AROAEXAMPLE:session","arn":"\(arn)","accountId":"111122223333","accessKeyId":"\(key)","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROAEXAMPLE","arn":"arn:aws:iam::111122223333:role/app","accountId":"111122223333","userName":"app"},"attributes":{"creationDate":"2026-03-02T07:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"\(time)","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"\(ip)","userAgent":"\(userAgent)","requestParameters":null,"responseElements":null,"requestID":"R1","eventID":"\(id)","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}
+    {"eventVersion":"1.09","userIdentity":{"type":"\(type)","principalId":"AROAEXAMPLE:session","arn":"\(arn)","accountId":"111122223333","accessKeyId":"\(key)","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROAEXAMPLE","arn":"arn:aws:iam::111122223333:role/app","accountId":"111122223333","userName":"app"},"attributes":{"creationDate":"2026-03-02T07:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"\(time)","eventSource":"\(eventSource)","eventName":"ListBuckets","awsRegion":"us-east-1","sourceIPAddress":"\(ip)","userAgent":"\(userAgent)","requestParameters":null,"responseElements":null,"requestID":"R1","eventID":"\(id)","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}
     """
 }
 

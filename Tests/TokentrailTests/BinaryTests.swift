@@ -118,6 +118,26 @@ func writeTemporary(_ text: String) throws -> String {
         #expect(out.isEmpty)
     }
 
+    @Test func anUnknownProfileExitsTwoNamingTheKeyAndTheProfiles() throws {
+        let (status, out, err) = try Tokentrail.run(["check-config", "--skip-kafka-check", "--profile", "elastic-2027"])
+        #expect(status == 2, "\(err)")
+        #expect(err.contains("rule.profile") && err.contains("elastic-2027") && err.contains("seed, elastic-2026"), "\(err)")
+        #expect(out.isEmpty)
+    }
+
+    @Test func elasticWithoutDatabasesOrWithUnreadableOnesExitsTwo() throws {
+        let (status, _, err) = try Tokentrail.run(["check-config", "--skip-kafka-check", "--profile", "elastic-2026"])
+        #expect(status == 2)
+        #expect(err.contains("enrichment.asn_database") && err.contains("no window can alert"), "\(err)")
+        let (missing, _, missingErr) = try Tokentrail.run([
+            "check-config", "--skip-kafka-check", "--profile", "elastic-2026",
+            "--geoip-city", "/nonexistent/city.mmdb", "--geoip-asn", "/nonexistent/asn.mmdb",
+        ])
+        #expect(missing == 2)
+        #expect(missingErr.contains("/nonexistent/") && missingErr.contains("cannot be opened"), "\(missingErr)")
+        #expect(missingErr.contains("flag --geoip-"), "\(missingErr)")
+    }
+
     @Test func runRejectsBadConfigurationBeforeConnecting() throws {
         let (status, _, err) = try Tokentrail.run(["run", "--bootstrap-servers", "127.0.0.1:1"], environment: ["TOKENTRAIL_TIME__IDLE_TIMEOUT": "soon"])
         #expect(status == 2)

@@ -1,4 +1,5 @@
 import Detection
+import Enrichment
 import Foundation
 import KafkaClient
 import Logging
@@ -51,6 +52,25 @@ import TokentrailCore
         #expect(sample(after, "tokentrail_last_commit_timestamp_seconds") == 1_700_000_002)
         #expect(after.contains("# TYPE tokentrail_records_consumed_total counter"))
         #expect(after.contains("# TYPE tokentrail_owned_partitions gauge"))
+        #expect(!after.contains("tokentrail_geoip"), "no GeoIP series without databases")
+    }
+
+    @Test func geoIPCountersFollowTheEnrichersTotals() {
+        let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.6.1")
+        var s = GeoIPEnricher.Statistics()
+        m.publish(geoIP: s)
+        #expect(sample(text(m), "tokentrail_geoip_reload_failures_total") == 0)
+        s.lookups = 100
+        s.cacheHits = 90
+        s.reloadFailures = 1
+        m.publish(geoIP: s)
+        s.lookups = 150
+        m.publish(geoIP: s)
+        let t = text(m)
+        #expect(sample(t, "tokentrail_geoip_lookups_total") == 150)
+        #expect(sample(t, "tokentrail_geoip_cache_hits_total") == 90)
+        #expect(sample(t, "tokentrail_geoip_reloads_total") == 0)
+        #expect(sample(t, "tokentrail_geoip_reload_failures_total") == 1)
     }
 
     @Test func partitionProgressStateAndCommitDurationAfterACommit() {

@@ -91,7 +91,7 @@ func realisticMix(count: Int, principals: Int) -> [CloudTrailEvent] {
 }
 
 /// One event for principal `i`, encoded as the route stage would send it.
-func oneAddressObservation(_ i: Int, _ random: inout SplitMix) -> [UInt8] {
+func oneAddressObservation(_ i: Int, _ random: inout SplitMix, enriched: Bool = false) -> [UInt8] {
     Observation(
         groupingKey: "arn:aws:sts::123456789012:assumed-role/AppRole-\(i % 50)/i-\(String(i, radix: 16))-session",
         principalArn: "arn:aws:sts::123456789012:assumed-role/AppRole-\(i % 50)/i-\(String(i, radix: 16))-session",
@@ -100,7 +100,11 @@ func oneAddressObservation(_ i: Int, _ random: inout SplitMix) -> [UInt8] {
         userAgent: "aws-cli/2.15.30 Python/3.11.8 Linux/6.1.79-99.164.amzn2023.x86_64 exe/x86_64.amzn.2023",
         eventSource: "s3.amazonaws.com", eventName: "GetObject", awsRegion: "us-east-1",
         eventTime: EventTime(millisecondsSinceEpoch: start + 60_000), eventID: uuid(&random),
-        origin: EventOrigin(topic: "cloudtrail", partition: 0, offset: Int64(i))
+        origin: EventOrigin(topic: "cloudtrail", partition: 0, offset: Int64(i)),
+        // With GeoIP databases: a distinct address per window (the worst case for the per-address
+        // table), organisations and cities drawn from a realistic few thousand.
+        enrichment: enriched ? AddressEnrichment(asn: UInt32(64_512 + i % 3_000), asOrganization: "EXAMPLE-ISP-\(i % 3_000)",
+                                                 countryCode: "US", city: "City \(i % 2_000)") : nil
     ).encode()
 }
 
@@ -122,14 +126,14 @@ func residentBytes() -> Int {
 /// Fills a detector with one open, one-address window for each of `count` principals.
 /// Measured in a fresh process (one iteration), so the RSS delta is the detector's own memory:
 /// dictionary storage, window slots, and the strings it keeps.
-func openWindows(_ count: Int) -> (detector: WindowedDetector, residentBytes: Int) {
+func openWindows(_ count: Int, enriched: Bool = false) -> (detector: WindowedDetector, residentBytes: Int) {
     var random = SplitMix(state: 7)
     let now = EventTime(millisecondsSinceEpoch: start + 3_600_000)
     let residentBefore = residentBytes()
     var detector = WindowedDetector()
     for i in 0..<count {
         // Decoded per event, as the detect stage does: what remains allocated is the window's own.
-        let bytes = oneAddressObservation(i, &random)
+        let bytes = oneAddressObservation(i, &random, enriched: enriched)
         let observation = try! Observation(decoding: bytes)
         _ = detector.process(observation, partition: 0, offset: Int64(i), now: now)
     }
@@ -188,6 +192,19 @@ let benchmarks: @Sendable () -> Void = {
     ) { benchmark in
         let count = 200_000
         let (detector, resident) = openWindows(count)
+        benchmark.measurement(.custom("resident bytes per window", useScalingFactor: false), resident / count)
+        blackHole(detector)
+    }
+
+    Benchmark(
+        "Detection: bytes per open one-address window, GeoIP-enriched",
+        configuration: .init(
+            metrics: [.custom("resident bytes per window", useScalingFactor: false)],
+            warmupIterations: 0, maxIterations: 1
+        )
+    ) { benchmark in
+        let count = 200_000
+        let (detector, resident) = openWindows(count, enriched: true)
         benchmark.measurement(.custom("resident bytes per window", useScalingFactor: false), resident / count)
         blackHole(detector)
     }

@@ -108,7 +108,7 @@ public enum ConfigSchema {
     }
 
     /// Sections in print order; a key's section must be one of these.
-    public static let sections = ["", "topics", "topics.create", "rule", "time", "evidence", "metrics", "logging"]
+    public static let sections = ["", "topics", "topics.create", "rule", "time", "evidence", "enrichment", "metrics", "logging"]
 
     static func key(
         _ path: String, _ doc: String, allowed: String,
@@ -152,6 +152,16 @@ public enum ConfigSchema {
         key(path, doc, allowed: "null or \(topicAllowed)",
             apply: { (s, r) throws(ConfigProblem) in
                 if r.entry.value == .null || r.entry.value == .scalar("") { s[keyPath: kp] = nil } else { s[keyPath: kp] = try r.topic() }
+            },
+            render: { $0[keyPath: kp].map(RenderedValue.string) ?? .null })
+    }
+
+    static func optionalPath(_ path: String, _ kp: WritableKeyPath<TokentrailSettings, String?>, _ doc: String) -> ConfigKey {
+        key(path, doc, allowed: "null or a file path",
+            apply: { (s, r) throws(ConfigProblem) in
+                if r.entry.value == .null { s[keyPath: kp] = nil; return }
+                let v = try r.scalar().trimmingSpaces
+                s[keyPath: kp] = v.isEmpty ? nil : v
             },
             render: { $0[keyPath: kp].map(RenderedValue.string) ?? .null })
     }
@@ -228,11 +238,13 @@ public enum ConfigSchema {
             duration("topics.create.retention", \.createdTopicRetention, Duration.seconds(60)...(day * 3_650),
                      "retention.ms of the topics tokentrail creates."),
 
-            key("rule.profile", "The rule profile every rule.* default comes from; seed follows Elastic's detection rule (PR #4624).",
-                allowed: "seed",
+            key("rule.profile", "The rule profile every rule.* default comes from (other rule.* keys still override it): seed follows Elastic's first rule (PR #4624); elastic-2026 its current form (IAM users, any access key, by access key id, scored by networks, cities and user agents).",
+                allowed: RuleConfiguration.profiles.map(\.name).joined(separator: ", "),
                 apply: { (s, r) throws(ConfigProblem) in
-                    guard try r.scalar().trimmingSpaces == "seed" else { throw r.fail("is not a known profile") }
-                    s.ruleProfile = "seed"
+                    let name = try r.scalar().trimmingSpaces
+                    guard RuleConfiguration.profile(named: name) != nil else { throw r.fail("is not a known profile") }
+                    // The profile's values were applied before every layer (ConfigurationLoader); here only the name.
+                    s.ruleProfile = name
                 },
                 render: { .string($0.ruleProfile) }),
             key("rule.id", "Stable rule id: part of every alert_id, so changing it changes every id downstream.",
@@ -298,6 +310,21 @@ public enum ConfigSchema {
                    "What a window groups by and the alert record key: the principal, or one access key."),
             choice("rule.address_normalization", \.detector.rule.addressNormalization,
                    "exact; or ipv6_prefix64: one /64 counts once (privacy addresses are one host)."),
+            stringSet("rule.excluded_network_organizations", \.detector.rule.excludedNetworkOrganizations, nonEmpty: false,
+                      "AS organisations (exact, from the ASN database) whose addresses never count, e.g. AMAZON-AES."),
+            stringSet("rule.excluded_data_event_network_organizations", \.detector.rule.excludedDataEventNetworkOrganizations, nonEmpty: false,
+                      "AS organisations whose Data events (eventCategory) never count, e.g. AMAZON-02."),
+            key("rule.min_fidelity", "off: alert on threshold addresses alone; low, medium, high: the window must also reach this fidelity (Elastic's activity types; needs the GeoIP databases for medium and high).",
+                allowed: "off, low, medium, high",
+                apply: { (s, r) throws(ConfigProblem) in
+                    let v = try r.scalar().trimmingSpaces
+                    if v == "off" { s.detector.rule.minimumFidelity = nil; return }
+                    guard let f = Fidelity(rawValue: v) else { throw r.fail("is not one of the allowed values") }
+                    s.detector.rule.minimumFidelity = f
+                },
+                render: { .string($0.detector.rule.minimumFidelity?.rawValue ?? "off") }),
+            int("rule.min_event_sources", \.detector.rule.minimumEventSources, 1...1_000,
+                "Distinct eventSource values a window must hold to alert (elastic-2026: 2)."),
 
             duration("time.max_out_of_orderness", \.detector.maxOutOfOrderness, Duration.zero...day,
                      "Watermark = highest event time minus this: CloudTrail's delivery delay."),
@@ -324,6 +351,15 @@ public enum ConfigSchema {
             evidence("input_ranges", \.detector.evidenceLimits.inputRanges, "Topic/partition/offset ranges to pivot back to raw records."),
             evidence("distinct_tracking_limit", \.detector.evidenceLimits.distinctTrackingLimit,
                      "Fingerprints kept per list past the bound for exact counts (~8 bytes each): one hostile principal's memory cap."),
+
+            optionalPath("enrichment.city_database", \.enrichment.cityDatabase,
+                         "MaxMind-format City database (.mmdb: GeoLite2/GeoIP2 City): country and city per address; null: none."),
+            optionalPath("enrichment.asn_database", \.enrichment.asnDatabase,
+                         "MaxMind-format ASN database (.mmdb: GeoLite2/GeoIP2 ASN): AS number and organisation per address; null: none."),
+            int("enrichment.cache_size", \.enrichment.cacheSize, 0...10_000_000,
+                "Addresses whose lookup is cached (about 100 bytes each); 0 disables the cache."),
+            duration("enrichment.reload_interval", \.enrichment.reloadInterval, Duration.zero...day,
+                     "How often the database files are checked for a change (inode, size, mtime) and reloaded."),
 
             bool("metrics.enabled", \.metrics.enabled, "Serve /metrics, /healthz and /readyz."),
             key("metrics.address", "Listen address of the metrics/health endpoint; 0.0.0.0 to expose it outside the host or pod.",

@@ -1,3 +1,4 @@
+import Detection
 import Foundation
 import Yams
 
@@ -20,6 +21,14 @@ public enum ConfigurationLoader {
     /// librdkafka properties): `run` treats an explicitly chosen metrics port differently from the default.
     public static func resolveWithSources(_ layers: [ConfigLayer]) throws(ConfigurationError) -> ResolvedConfiguration {
         var settings = TokentrailSettings()
+        // The profile sets every rule.* default, so it applies first, from the highest layer that
+        // names a known one; the rule.* keys of every layer then override it.
+        if let name = layers.flatMap(\.values).last(where: { $0.path == "rule.profile" })
+            .flatMap({ entry -> String? in if case .scalar(let v) = entry.entry.value { v.trimmingSpaces } else { nil } }),
+           let profile = RuleConfiguration.profile(named: name) {
+            settings.ruleProfile = name
+            settings.detector.rule = profile
+        }
         var sources: [String: ConfigSource] = [:]
         let warnings = layers.flatMap(\.warnings)
         var problems: [ConfigProblem] = []
@@ -60,8 +69,10 @@ public enum ConfigurationLoader {
             }
         }
         problems += crossChecks(settings)
+        let enrichment = enrichmentChecks(settings)
+        problems += enrichment.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
-        return ResolvedConfiguration(settings: settings, sources: sources, warnings: warnings)
+        return ResolvedConfiguration(settings: settings, sources: sources, warnings: warnings + enrichment.warnings)
     }
 
     /// Rules that involve more than one key.
@@ -82,6 +93,41 @@ public enum ConfigurationLoader {
                                           allowed: "host:port[,host:port...]"))
         }
         return problems
+    }
+
+    /// What the rule needs from the GeoIP databases. A minimum fidelity that no window can reach
+    /// without a database is an error (the detector would never alert, silently); a signal or an
+    /// exclusion that is merely inactive is a warning.
+    static func enrichmentChecks(_ s: TokentrailSettings) -> (problems: [ConfigProblem], warnings: [ConfigProblem]) {
+        let rule = s.detector.rule
+        let asn = s.enrichment.asnDatabase != nil
+        let city = s.enrichment.cityDatabase != nil
+        var problems: [ConfigProblem] = []
+        var warnings: [ConfigProblem] = []
+        let profile = "(rule.profile \(s.ruleProfile))"
+        switch rule.minimumFidelity {
+        case .high? where !asn || !city:
+            problems.append(ConfigProblem(
+                path: !asn ? "enrichment.asn_database" : "enrichment.city_database",
+                problem: "is needed: rule.min_fidelity high needs two networks and two cities, so without both databases no window can alert \(profile)",
+                allowed: "paths of an ASN and a City .mmdb (--geoip-asn, --geoip-city), or rule.min_fidelity low"))
+        case .medium? where !asn && !city:
+            problems.append(ConfigProblem(
+                path: "enrichment.asn_database",
+                problem: "is needed: rule.min_fidelity medium needs two networks or two cities, so without a database no window can alert \(profile)",
+                allowed: "a path of an ASN or a City .mmdb (--geoip-asn, --geoip-city), or rule.min_fidelity low"))
+        case .some:
+            if !asn { warnings.append(ConfigProblem(path: "enrichment.asn_database", problem: "is not set: networks never count toward fidelity \(profile)")) }
+            if !city { warnings.append(ConfigProblem(path: "enrichment.city_database", problem: "is not set: cities never count toward fidelity \(profile)")) }
+        case nil:
+            break
+        }
+        let exclusions = rule.excludedNetworkOrganizations.union(rule.excludedDataEventNetworkOrganizations)
+        if !asn && !exclusions.isEmpty {
+            warnings.append(ConfigProblem(path: "enrichment.asn_database",
+                                          problem: "is not set: the exclusions of \(exclusions.sorted().joined(separator: ", ")) are inactive \(profile)"))
+        }
+        return (problems, warnings)
     }
 
     static func unknownKey(_ path: String, entry: ConfigEntry) -> ConfigProblem {

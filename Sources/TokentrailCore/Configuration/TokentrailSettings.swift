@@ -1,4 +1,5 @@
 public import Detection
+public import Enrichment
 import Foundation
 import KafkaClient
 public import Logging
@@ -30,9 +31,10 @@ public struct TokentrailSettings: Sendable, Hashable {
     public var createdTopicRetention: Duration = .seconds(7 * 86_400)
     public var deadLetterMaxBytes = 900_000
 
-    /// Only `seed` exists today; the key is there so that a second profile is not a breaking change.
+    /// The `rule.profile` whose values `detector.rule` started from (`RuleConfiguration.profiles`).
     public var ruleProfile = "seed"
     public var detector = DetectorConfiguration(rule: .seed)
+    public var enrichment = EnrichmentSettings()
 
     public var metrics = MetricsSettings()
     public var logging = LoggingSettings()
@@ -61,6 +63,49 @@ public struct TokentrailSettings: Sendable, Hashable {
         c.createdTopicReplicationFactor = createdTopicReplicationFactor
         c.createdTopicRetentionMilliseconds = createdTopicRetention.milliseconds
         c.deadLetterMaxBytes = deadLetterMaxBytes
+        return c
+    }
+}
+
+/// The GeoIP databases and their cache.
+public struct EnrichmentSettings: Sendable, Hashable {
+    public var cityDatabase: String?
+    public var asnDatabase: String?
+    public var cacheSize = 65_536
+    public var reloadInterval: Duration = .seconds(60)
+    public init() {}
+
+    public var isConfigured: Bool { cityDatabase != nil || asnDatabase != nil }
+}
+
+/// Everything detection is built from, made in one place from the settings, so that every command
+/// (`run`, and any batch command on the same configuration) gets the same rule, profile and enrichment.
+public struct DetectionSetup: Sendable {
+    public var rule: DetectionRule
+    public var detector: DetectorConfiguration
+    /// Nil when no database is configured.
+    public var enricher: GeoIPEnricher?
+}
+
+extension TokentrailSettings {
+    /// Opens the configured GeoIP databases and builds the rule and the detector configuration.
+    /// Throws when a configured database cannot be opened.
+    public func makeDetection(logger: Logger) throws(EnrichmentError) -> DetectionSetup {
+        var enricher: GeoIPEnricher?
+        if enrichment.isConfigured {
+            var c = GeoIPEnricher.Configuration(cityDatabase: enrichment.cityDatabase, asnDatabase: enrichment.asnDatabase)
+            c.cacheCapacity = enrichment.cacheSize
+            c.reloadCheckInterval = enrichment.reloadInterval
+            enricher = try GeoIPEnricher(c, logger: logger)
+        }
+        return DetectionSetup(rule: DetectionRule(detector.rule, enricher: enricher), detector: detector, enricher: enricher)
+    }
+
+    /// `pipelineConfiguration` with the setup's enricher, for `DetectorPipeline`.
+    public func pipelineConfiguration(_ setup: DetectionSetup) -> PipelineConfiguration {
+        var c = pipelineConfiguration
+        c.detector = setup.detector
+        c.enricher = setup.enricher
         return c
     }
 }

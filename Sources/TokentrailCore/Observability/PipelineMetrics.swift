@@ -1,4 +1,5 @@
 import CoreMetrics
+public import Enrichment
 public import Foundation
 public import KafkaClient
 public import Pipeline
@@ -17,6 +18,7 @@ public final class PipelineMetrics: Sendable {
 
     struct State {
         var previous = PipelineCounters()
+        var previousGeoIP = GeoIPEnricher.Statistics()
         var counters: [String: CoreMetrics.Counter] = [:]
         /// Per-partition gauges of the partitions owned at the last commit.
         var partitionGauges: [String: CoreMetrics.Gauge] = [:]
@@ -132,6 +134,29 @@ public final class PipelineMetrics: Sendable {
         }
         ownedPartitions.record(owned.count)
         lastCommit.record(now.timeIntervalSince1970)
+    }
+
+    /// GeoIP counters; they exist (at 0) only once this is first called, i.e. when databases are configured.
+    static var geoIPCounters: [(name: String, value: (GeoIPEnricher.Statistics) -> Int)] {
+        [
+        ("tokentrail_geoip_lookups_total", \.lookups),
+        ("tokentrail_geoip_cache_hits_total", \.cacheHits),
+        ("tokentrail_geoip_reloads_total", \.reloads),
+        ("tokentrail_geoip_reload_failures_total", \.reloadFailures),
+        ]
+    }
+
+    /// Call with the enricher's running totals (after each commit, like `publish`).
+    public func publish(geoIP statistics: GeoIPEnricher.Statistics) {
+        let factory = self.factory
+        state.withLock { s in
+            for (name, value) in Self.geoIPCounters {
+                let counter = Self.counter(&s, factory, name, [])
+                let delta = value(statistics) - value(s.previousGeoIP)
+                if delta > 0 { counter.increment(by: Int64(delta)) }
+            }
+            s.previousGeoIP = statistics
+        }
     }
 
     /// The swift-metrics factory over this registry, for other publishers (librdkafka statistics).

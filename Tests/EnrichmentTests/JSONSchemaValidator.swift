@@ -1,0 +1,1 @@
+../DetectionTests/JSONSchemaValidator.swift
