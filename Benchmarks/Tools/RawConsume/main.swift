@@ -181,9 +181,9 @@ case "latency":
         if sent < count, nowSeconds() >= next {
             let arn = "arn:aws:sts::111122223333:assumed-role/latency/probe-\(run)-\(sent)"
             do {
-                try producer.send(topic: topic, partition: nil, key: nil, value: event(arn, "198.51.100.1", "\(run)-\(sent)-a"))
+                try producer.send(topic: topic, partition: nil, key: Array(arn.utf8), value: event(arn, "198.51.100.1", "\(run)-\(sent)-a"))
                 try producer.flush(timeout: .seconds(10))
-                try producer.send(topic: topic, partition: nil, key: nil, value: event(arn, "198.51.100.2", "\(run)-\(sent)-b"))
+                try producer.send(topic: topic, partition: nil, key: Array(arn.utf8), value: event(arn, "198.51.100.2", "\(run)-\(sent)-b"))
                 try producer.flush(timeout: .seconds(10))
             } catch { fail("produce: \(error)") }
             sentAt[arn] = nowSeconds()
