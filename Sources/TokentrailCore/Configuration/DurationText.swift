@@ -1,3 +1,5 @@
+import Detection
+
 /// Durations as people write them in YAML and environment variables: `250ms`, `30s`, `5m`, `1h30m`, `7d`.
 ///
 /// A bare number is refused: `30` could mean seconds or milliseconds, and guessing wrong by a factor
@@ -43,14 +45,6 @@ public enum DurationText {
             text += "\(n)\(unit.suffix)"
         }
         return text
-    }
-}
-
-extension Duration {
-    /// Whole milliseconds (sub-millisecond parts dropped).
-    var milliseconds: Int64 {
-        let c = components
-        return c.seconds * 1_000 + c.attoseconds / 1_000_000_000_000_000
     }
 }
 
