@@ -101,7 +101,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
-        .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "CloudTrail", "Simulation", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
