@@ -93,11 +93,11 @@ struct Simulate: ParsableCommand {
             do {
                 try Data(ExpectedAlert.encodeLines(alerts).utf8).write(to: URL(fileURLWithPath: expect), options: .atomic)
             } catch {
-                throw SimulateFailure("cannot write --expect file \(expect): \(error.localizedDescription)")
+                throw CommandFailure("cannot write --expect file \(expect): \(error.localizedDescription)")
             }
         }
         let sink: any RecordSink = try topic.map { try KafkaSink(topic: $0, bootstrap: bootstrapServers ?? "127.0.0.1:9092", partitions: partitions, retentionMs: retentionMs, largeRecords: badRecords > 0) } ?? StdoutSink()
-        var progress = Progress(total: count)
+        var progress = ProgressLine(unit: .events, total: count)
         let began = ContinuousClock.now
         var paced = 0
         var records = 0
@@ -105,7 +105,7 @@ struct Simulate: ParsableCommand {
             try sink.write(record)
             records += 1
             paced += Swift.max(record.eventCount, 1)
-            progress.advance(by: record.eventCount)
+            progress.advance(done: record.eventCount, events: record.eventCount)
             if rate > 0 {
                 let due = began + .seconds(Double(paced) / rate)
                 let now = ContinuousClock.now
@@ -122,7 +122,7 @@ struct Simulate: ParsableCommand {
 }
 
 /// A failure after validation (I/O, Kafka), reported as `Error: <message>` with a non-zero exit.
-struct SimulateFailure: Error, CustomStringConvertible {
+struct CommandFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
@@ -134,30 +134,14 @@ protocol RecordSink {
 
 /// JSON lines on stdout, written in large chunks (records never contain a newline).
 final class StdoutSink: RecordSink {
-    private var buffer: [UInt8] = []
-
-    init() { buffer.reserveCapacity(1 << 20) }
+    private let lines = StdoutLines()
 
     func write(_ record: SimulatedRecord) throws {
-        buffer.append(contentsOf: record.value)
-        buffer.append(0x0A)
-        if buffer.count >= 1 << 20 { try drain() }
+        lines.append(record.value)
+        if lines.count >= 1 << 20 { try lines.flush() }
     }
 
-    func finish() throws { try drain() }
-
-    private func drain() throws {
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { Foundation.write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SimulateFailure("writing to stdout failed: \(String(cString: strerror(errno)))")
-            }
-            offset += n
-        }
-        buffer.removeAll(keepingCapacity: true)
-    }
+    func finish() throws { try lines.flush() }
 }
 
 /// Produces each record to the partition the generator assigned it, creating the topic if missing.
@@ -175,7 +159,7 @@ final class KafkaSink: RecordSink {
             let admin = try KafkaAdmin(configuration: common, logger: logger)
             if let existing = try admin.partitionCounts()[topic] {
                 guard existing >= partitions else {
-                    throw SimulateFailure("topic \(topic) has \(existing) partitions but the traffic is for \(partitions)")
+                    throw CommandFailure("topic \(topic) has \(existing) partitions but the traffic is for \(partitions)")
                 }
             } else {
                 var config = ["retention.ms": String(retentionMs)]
@@ -193,7 +177,7 @@ final class KafkaSink: RecordSink {
                 }
             })
         } catch let error as KafkaError {
-            throw SimulateFailure("Kafka at \(bootstrap): \(error)")
+            throw CommandFailure("Kafka at \(bootstrap): \(error)")
         }
     }
 
@@ -201,7 +185,7 @@ final class KafkaSink: RecordSink {
         do {
             try producer.send(topic: topic, partition: Int32(record.partition), key: record.key, value: record.value)
         } catch {
-            throw SimulateFailure("producing to \(topic) failed: \(error)")
+            throw CommandFailure("producing to \(topic) failed: \(error)")
         }
     }
 
@@ -209,49 +193,16 @@ final class KafkaSink: RecordSink {
         do {
             try producer.close(timeout: .seconds(120))
         } catch {
-            throw SimulateFailure("flushing to \(topic) failed: \(error)")
+            throw CommandFailure("flushing to \(topic) failed: \(error)")
         }
         let (count, first) = failures.state.withLock { ($0.count, $0.first) }
-        if count > 0 { throw SimulateFailure("\(count) records were not delivered to \(topic); first error: \(first ?? "?")") }
+        if count > 0 { throw CommandFailure("\(count) records were not delivered to \(topic); first error: \(first ?? "?")") }
     }
 }
 
 /// Delivery errors reported by librdkafka's callback thread.
 final class DeliveryFailures: Sendable {
     let state = Mutex<(count: Int, first: String?)>((0, nil))
-}
-
-/// `events/s, done, ETA` on stderr, only when stderr is a terminal.
-struct Progress {
-    let total: Int
-    let enabled = isatty(STDERR_FILENO) == 1
-    let began = ContinuousClock.now
-    var done = 0
-    var lastShown = ContinuousClock.now
-
-    init(total: Int) { self.total = total }
-
-    mutating func advance(by n: Int) {
-        done += n
-        guard enabled else { return }
-        let now = ContinuousClock.now
-        guard now - lastShown >= .milliseconds(500) else { return }
-        lastShown = now
-        show(now)
-    }
-
-    func show(_ now: ContinuousClock.Instant) {
-        let seconds = (now - began).seconds
-        let rate = Double(done) / Swift.max(seconds, 1e-9)
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        FileHandle.standardError.write(Data(String(format: "\r\u{1B}[K%d/%d events  %.0f events/s  ETA %.0f s", done, total, rate, eta).utf8))
-    }
-
-    func finish() {
-        guard enabled else { return }
-        show(ContinuousClock.now)
-        FileHandle.standardError.write(Data("\n".utf8))
-    }
 }
 
 extension Duration {

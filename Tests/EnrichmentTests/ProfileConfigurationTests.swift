@@ -151,6 +151,36 @@ struct CheckConfigWithDatabasesTests {
         }
     }
 
+    /// Issue 8's "done when": `tokentrail scan --profile elastic-2026 --geoip-city DB --geoip-asn DB` on
+    /// files. An IAM user's long-term key used from two cities on two networks, on two services: a high
+    /// fidelity alert carrying the enrichment; the seed profile (temporary keys only) says nothing.
+    @Test func scanWithTheElasticProfileAndDatabases() throws {
+        let db = try GeoIPFixtures.require()
+        func line(_ minute: Int, _ address: String, _ source: String) -> String {
+            #"{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLE","arn":"arn:aws:iam::123456789012:user/alice","accountId":"123456789012","accessKeyId":"AKIAEXAMPLEKEY000001","userName":"alice"},"eventTime":"2026-03-02T08:\#(minute < 10 ? "0" : "")\#(minute):00Z","eventSource":"\#(source)","eventName":"ListThings","awsRegion":"us-east-1","sourceIPAddress":"\#(address)","userAgent":"aws-cli/2.15.0 Python/3.11.6 Linux/6.1","eventID":"e-\#(minute)","eventType":"AwsApiCall","recipientAccountId":"123456789012","eventCategory":"Management"}"#
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("tt-scan-elastic-\(UInt32.random(in: 0...UInt32.max)).json")
+        try [line(1, "203.0.113.5", "s3.amazonaws.com"), line(5, "198.51.100.7", "ec2.amazonaws.com"),
+             line(9, "203.0.113.5", "ec2.amazonaws.com")].joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+
+        let (status, out, err) = try run(["scan", "--profile", "elastic-2026", "--geoip-city", db.city, "--geoip-asn", db.asn, file.path])
+        #expect(status == 0, "\(err)")
+        let alerts = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(alerts.count == 1, "\(out)\n\(err)")
+        let alert = try #require(alerts.first)
+        #expect(alert["status"] as? String == "final")
+        #expect(alert["fidelity"] as? String == "high")
+        #expect(alert["activity_type"] as? String == "multiple_ip_network_city")
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: alert), as: UTF8.self)
+        for expected in ["Seattle", "Frankfurt am Main", "EXAMPLE-HOME-ISP", "EXAMPLE-VPS"] {
+            #expect(text.contains(expected), "\(expected) in \(text)")
+        }
+
+        let (seedStatus, seedOut, seedErr) = try run(["scan", file.path])
+        #expect(seedStatus == 0, "\(seedErr)")
+        #expect(seedOut.isEmpty, "seed looks at temporary (ASIA) keys only: \(seedOut)")
+    }
+
     @Test func aFileThatIsNotADatabaseExitsTwo() throws {
         let db = try GeoIPFixtures.require()
         let (status, _, err) = try run(["check-config", "--skip-kafka-check", "--geoip-asn", db.directory.appendingPathComponent("../").path])
