@@ -65,14 +65,15 @@ struct Replay: ParsableCommand {
         }
         var kafka = settings.pipelineConfiguration.kafka
         if settings.kafka["client.id"] == "tokentrail" { kafka.clientID = "tokentrail-replay" }
-        let sender: ReplaySender
+        let sender: TopicProducer
         do {
-            sender = try ReplaySender(topic: topic, kafka: kafka, partitions: partitions)
+            sender = try TopicProducer(kafka: kafka, producer: KafkaProducerConfiguration(common: kafka, enableIdempotence: true),
+                                       create: KafkaTopicSpec(name: topic, partitions: partitions), label: "tokentrail.replay")
         } catch {
             printError("tokentrail: replay: \(error)")
             throw ExitCode(1)
         }
-        var writer = ReplayWriter(batch: batch, keyByPrincipal: key == .principal, rate: rate, send: sender.send)
+        var writer = ReplayWriter(batch: batch, keyByPrincipal: key == .principal, rate: rate, send: { try sender.send(key: $0, value: $1) })
         var progress = ProgressLine(unit: .bytes, total: files.totalBytes)
         let began = ContinuousClock.now
         var bytes = 0
@@ -190,51 +191,3 @@ struct ReplayWriter {
     }
 }
 
-/// The idempotent producer behind `replay`, creating the topic when it is missing.
-final class ReplaySender {
-    let topic: String
-    let producer: KafkaProducer
-    let failures = DeliveryFailures()
-
-    init(topic: String, kafka: KafkaConfiguration, partitions: Int) throws {
-        self.topic = topic
-        var logger = Logger(label: "tokentrail.replay") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
-        do {
-            let admin = try KafkaAdmin(configuration: kafka, logger: logger)
-            if try admin.partitionCounts()[topic] == nil {
-                try admin.createTopics([KafkaTopicSpec(name: topic, partitions: partitions)])
-            }
-            let failures = self.failures
-            producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: kafka, enableIdempotence: true),
-                                         logger: logger, deliveryReport: { report in
-                guard let error = report.error else { return }
-                failures.state.withLock { state in
-                    state.count += 1
-                    if state.first == nil { state.first = "\(error)" }
-                }
-            })
-        } catch {
-            throw CommandFailure("Kafka at \(kafka.bootstrapServers): \(error)")
-        }
-    }
-
-    func send(key: [UInt8]?, value: [UInt8]) throws {
-        do {
-            try producer.send(topic: topic, key: key, value: value)
-        } catch {
-            throw CommandFailure("producing to \(topic) failed: \(error)")
-        }
-    }
-
-    /// Flushes; an error if any record was not delivered.
-    func finish() throws {
-        do {
-            try producer.close(timeout: .seconds(120))
-        } catch {
-            throw CommandFailure("flushing to \(topic) failed: \(error)")
-        }
-        let (count, first) = failures.state.withLock { ($0.count, $0.first) }
-        if count > 0 { throw CommandFailure("\(count) records were not delivered to \(topic); first error: \(first ?? "?")") }
-    }
-}

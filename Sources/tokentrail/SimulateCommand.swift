@@ -146,63 +146,29 @@ final class StdoutSink: RecordSink {
 
 /// Produces each record to the partition the generator assigned it, creating the topic if missing.
 final class KafkaSink: RecordSink {
-    let topic: String
-    let producer: KafkaProducer
-    let failures = DeliveryFailures()
+    let output: TopicProducer
 
     init(topic: String, bootstrap: String, partitions: Int, retentionMs: Int, largeRecords: Bool) throws {
-        self.topic = topic
-        var logger = Logger(label: "tokentrail.simulate") { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = .warning
         let common = KafkaConfiguration(bootstrapServers: bootstrap, clientID: "tokentrail-simulate")
-        do {
-            let admin = try KafkaAdmin(configuration: common, logger: logger)
-            if let existing = try admin.partitionCounts()[topic] {
+        var config = ["retention.ms": String(retentionMs)]
+        if largeRecords { config["max.message.bytes"] = String(16 << 20) }
+        var producerConfiguration = KafkaProducerConfiguration(common: common)
+        if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20; producerConfiguration.compression = "none" }
+        output = try TopicProducer(
+            kafka: common, producer: producerConfiguration,
+            create: KafkaTopicSpec(name: topic, partitions: partitions, config: config), label: "tokentrail.simulate",
+            existing: { existing in
                 guard existing >= partitions else {
                     throw CommandFailure("topic \(topic) has \(existing) partitions but the traffic is for \(partitions)")
                 }
-            } else {
-                var config = ["retention.ms": String(retentionMs)]
-                if largeRecords { config["max.message.bytes"] = String(16 << 20) }
-                try admin.createTopics([KafkaTopicSpec(name: topic, partitions: partitions, config: config)])
-            }
-            var producerConfiguration = KafkaProducerConfiguration(common: common)
-            if largeRecords { producerConfiguration.messageMaxBytes = 16 << 20; producerConfiguration.compression = "none" }
-            let failures = self.failures
-            producer = try KafkaProducer(configuration: producerConfiguration, logger: logger, deliveryReport: { report in
-                guard let error = report.error else { return }
-                failures.state.withLock { state in
-                    state.count += 1
-                    if state.first == nil { state.first = "\(error)" }
-                }
             })
-        } catch let error as KafkaError {
-            throw CommandFailure("Kafka at \(bootstrap): \(error)")
-        }
     }
 
     func write(_ record: SimulatedRecord) throws {
-        do {
-            try producer.send(topic: topic, partition: Int32(record.partition), key: record.key, value: record.value)
-        } catch {
-            throw CommandFailure("producing to \(topic) failed: \(error)")
-        }
+        try output.send(partition: Int32(record.partition), key: record.key, value: record.value)
     }
 
-    func finish() throws {
-        do {
-            try producer.close(timeout: .seconds(120))
-        } catch {
-            throw CommandFailure("flushing to \(topic) failed: \(error)")
-        }
-        let (count, first) = failures.state.withLock { ($0.count, $0.first) }
-        if count > 0 { throw CommandFailure("\(count) records were not delivered to \(topic); first error: \(first ?? "?")") }
-    }
-}
-
-/// Delivery errors reported by librdkafka's callback thread.
-final class DeliveryFailures: Sendable {
-    let state = Mutex<(count: Int, first: String?)>((0, nil))
+    func finish() throws { try output.finish() }
 }
 
 extension Duration {
