@@ -145,7 +145,7 @@ func writeTemporary(_ text: String) throws -> String {
     }
 }
 
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(3)))
+@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct RunEndpointsEndToEndTests {
     /// `tokentrail run --config`: /healthz at once, /readyz 503 then 200 once partitions are
     /// assigned, /metrics with commits and owned partitions; JSON logs without the secret; exit 0 on SIGTERM.
@@ -231,7 +231,7 @@ struct RunEndpointsEndToEndTests {
     }
 }
 
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(2)))
+@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct RejectedCredentialsTests {
     /// The broker refuses the SASL handshake: the process stops with an error that says
     /// authentication failed, and the password appears nowhere in its output.
