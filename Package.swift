@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(name: "KafkaClientTests", dependencies: ["KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
         .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "Enrichment", "CloudTrail", "Simulation", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(
-            name: "EnrichmentTests", dependencies: ["Enrichment", "Detection", "CloudTrail", "TokentrailCore"],
+            name: "EnrichmentTests", dependencies: ["Enrichment", "Detection", "CloudTrail", "TokentrailCore", "KafkaTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
     ],

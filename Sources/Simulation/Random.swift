@@ -1,11 +1,11 @@
 /// SplitMix64: small, fast and fully specified, so a seed yields the same traffic on every
 /// platform and Swift version (the standard library's generators and `random(in:)` promise neither).
-struct SplitMix64: Sendable {
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         return SplitMix64.mix(state)
     }

@@ -1,5 +1,6 @@
 import Detection
 import Foundation
+import KafkaTestSupport
 import Testing
 import TokentrailCore
 
@@ -114,16 +115,7 @@ struct ProfileConfigurationTests {
 /// `tokentrail check-config` with the profile and generated databases: what an operator runs first.
 @Suite("check-config with GeoIP databases", .enabled(if: GeoIPFixtures.isEnabled))
 struct CheckConfigWithDatabasesTests {
-    static var binary: URL {
-        if let p = ProcessInfo.processInfo.environment["TOKENTRAIL_BINARY"] { return URL(fileURLWithPath: p) }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("tokentrail")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/tokentrail")
-    }
+    static var binary: URL { TokentrailBinary.url }
 
     func run(_ arguments: [String]) throws -> (Int32, String, String) {
         let process = Process()

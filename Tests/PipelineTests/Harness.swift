@@ -7,18 +7,7 @@ final class TokentrailProcess: @unchecked Sendable {
     let process = Process()
     let logURL: URL
 
-    static var binary: URL {
-        if let p = ProcessInfo.processInfo.environment["TOKENTRAIL_BINARY"] { return URL(fileURLWithPath: p) }
-        // swift test puts the package's executables beside the test bundle.
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = testBinary.deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("tokentrail")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/tokentrail")
-    }
+    static var binary: URL { TokentrailBinary.url }
 
     init(_ arguments: [String], name: String) throws {
         logURL = FileManager.default.temporaryDirectory.appendingPathComponent("tokentrail-\(name)-\(UInt32.random(in: 0...UInt32.max)).log")

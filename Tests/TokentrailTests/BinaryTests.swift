@@ -9,16 +9,7 @@ final class Tokentrail: @unchecked Sendable {
     let outURL: URL
     let errURL: URL
 
-    static var binary: URL {
-        if let p = ProcessInfo.processInfo.environment["TOKENTRAIL_BINARY"] { return URL(fileURLWithPath: p) }
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("tokentrail")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/tokentrail")
-    }
+    static var binary: URL { TokentrailBinary.url }
 
     init(_ arguments: [String], environment: [String: String] = [:]) throws {
         let tmp = FileManager.default.temporaryDirectory

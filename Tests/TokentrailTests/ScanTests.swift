@@ -62,18 +62,6 @@ struct ScanCorpus {
     }
 }
 
-/// A seeded generator (splitmix64), so a failing shuffle can be replayed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Runs the library's scan over `paths` in the order given.
 func runScan(_ paths: [String], includeOpen: Bool = false, detector: DetectorConfiguration = DetectorConfiguration())
     throws -> (alerts: [Alert], summary: ScanSummary)
@@ -164,7 +152,7 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
         }
         #expect(baseline.count == corpus.expected.count && baseline.count == 8)
 
-        var random = SeededRandom(state: trial)
+        var random = SplitMix64(seed: trial)  // seeded, so a failing shuffle can be replayed
         let dir = try ScanCorpus.temporaryDirectory("shuffled")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let shuffled = corpus.events.shuffled(using: &random)

@@ -93,9 +93,8 @@ public final class BatchScan {
 
     /// End of input: every window fires, in window order then grouping key.
     public func finish(alert: (Alert) -> Void) {
-        let size = options.detector.rule.windowSize.components
         let end = EventTime(millisecondsSinceEpoch: EventTime.acceptedRange.upperBound.millisecondsSinceEpoch
-                            + size.seconds * 1000 + size.attoseconds / 1_000_000_000_000_000 + 1)
+                            + options.detector.rule.windowSize.milliseconds + 1)
         for a in detector.advance(partition: Self.partition, externalWatermark: end, now: Self.wallClock) {
             emitted(a, alert)
         }
