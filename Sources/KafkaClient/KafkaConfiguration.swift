@@ -51,12 +51,18 @@ public struct KafkaConsumerConfiguration: Sendable {
     public var reportEndOfPartition: Bool
     /// `partition.assignment.strategy`
     public var assignmentStrategy: String
+    /// `fetch.queue.backoff.ms` (librdkafka >= 2.2; not set on older versions): how long a partition
+    /// whose prefetch queue is full waits before it is fetched again. librdkafka's 1000 ms default
+    /// starves a consumer that processes slower than the broker delivers: it drains its queue, then
+    /// waits out the rest of the second with nothing to do (measured: docs/performance.md).
+    public var fetchQueueBackoffMilliseconds: Int
 
     public init(
         common: KafkaConfiguration = KafkaConfiguration(), groupID: String,
         sessionTimeoutMilliseconds: Int = 45_000, maxPollIntervalMilliseconds: Int = 300_000,
         autoOffsetReset: OffsetReset = .earliest, isolationLevel: IsolationLevel = .readCommitted,
-        reportEndOfPartition: Bool = true, assignmentStrategy: String = "cooperative-sticky"
+        reportEndOfPartition: Bool = true, assignmentStrategy: String = "cooperative-sticky",
+        fetchQueueBackoffMilliseconds: Int = 50
     ) {
         self.common = common
         self.groupID = groupID
@@ -66,6 +72,7 @@ public struct KafkaConsumerConfiguration: Sendable {
         self.isolationLevel = isolationLevel
         self.reportEndOfPartition = reportEndOfPartition
         self.assignmentStrategy = assignmentStrategy
+        self.fetchQueueBackoffMilliseconds = fetchQueueBackoffMilliseconds
     }
 
     /// The complete librdkafka property list, in the order applied (passthrough last).
@@ -80,7 +87,8 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("partition.assignment.strategy", assignmentStrategy),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
-        ] + common.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        ] + (Librdkafka.versionNumber >= 0x0202_0000 ? [("fetch.queue.backoff.ms", String(fetchQueueBackoffMilliseconds))] : [])
+            + common.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 

@@ -1,6 +1,6 @@
 // End-to-end benchmark helper (scripts/bench-e2e). Two modes, both talking to one local broker:
 //
-//   RawConsume raw    --bootstrap B --topic T [--partitions 4] [--timeout S]
+//   RawConsume raw    --bootstrap B --topic T [--partitions 4] [--timeout S] [--kafka name=value]...
 //       A bare librdkafka consumer loop (KafkaClient, no decoding: only `valueCount` is read) that
 //       reads topic T once from the earliest offset with a fresh group id. A partition is done at its
 //       end-of-partition event at or past the high watermark read at start (tansu's high watermark was
@@ -36,6 +36,17 @@ func fail(_ message: String) -> Never {
 
 func nowSeconds() -> Double { Date().timeIntervalSince1970 }
 
+/// Every `--kafka name=value` (repeatable): librdkafka properties for the consumer.
+func kafkaProperties(_ args: [String]) -> [String: String] {
+    var properties: [String: String] = [:]
+    for (i, a) in args.enumerated() where a == "--kafka" && i + 1 < args.count {
+        let pair = args[i + 1].split(separator: "=", maxSplits: 1).map(String.init)
+        guard pair.count == 2 else { fail("--kafka expects name=value, got \(args[i + 1])") }
+        properties[pair[0]] = pair[1]
+    }
+    return properties
+}
+
 let args = Array(CommandLine.arguments.dropFirst())
 guard let mode = args.first else { fail("usage: RawConsume raw|alerts|latency --bootstrap B --topic T [--expect FILE] [--timeout S]") }
 guard let bootstrap = argument("--bootstrap", args), let topic = argument("--topic", args) else {
@@ -55,7 +66,7 @@ let logger: Logger = {
                 common: KafkaConfiguration(
                     bootstrapServers: bootstrap, clientID: "bench-e2e",
                     // The output topic may not exist yet when the watcher subscribes: look again every second.
-                    properties: ["topic.metadata.refresh.interval.ms": "1000"]),
+                    properties: ["topic.metadata.refresh.interval.ms": "1000"].merging(kafkaProperties(args)) { $1 }),
                 groupID: group, sessionTimeoutMilliseconds: 6000),
             logger: logger)
         try c.subscribe(topics: [topic])
