@@ -48,6 +48,9 @@ public struct PipelineConfiguration: Sendable {
     /// Receives librdkafka's statistics JSON from the consumer and the producer, every
     /// `statistics.interval.ms` (a `kafka` property; librdkafka sends none while it is 0, the default).
     public var statistics: (@Sendable (String) -> Void)?
+    /// Which of the process's pipelines this is (setting `threads`): each pipeline is a consumer-group
+    /// member of its own, with its own consumer, producer and thread, like a Kafka Streams stream thread.
+    public var threadIndex: Int
 
     public init(
         kafka: KafkaConfiguration = KafkaConfiguration(), inputTopics: [String] = ["cloudtrail"],
@@ -75,6 +78,14 @@ public struct PipelineConfiguration: Sendable {
         self.deadLetterMaxBytes = 900_000
         self.prefilter = false
         self.statistics = nil
+        self.threadIndex = 0
+    }
+
+    /// `<group>-<instance>` for thread 0 (as before threads existed), `<group>-<instance>#<i>` for
+    /// thread i: stable across restarts, so a restarted process fences its own zombies, and unique
+    /// per thread (a host name cannot contain `#`).
+    public var transactionalID: String {
+        threadIndex == 0 ? "\(groupID)-\(instanceID)" : "\(groupID)-\(instanceID)#\(threadIndex)"
     }
 
     public var effectiveRepartitionTopic: String { repartitionTopic ?? "\(groupID).repartition" }

@@ -52,3 +52,23 @@ public struct PipelineSnapshot: Sendable {
         self.commitDuration = commitDuration
     }
 }
+
+extension PipelineCounters {
+    /// The totals of several pipelines together (a process's `threads`).
+    public static func + (a: PipelineCounters, b: PipelineCounters) -> PipelineCounters {
+        var c = a
+        c.recordsConsumed += b.recordsConsumed
+        c.eventsDecoded += b.eventsDecoded
+        c.eventsPrefiltered += b.eventsPrefiltered
+        c.eventsRejected.merge(b.eventsRejected, uniquingKeysWith: +)
+        c.observationsRouted += b.observationsRouted
+        c.observationsProcessed += b.observationsProcessed
+        c.eventsLate += b.eventsLate
+        c.deadLettered.merge(b.deadLettered, uniquingKeysWith: +)
+        c.alertsProduced.merge(b.alertsProduced, uniquingKeysWith: +)
+        c.markersSent += b.markersSent
+        c.commits += b.commits
+        c.rebalances += b.rebalances
+        return c
+    }
+}

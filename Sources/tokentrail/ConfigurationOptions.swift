@@ -29,6 +29,8 @@ struct ConfigurationOptions: ParsableArguments {
     var instanceId: String?
     @Option(help: "Consumer session timeout in milliseconds (session_timeout).")
     var sessionTimeoutMs: Int?
+    @Option(help: "Pipelines (consumer-group members, one thread each) in this process (threads).")
+    var threads: Int?
     @Option(help: "Commit interval in milliseconds (commit_interval).")
     var commitIntervalMs: Int?
     @Option(help: "Idle timeout in seconds: a caught-up, silent partition then follows the wall clock (time.idle_timeout).")
@@ -69,6 +71,7 @@ struct ConfigurationOptions: ParsableArguments {
         set("processing_guarantee", "processing-guarantee", processingGuarantee)
         set("instance_id", "instance-id", instanceId)
         set("session_timeout", "session-timeout-ms", sessionTimeoutMs.map { "\($0)ms" })
+        set("threads", "threads", threads.map { String($0) })
         set("commit_interval", "commit-interval-ms", commitIntervalMs.map { "\($0)ms" })
         set("time.idle_timeout", "idle-timeout-seconds", idleTimeoutSeconds.map { $0 == 0 ? "off" : "\($0)s" })
         set("time.max_out_of_orderness", "max-out-of-orderness-seconds", maxOutOfOrdernessSeconds.map { "\($0)s" })

@@ -68,12 +68,22 @@ struct Run: ParsableCommand {
 
         let stop = StopSignal()
         stop.install(logger: logger, shutdownTimeout: settings.shutdownTimeout, onSignal: { readiness.stopping() })
-        let pipeline: DetectorPipeline
+        // `threads` pipelines, each its own group member (consumer, producer, thread), made here one
+        // after the other so that a configuration error stops the start before anything runs.
+        let failure = PipelineFailure()
+        let shouldStop: @Sendable () -> Bool = { stop.isSet || failure.isSet }
+        var pipelines: [DetectorPipeline] = []
         do {
-            var configuration = settings.pipelineConfiguration(setup)
             let statistics = LibrdkafkaStatistics(metrics: metrics)
-            configuration.statistics = { statistics.publish(json: $0) }
-            pipeline = try DetectorPipeline(configuration: configuration, logger: logger, until: { stop.isSet })
+            for index in 0..<settings.threads {
+                var configuration = settings.pipelineConfiguration(setup)
+                configuration.threadIndex = index
+                let label = settings.threads > 1 ? index : nil
+                configuration.statistics = { statistics.publish(json: $0, pipeline: label) }
+                var threadLogger = logger
+                if settings.threads > 1 { threadLogger[metadataKey: "thread"] = "\(index)" }
+                pipelines.append(try DetectorPipeline(configuration: configuration, logger: threadLogger, until: shouldStop))
+            }
         } catch let e as KafkaError {
             if let problem = KafkaPropertyCheck.problem(for: e, redactor: redactor) {
                 printError("tokentrail: \(ConfigurationError([problem]))")
@@ -87,20 +97,58 @@ struct Run: ParsableCommand {
         }
         readiness.pipelineStarted()
         let enricher = setup.enricher
-        pipeline.onCommit = { snapshot in
-            metrics.publish(snapshot)
-            if let enricher { metrics.publish(geoIP: enricher.statistics) }
-            readiness.committed(ownedPartitions: snapshot.owned)
+        let snapshots = PipelineSnapshots(pipelines: pipelines.count)
+        for (index, pipeline) in pipelines.enumerated() {
+            pipeline.onCommit = { snapshot in
+                snapshots.record(snapshot, from: index) { combined, oldestCommit in
+                    metrics.publish(combined)
+                    if let enricher { metrics.publish(geoIP: enricher.statistics) }
+                    if let oldestCommit { readiness.committed(ownedPartitions: combined.owned, at: oldestCommit) }
+                }
+            }
         }
+        // Pipeline 0 runs on this thread, the others on their own; one failing stops them all.
+        let finished = DispatchGroup()
+        let runLogger = logger
+        for pipeline in pipelines.dropFirst() {
+            let handOver = HandOver(pipeline)
+            finished.enter()
+            let thread = Thread {
+                failure.run(handOver.pipeline, until: shouldStop, logger: runLogger)
+                finished.leave()
+            }
+            thread.name = "pipeline-\(pipeline.configuration.threadIndex)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        failure.run(pipelines[0], until: shouldStop, logger: logger)
+        finished.wait()
+        readiness.stopping()
+        if failure.isSet { throw ExitCode(1) }
+    }
+}
+
+/// Whether any pipeline stopped on an error (the others then stop too, and the process exits 1).
+final class PipelineFailure: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+
+    func run(_ pipeline: DetectorPipeline, until stop: @escaping @Sendable () -> Bool, logger: Logger) {
         do {
-            try pipeline.run(until: { stop.isSet })
-            readiness.stopping()
+            try pipeline.run(until: stop)
         } catch {
-            readiness.stopping()
+            var logger = logger
+            if pipeline.configuration.threadIndex > 0 { logger[metadataKey: "thread"] = "\(pipeline.configuration.threadIndex)" }
             logger.critical("stopped on error: \(error)")
-            throw ExitCode(1)
+            flag.store(true, ordering: .releasing)
         }
     }
+}
+
+/// Moves a pipeline to the thread that runs it; nothing else touches it afterwards.
+private struct HandOver: @unchecked Sendable {
+    let pipeline: DetectorPipeline
+    init(_ pipeline: DetectorPipeline) { self.pipeline = pipeline }
 }
 
 /// SIGTERM/SIGINT ask the pipeline to stop; a second signal, or the shutdown bound passing, exits at once.

@@ -91,4 +91,23 @@ struct EndToEndTests {
         // idle_timeout is 3 s here: every final within it plus a few seconds of the last event.
         #expect(elapsed < .seconds(15), "finals took \(elapsed) after the last event")
     }
+
+    /// `--threads 2`: two pipelines in one process are two group members that share the partitions,
+    /// each with its own transactional producer (a shared transactional.id would fence one of them).
+    @Test func twoThreadsShareThePartitionsExactlyOnce() throws {
+        let s = try Scenario(bootstrap: try TestBroker.require())
+        let expected = try s.simulate(["--count", "40000", "--attacks", "30", "--partitions", "4", "--seed", "7"])
+        let tt = try s.start("threads", ["--threads", "2", "--processing-guarantee", "exactly_once"])
+        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(240))
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
+        #expect(Set(reader.finals.map(\.id)).count == reader.finals.count, "one final per window")
+        let assigned = tt.log.split(separator: "\n").filter { $0.contains("partition assigned") }
+        for thread in ["0", "1"] {
+            #expect(assigned.contains { $0.contains("\"thread\":\"\(thread)\"") }, "thread \(thread) owned partitions:\n\(assigned.joined(separator: "\n"))")
+        }
+        #expect(!tt.log.contains("stopped on error"), "\(tt.log.suffix(1500))")
+    }
 }

@@ -7,17 +7,17 @@ import Pipeline
 import Testing
 import TokentrailCore
 
-@Suite struct MetricsTests {
-    func text(_ m: PipelineMetrics) -> String { String(decoding: m.render(), as: UTF8.self) }
+private func text(_ m: PipelineMetrics) -> String { String(decoding: m.render(), as: UTF8.self) }
 
-    /// The value of one sample line (`name{labels} value`), nil when the series is absent.
-    func sample(_ text: String, _ series: String) -> Double? {
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Double(line.dropFirst(series.count + 1))
-        }
-        return nil
+/// The value of one sample line (`name{labels} value`), nil when the series is absent.
+private func sample(_ text: String, _ series: String) -> Double? {
+    for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+        return Double(line.dropFirst(series.count + 1))
     }
+    return nil
+}
 
+@Suite struct MetricsTests {
     @Test func countersStartAtZeroAndFollowTheRunningTotals() {
         let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.6.1")
         let before = text(m)
@@ -108,6 +108,56 @@ import TokentrailCore
         #expect(sample(second, "tokentrail_partition_lag_records{topic=\"cloudtrail\",partition=\"1\"}") == 0)
         #expect(sample(second, "tokentrail_windows") == 0)
         #expect(sample(second, "tokentrail_commit_duration_seconds_count") == 2)
+    }
+}
+
+/// `threads` > 1: one process's pipelines publish as one.
+@Suite struct PipelineSnapshotsTests {
+    private func snapshot(decoded: Int, rejected: Int, owned: [KafkaTopicPartition], windows: Int) -> PipelineSnapshot {
+        var counters = PipelineCounters()
+        counters.eventsDecoded = decoded
+        counters.eventsRejected = ["not_session_key": rejected]
+        counters.commits = 1
+        var detector = DetectorSummary()
+        detector.windows = windows
+        detector.estimatedBytes = windows * 332
+        return PipelineSnapshot(counters: counters, owned: owned,
+                                partitions: owned.map { PartitionProgress(partition: $0, watermark: nil, lag: 0) },
+                                detector: detector, commitDuration: .milliseconds(5))
+    }
+
+    @Test func totalsAreSummedAndReadinessWaitsForEveryPipeline() {
+        let snapshots = PipelineSnapshots(pipelines: 2)
+        let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.8.0")
+        let r = Readiness(staleAfter: .seconds(10))
+        r.pipelineStarted()
+        let publish: (PipelineSnapshot, ContinuousClock.Instant?) -> Void = { combined, oldest in
+            m.publish(combined)
+            if let oldest { r.committed(ownedPartitions: combined.owned, at: oldest) }
+        }
+        let t0 = ContinuousClock.now
+        let p0 = KafkaTopicPartition("cloudtrail", 0), p1 = KafkaTopicPartition("cloudtrail", 1), p2 = KafkaTopicPartition("cloudtrail", 2)
+        snapshots.record(snapshot(decoded: 100, rejected: 7, owned: [p0, p1], windows: 10), from: 0, at: t0, publish: publish)
+        #expect(sample(text(m), "tokentrail_events_decoded_total") == 100)
+        #expect(r.status(at: t0).reason.contains("first commit"), "pipeline 1 has not committed yet")
+
+        snapshots.record(snapshot(decoded: 50, rejected: 1, owned: [p2], windows: 5), from: 1, at: t0 + .seconds(4), publish: publish)
+        var t = text(m)
+        #expect(sample(t, "tokentrail_events_decoded_total") == 150)
+        #expect(sample(t, "tokentrail_events_rejected_total{reason=\"not_session_key\"}") == 8)
+        #expect(sample(t, "tokentrail_owned_partitions") == 3)
+        #expect(sample(t, "tokentrail_windows") == 15)
+        #expect(sample(t, "tokentrail_partition_lag_records{topic=\"cloudtrail\",partition=\"2\"}") == 0)
+        // Ready, but as of pipeline 0's commit, the older one: it goes stale first.
+        #expect(r.status(at: t0 + .seconds(9)).ready)
+        #expect(!r.status(at: t0 + .seconds(11)).ready)
+
+        // Pipeline 0 commits again with higher totals: counters add only the difference, never twice.
+        snapshots.record(snapshot(decoded: 130, rejected: 7, owned: [p0, p1], windows: 12), from: 0, at: t0 + .seconds(8), publish: publish)
+        t = text(m)
+        #expect(sample(t, "tokentrail_events_decoded_total") == 180)
+        #expect(sample(t, "tokentrail_commits_total") == 2)
+        #expect(r.status(at: t0 + .seconds(13)).ready, "oldest commit is now pipeline 1's, at 4 s")
     }
 }
 

@@ -215,6 +215,8 @@ public enum ConfigSchema {
             bool("input_keyed", \.inputKeyed, "The input is already keyed by the grouping key: no route stage, no repartition topic."),
             choice("processing_guarantee", \.processingGuarantee,
                    "at_least_once: a crash may repeat an alert (same id and revision); exactly_once: transactions, read_committed readers see each once."),
+            int("threads", \.threads, 1...64,
+                "Pipelines in this process, each a consumer-group member with its own thread (as Kafka Streams' num.stream.threads): up to one per core; more than the input has partitions leaves some idle."),
             duration("commit_interval", \.commitInterval, Duration.milliseconds(100)...Duration.seconds(600),
                      "How often alerts are acknowledged, checkpoints written and offsets committed: the replay after a crash."),
             duration("tick_interval", \.tickInterval, Duration.milliseconds(10)...Duration.seconds(60),

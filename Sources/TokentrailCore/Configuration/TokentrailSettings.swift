@@ -20,6 +20,8 @@ public struct TokentrailSettings: Sendable, Hashable {
     public var tickInterval: Duration = .milliseconds(500)
     public var sessionTimeout: Duration = .seconds(45)
     public var shutdownTimeout: Duration = .seconds(30)
+    /// Pipelines (each a consumer-group member with its own thread, consumer and producer) in this process.
+    public var threads = 1
 
     public var inputTopics = ["cloudtrail"]
     public var outputTopic = "tokentrail.alerts"

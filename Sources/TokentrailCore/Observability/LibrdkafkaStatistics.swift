@@ -15,17 +15,19 @@ public final class LibrdkafkaStatistics: Sendable {
 
     public init(metrics: PipelineMetrics) { factory = metrics.factoryForExtensions }
 
-    /// One statistics document from the client of `type` (`consumer` or `producer`).
-    public func publish(json: String) {
+    /// One statistics document from the client of `type` (`consumer` or `producer`) of pipeline
+    /// `pipeline` (setting `threads`; nil when the process runs one: no `pipeline` label then).
+    public func publish(json: String, pipeline: Int? = nil) {
         guard let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return }
         let type = root["type"] as? String ?? "unknown"
+        let client: [(String, String)] = [("client", type)] + (pipeline.map { [("pipeline", String($0))] } ?? [])
         var values: [(name: String, dims: [(String, String)], value: Double)] = []
-        if let n = number(root["msg_cnt"]) { values.append(("tokentrail_kafka_client_queue_messages", [("client", type)], n)) }
-        if let n = number(root["replyq"]) { values.append(("tokentrail_kafka_client_reply_queue_ops", [("client", type)], n)) }
+        if let n = number(root["msg_cnt"]) { values.append(("tokentrail_kafka_client_queue_messages", client, n)) }
+        if let n = number(root["replyq"]) { values.append(("tokentrail_kafka_client_reply_queue_ops", client, n)) }
         for case let broker as [String: Any] in (root["brokers"] as? [String: Any] ?? [:]).values {
             // The internal pseudo-broker (nodeid -1) and bootstrap entries carry no traffic.
             guard let id = number(broker["nodeid"]), id >= 0, let name = broker["nodename"] as? String else { continue }
-            let dims = [("client", type), ("broker", name)]
+            let dims = client + [("broker", name)]
             if let rtt = broker["rtt"] as? [String: Any], let avg = number(rtt["avg"]), avg > 0 {
                 values.append(("tokentrail_kafka_broker_rtt_seconds", dims, avg / 1_000_000))
             }
@@ -47,9 +49,10 @@ public final class LibrdkafkaStatistics: Sendable {
             }
         }
         let factory = self.factory
+        let clientKey = pipeline.map { "\(type)#\($0)" } ?? type
         gauges.withLock { byClient in
             var current: [String: CoreMetrics.Gauge] = [:]
-            var previous = byClient[type] ?? [:]
+            var previous = byClient[clientKey] ?? [:]
             for v in values {
                 let key = v.name + v.dims.map { "|\($0.0)=\($0.1)" }.joined()
                 let g = previous.removeValue(forKey: key) ?? CoreMetrics.Gauge(label: v.name, dimensions: v.dims, factory: factory)
@@ -57,7 +60,7 @@ public final class LibrdkafkaStatistics: Sendable {
                 current[key] = g
             }
             for g in previous.values { g.destroy() }
-            byClient[type] = current
+            byClient[clientKey] = current
         }
     }
 
