@@ -37,6 +37,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private var routes: [KafkaTopicPartition: RouteState] = [:]
     private var detects: [KafkaTopicPartition: DetectState] = [:]
     private var decodeResult = CloudTrailDecodeResult()
+    /// Route stage output not yet sent, per repartition partition (see `ObservationBatch`).
+    private var pendingBatches: [Int32: ObservationBatch] = [:]
+    private var batchObservations: [Observation] = []
     /// The wall clock as of the current poll batch (`run` refreshes it every 256 records).
     private var clock = EventTime(millisecondsSinceEpoch: 0)
     private var transactionOpen = false
@@ -170,6 +173,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 try handle(event)
                 polled += 1
             }
+            try flushBatches()
             let now = ContinuousClock.now
             if now - lastTick >= configuration.tickInterval {
                 try tick()
@@ -232,14 +236,40 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             _ = state.watermarks.onEvent(event.eventTime, now: now)
             switch rule.evaluate(event, origin: EventOrigin(topic: m.topic, partition: m.partition, offset: m.offset)) {
             case .success(let observation):
-                try send(topic: repartitionTopic, partition: nil, key: Array(observation.groupingKey.utf8), value: observation.encode())
-                counters.observationsRouted += 1
+                try routeObservation(observation)
             case .failure(let reason):
                 counters.eventsRejected[reason.label, default: 0] += 1
             }
         }
         state.nextOffset = m.offset + 1
         routes[tp] = state
+    }
+
+    /// Into the pending batch of the repartition partition librdkafka's default partitioner would
+    /// pick for the grouping key (as when each observation was its own keyed record).
+    private func routeObservation(_ observation: Observation) throws {
+        let key = Array(observation.groupingKey.utf8)
+        let partition = repartitionPartitions > 0 ? KafkaPartitioner.consistentRandom(key: key, partitions: Int32(repartitionPartitions)) : 0
+        pendingBatches[partition, default: ObservationBatch()].append(observation.encode())
+        counters.observationsRouted += 1
+        if let batch = pendingBatches[partition], batch.bytes.count >= ObservationBatch.targetBytes {
+            try sendBatch(batch, partition: partition)
+        }
+    }
+
+    private func sendBatch(_ batch: ObservationBatch, partition: Int32) throws {
+        pendingBatches[partition] = nil
+        try send(topic: repartitionTopic, partition: partition, key: [Self.batchKeyByte], value: batch.bytes)
+    }
+
+    /// The key of batch records: not nil (nil marks a watermark marker) and not used for partitioning.
+    private static let batchKeyByte = ObservationBatch.magic
+
+    /// Sends every pending batch: after each poll batch, and before markers and commits, so that
+    /// observations precede the markers that follow them and a commit covers what was routed.
+    private func flushBatches() throws {
+        guard !pendingBatches.isEmpty else { return }
+        for (partition, batch) in pendingBatches.sorted(by: { $0.key < $1.key }) { try sendBatch(batch, partition: partition) }
     }
 
     /// Keyed input: decode and evaluate here, then straight into the detector.
@@ -286,6 +316,21 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitions, emptyPartitionTimeout: emptyTimeout) {
                 try sendAlerts(detector.advance(partition: state.id, externalWatermark: EventTime(millisecondsSinceEpoch: minimum), now: now))
             }
+            return
+        }
+        if m.withValueBytes({ ObservationBatch.isBatch($0) }) {
+            var decoded = batchObservations
+            let problem: String? = m.withValueBytes { value in
+                do { try ObservationBatch.decode(value, into: &decoded) } catch { return "\(error)" }
+                return nil
+            }
+            batchObservations = decoded
+            if let problem {
+                try deadLetterRecord(m, reason: "bad_observation", detail: problem, index: nil)
+                return
+            }
+            for observation in batchObservations { try process(observation, state: state, offset: m.offset, now: now) }
+            batchObservations.removeAll(keepingCapacity: true)
             return
         }
         let observation: Observation
@@ -393,6 +438,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     // MARK: timers
 
     private func tick() throws {
+        try flushBatches()
         let now = Self.wallClock
         let bound = configuration.detector.maxOutOfOrderness.milliseconds
         let idleAfter = configuration.detector.idleTimeout?.milliseconds
@@ -425,6 +471,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     /// Acknowledge output, write checkpoints, commit offsets: in that order (see the type's doc).
     private func commit() throws {
+        try flushBatches()
         let started = ContinuousClock.now
         let owned = Array(routes.keys) + Array(detects.keys)
         var offsets: [KafkaTopicPartitionOffset] = []
