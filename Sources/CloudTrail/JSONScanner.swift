@@ -259,19 +259,21 @@ enum Unescape {
     static func string(_ p: UnsafePointer<UInt8>, _ s: RawString) throws(Failure) -> String {
         if !s.hasEscapes {
             let buffer = UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)
-            guard s.isASCII || isValidUTF8(buffer) else { throw .badUTF8 }
-            return String(decoding: buffer, as: UTF8.self)
+            // The scan already knows ASCII; the string is then made without a second validation.
+            if s.isASCII { return UTF8Text.uncheckedString(buffer, isASCII: true) }
+            guard let text = UTF8Text.string(validating: buffer) else { throw .badUTF8 }
+            return text
         }
         let decoded = try bytes(p, s.start, s.end)
         return try decoded.withUnsafeBufferPointer { (buffer) throws(Failure) -> String in
-            guard isValidUTF8(buffer) else { throw .badUTF8 }
-            return String(decoding: buffer, as: UTF8.self)
+            guard let text = UTF8Text.string(validating: buffer) else { throw .badUTF8 }
+            return text
         }
     }
 
     /// RFC 3629 UTF-8 (no overlongs, no surrogates, at most U+10FFFF), ASCII eight bytes at a time.
     /// The standard library's `String(validating:)` is not specialised here and costs a generic
-    /// metadata lookup per call; `String(decoding:)` on bytes known valid is the fast path.
+    /// metadata lookup per call; see `UTF8Text` for making the string once the bytes are checked.
     static func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let p = b.baseAddress else { return true }
         let n = b.count

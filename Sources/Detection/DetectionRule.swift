@@ -103,18 +103,61 @@ public struct DetectionRule: Sendable {
     }
 
     private func contains(needlesIn hay: UnsafeBufferPointer<UInt8>) -> Bool {
-        userAgentNeedles.contains { needle in
-            guard needle.count <= hay.count else { return false }
-            outer: for start in 0...(hay.count - needle.count) {
-                for i in 0..<needle.count where Self.asciiLower(hay[start + i]) != needle[i] { continue outer }
-                return true
-            }
-            return false
+        guard let base = hay.baseAddress else { return false }
+        for needle in userAgentNeedles {
+            let found = needle.withUnsafeBufferPointer { Self.find($0, in: base, count: hay.count) }
+            if found { return true }
         }
+        return false
     }
 
+    /// Whether `needle` (non-empty, already ASCII-lowercased) occurs in `hay` ignoring ASCII case.
+    ///
+    /// Candidate starts (bytes equal to the needle's first byte, either case) are found eight bytes at a
+    /// time (SWAR zero-byte test); each is then compared in full. The zero-byte test flags every true
+    /// candidate (and, after one, possibly a false one), so checking each flagged position is exact.
+    private static func find(_ needle: UnsafeBufferPointer<UInt8>, in hay: UnsafePointer<UInt8>, count n: Int) -> Bool {
+        let m = needle.count
+        guard m <= n, let np = needle.baseAddress else { return false }
+        let last = n - m  // the last possible start
+        let first = np[0]
+        // From the first byte: a flagged position may be a false candidate (see above).
+        @inline(__always) func matches(at start: Int) -> Bool {
+            var j = 0
+            while j < m {
+                guard asciiLower(hay[start + j]) == np[j] else { return false }
+                j += 1
+            }
+            return true
+        }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        // A lowercase letter is matched by itself and its uppercase form: OR-ing 0x20 into the hay maps
+        // exactly those two bytes (and no other) onto it. Any other first byte matches only itself.
+        let fold: UInt64 = first &- UInt8(ascii: "a") < 26 ? ones &* 0x20 : 0
+        let pattern = ones &* UInt64(first)
+        var i = 0
+        while i + 8 <= n {
+            let x = (UnsafeRawPointer(hay + i).loadUnaligned(as: UInt64.self) | fold) ^ pattern
+            var hits = (x &- ones) & ~x & highs
+            while hits != 0 {
+                let start = i + hits.trailingZeroBitCount >> 3
+                guard start <= last else { return false }
+                if matches(at: start) { return true }
+                hits &= hits &- 1
+            }
+            i += 8
+        }
+        while i <= last {
+            if matches(at: i) { return true }
+            i += 1
+        }
+        return false
+    }
+
+    @inline(__always)
     private static func asciiLower(_ byte: UInt8) -> UInt8 {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+        byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 }
 

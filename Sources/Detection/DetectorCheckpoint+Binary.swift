@@ -13,7 +13,10 @@ extension DetectorCheckpoint {
     }
 
     public init(decoding bytes: some Collection<UInt8>) throws(ObservationDecodingError) {
-        var reader = ByteReader(Array(bytes))
+        self = try ByteReader.read(bytes, Self.decode).get()
+    }
+
+    private static func decode(_ reader: inout ByteReader) throws(ObservationDecodingError) -> DetectorCheckpoint {
         guard try reader.byte() == 0x43 else { throw .badMagic }
         let version = try reader.byte()
         guard version == 1 else { throw .unsupportedVersion(version) }
@@ -23,6 +26,6 @@ extension DetectorCheckpoint {
         let watermark = flags & 1 != 0 ? EventTime(millisecondsSinceEpoch: try reader.signed()) : nil
         let nextOffset = flags & 2 != 0 ? try reader.signed() : nil
         guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
-        self.init(safeOffset: safeOffset, watermark: watermark, nextOffset: nextOffset)
+        return DetectorCheckpoint(safeOffset: safeOffset, watermark: watermark, nextOffset: nextOffset)
     }
 }

@@ -35,10 +35,21 @@ extension Observation {
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(64 + principalArn.utf8.count * 2 + (userAgent?.utf8.count ?? 0))
-        let optionals = [accountId, userAgent, eventSource, eventName, awsRegion, eventID]
-        var flags: UInt8 = 0
-        for (bit, value) in optionals.enumerated() where value != nil { flags |= 1 << UInt8(bit) }
+        // Room for everything (an upper bound: a varint length takes at most 3 bytes below 2 MB), so
+        // `out` is allocated once and never regrown.
+        @inline(__always) func size(_ text: String?) -> Int { text.map { $0.utf8.count + 3 } ?? 0 }
+        var capacity = 3 + 17 + 3 * 10 + 1 + 5  // header, address, three varints, enrichment bits and asn
+        capacity += size(principalArn) + size(principalType) + size(accessKeyId) + size(origin.topic) + size(groupingKey)
+        capacity += size(accountId) + size(userAgent) + size(eventSource) + size(eventName) + size(awsRegion) + size(eventID)
+        capacity += size(enrichment?.asOrganization) + size(enrichment?.countryCode) + size(enrichment?.city)
+        out.reserveCapacity(capacity)
+        // Field by field rather than through arrays: no allocation beyond `out`.
+        var flags: UInt8 = accountId != nil ? 1 : 0
+        if userAgent != nil { flags |= 2 }
+        if eventSource != nil { flags |= 4 }
+        if eventName != nil { flags |= 8 }
+        if awsRegion != nil { flags |= 16 }
+        if eventID != nil { flags |= 32 }
         if groupingKey == principalArn {
             flags |= 1 << 6
         } else if groupingKey == accessKeyId {
@@ -61,11 +72,18 @@ extension Observation {
         Self.appendSigned(eventTime.millisecondsSinceEpoch, to: &out)
         Self.appendSigned(Int64(origin.partition), to: &out)
         Self.appendSigned(origin.offset, to: &out)
-        for text in [principalArn, principalType, accessKeyId, origin.topic] { Self.append(text, to: &out) }
+        Self.append(principalArn, to: &out)
+        Self.append(principalType, to: &out)
+        Self.append(accessKeyId, to: &out)
+        Self.append(origin.topic, to: &out)
         if flags & 0b1100_0000 == 0 { Self.append(groupingKey, to: &out) }
-        for value in optionals { if let value { Self.append(value, to: &out) } }
+        if let accountId { Self.append(accountId, to: &out) }
+        if let userAgent { Self.append(userAgent, to: &out) }
+        if let eventSource { Self.append(eventSource, to: &out) }
+        if let eventName { Self.append(eventName, to: &out) }
+        if let awsRegion { Self.append(awsRegion, to: &out) }
+        if let eventID { Self.append(eventID, to: &out) }
         if let e = enrichment {
-            // Field by field rather than through arrays: no allocation beyond `out`.
             var bits: UInt8 = e.asn != nil ? 1 : 0
             if e.asOrganization != nil { bits |= 2 }
             if e.countryCode != nil { bits |= 4 }
@@ -82,7 +100,20 @@ extension Observation {
     /// Decodes what `encode()` wrote. Throws for anything else, including an observation whose
     /// address is `.notAnAddress` (the rule never makes one; a forged record must not count).
     public init(decoding bytes: some Collection<UInt8>) throws(ObservationDecodingError) {
-        var reader = ByteReader(Array(bytes))
+        self = try ByteReader.read(bytes, Self.decode).get()
+    }
+
+    /// Same as the generic form; concrete, so a caller in another module does not go through an
+    /// unspecialised generic (the detect stage lends the record's bytes, which are read in place).
+    public init(decoding bytes: UnsafeRawBufferPointer) throws(ObservationDecodingError) {
+        self = try ByteReader.read(bytes, Self.decode).get()
+    }
+
+    public init(decoding bytes: [UInt8]) throws(ObservationDecodingError) {
+        self = try ByteReader.read(bytes, Self.decode).get()
+    }
+
+    private static func decode(_ reader: inout ByteReader) throws(ObservationDecodingError) -> Observation {
         guard try reader.byte() == Self.encodingMagic else { throw .badMagic }
         let version = try reader.byte()
         guard version == 1 || version == 2 else { throw .unsupportedVersion(version) }
@@ -112,10 +143,13 @@ extension Observation {
         } else {
             groupingKey = try reader.string()
         }
-        var optionals: [String?] = []
-        for bit in 0..<6 {
-            optionals.append(flags & (1 << UInt8(bit)) != 0 ? try reader.string() : nil)
-        }
+        // Six locals rather than an array: no allocation.
+        let accountId = flags & 1 != 0 ? try reader.string() : nil
+        let userAgent = flags & 2 != 0 ? try reader.string() : nil
+        let eventSource = flags & 4 != 0 ? try reader.string() : nil
+        let eventName = flags & 8 != 0 ? try reader.string() : nil
+        let awsRegion = flags & 16 != 0 ? try reader.string() : nil
+        let eventID = flags & 32 != 0 ? try reader.string() : nil
         var enrichment: AddressEnrichment?
         if version == 2 {
             let bits = try reader.byte()
@@ -131,11 +165,11 @@ extension Observation {
             enrichment = e
         }
         guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
-        self.init(
-            groupingKey: groupingKey, principalArn: arn, principalType: type, accountId: optionals[0],
-            address: address, accessKeyId: key, userAgent: optionals[1], eventSource: optionals[2],
-            eventName: optionals[3], awsRegion: optionals[4],
-            eventTime: EventTime(millisecondsSinceEpoch: time), eventID: optionals[5],
+        return Observation(
+            groupingKey: groupingKey, principalArn: arn, principalType: type, accountId: accountId,
+            address: address, accessKeyId: key, userAgent: userAgent, eventSource: eventSource,
+            eventName: eventName, awsRegion: awsRegion,
+            eventTime: EventTime(millisecondsSinceEpoch: time), eventID: eventID,
             origin: EventOrigin(topic: topic, partition: partition32, offset: offset),
             enrichment: enrichment
         )
@@ -167,11 +201,32 @@ extension Observation {
 }
 
 /// Bounds-checked reading: every length is checked against what is left before anything is allocated.
+/// Reads borrowed bytes in place; `read` lends them for the duration of one decode.
 struct ByteReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var position = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    static func read<T>(
+        _ bytes: UnsafeRawBufferPointer, _ body: (inout ByteReader) throws(ObservationDecodingError) -> T
+    ) -> Result<T, ObservationDecodingError> {
+        var reader = ByteReader(bytes.assumingMemoryBound(to: UInt8.self))
+        do throws(ObservationDecodingError) { return .success(try body(&reader)) } catch { return .failure(error) }
+    }
+
+    static func read<T>(
+        _ bytes: [UInt8], _ body: (inout ByteReader) throws(ObservationDecodingError) -> T
+    ) -> Result<T, ObservationDecodingError> {
+        bytes.withUnsafeBytes { read($0, body) }
+    }
+
+    static func read<T>(
+        _ bytes: some Collection<UInt8>, _ body: (inout ByteReader) throws(ObservationDecodingError) -> T
+    ) -> Result<T, ObservationDecodingError> {
+        bytes.withContiguousStorageIfAvailable { read(UnsafeRawBufferPointer($0), body) }
+            ?? read(Array(bytes), body)
+    }
 
     var remaining: Int { bytes.count - position }
 
@@ -208,8 +263,13 @@ struct ByteReader {
         let length = try unsigned()
         guard length <= UInt64(remaining) else { throw .truncated }
         let end = position + Int(length)
-        defer { position = end }
-        guard let text = String(validating: bytes[position..<end], as: UTF8.self) else { throw .invalidUTF8 }
+        let start = position
+        position = end
+        // `String(validating:)` over a slice takes the standard library's unspecialised generic
+        // path; `UTF8Text` checks the bytes in place (ASCII eight at a time) and copies once.
+        guard let text = UTF8Text.string(validating: UnsafeBufferPointer(rebasing: bytes[start..<end])) else {
+            throw .invalidUTF8
+        }
         return text
     }
 }
