@@ -26,6 +26,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private let decoder: CloudTrailDecoder
     private var detector: WindowedDetector
     private let deliveryFailures = DeliveryFailures()
+    private let deliveries = DeliveryTracker()
+    /// An at-least-once commit under way (see `startCommit`); nil between commits.
+    private var pendingCommit: PendingCommit?
     private let repartitionTopic: String
     private let checkpointTopic: String
     private let inputTopics: Set<String>
@@ -88,8 +91,10 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             producerConfig.transactionalID = configuration.transactionalID
         }
         let failures = deliveryFailures
+        let deliveries = deliveries
         producer = try KafkaProducer(configuration: producerConfig, logger: logger, statistics: configuration.statistics, deliveryReport: { report in
             if let e = report.error { failures.record(e) }
+            deliveries.reported(report.tag)
         })
         try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
@@ -179,10 +184,11 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 try tick()
                 lastTick = now
             }
-            if now - lastCommit >= configuration.commitInterval {
-                try commit()
+            if now - lastCommit >= configuration.commitInterval, pendingCommit == nil {
+                if configuration.processingGuarantee == .atLeastOnce { try startCommit() } else { try commit() }
                 lastCommit = now
             }
+            try advanceCommit()
         }
         logger.info("stopping: committing and leaving the group")
         try commit()
@@ -375,13 +381,17 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// Backpressure: while librdkafka's queue is full this waits (fetching stops with it, so memory
     /// stays bounded by the consumer's fetch queue); it never drops a record.
     private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) throws {
+        let tag = deliveries.issue()
         while true {
             do {
                 try producer.send(topic: topic, partition: partition, key: key, value: value, headers: headers,
-                                  queueFullTimeout: .seconds(10))
+                                  tag: tag, queueFullTimeout: .seconds(10))
                 return
             } catch {
-                guard error.code == .queueFull else { throw error }
+                guard error.code == .queueFull else {
+                    deliveries.reported(tag)  // never enqueued: no report will come
+                    throw error
+                }
                 logger.warning("producer queue full for 10 s: the broker is slow or away; waiting", metadata: [LogKeys.topic: "\(topic)"])
             }
         }
@@ -469,11 +479,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         transactionOpen = true
     }
 
-    /// Acknowledge output, write checkpoints, commit offsets: in that order (see the type's doc).
-    private func commit() throws {
-        try flushBatches()
-        let started = ContinuousClock.now
-        let owned = Array(routes.keys) + Array(detects.keys)
+    /// What a commit writes: the offsets and a checkpoint per owned partition, as of now.
+    private func commitPoint() -> (offsets: [KafkaTopicPartitionOffset], records: [PartitionCheckpoint]) {
         var offsets: [KafkaTopicPartitionOffset] = []
         var records: [PartitionCheckpoint] = []
         for (tp, r) in routes {
@@ -490,6 +497,18 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                                                watermark: cp.watermark?.millisecondsSinceEpoch,
                                                upstream: configuration.inputKeyed ? nil : d.upstream))
         }
+        return (offsets, records)
+    }
+
+    /// Acknowledge output, write checkpoints, commit offsets: in that order (see the type's doc).
+    /// Blocking; used for exactly-once, before partitions leave, and at stop. It supersedes an
+    /// at-least-once commit under way.
+    private func commit() throws {
+        try flushBatches()
+        pendingCommit = nil
+        let started = ContinuousClock.now
+        let owned = Array(routes.keys) + Array(detects.keys)
+        let (offsets, records) = commitPoint()
         switch configuration.processingGuarantee {
         case .atLeastOnce:
             // A slow or unreachable broker postpones the commit (the next interval tries again);
@@ -517,6 +536,49 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
         counters.commits += 1
         if let onCommit { onCommit(snapshot(owned: owned, commitDuration: ContinuousClock.now - started)) }
+    }
+
+    /// The at-least-once commit without stopping the thread: the same order as `commit` (output
+    /// acknowledged -> checkpoints acknowledged -> offsets committed), but each step waits for the
+    /// delivery reports of what was sent before it while records keep being processed. A blocking
+    /// commit stopped the thread for up to a second on a slow broker, and every alert whose trigger
+    /// arrived meanwhile waited for it (docs/performance.md, latency).
+    private func startCommit() throws {
+        try flushBatches()
+        let (offsets, records) = commitPoint()
+        pendingCommit = PendingCommit(stage: .output, barrier: deliveries.issued, offsets: offsets, checkpoints: records,
+                                      owned: Array(routes.keys) + Array(detects.keys), started: .now)
+        try advanceCommit()
+    }
+
+    private func advanceCommit() throws {
+        guard var pending = pendingCommit, deliveries.allReported(before: pending.barrier) else {
+            if let pending = pendingCommit, !pending.warned, ContinuousClock.now - pending.started > .seconds(30) {
+                logger.warning("commit waiting for the broker to acknowledge output", metadata: ["stage": "\(pending.stage)"])
+                pendingCommit?.warned = true
+            }
+            return
+        }
+        try throwDeliveryFailures()
+        switch pending.stage {
+        case .output:
+            for cp in pending.checkpoints { try writeCheckpoint(cp) }
+            pending.barrier = deliveries.issued
+            pending.stage = .checkpoints
+            pendingCommit = pending
+            try advanceCommit()
+        case .checkpoints:
+            pendingCommit = nil
+            do {
+                try consumer.commitAsync(pending.offsets)
+            } catch {
+                guard !error.isFatal else { throw error }
+                logger.warning("commit postponed: \(error.message)", metadata: [LogKeys.errorCode: "\(error.code)"])
+                return
+            }
+            counters.commits += 1
+            if let onCommit { onCommit(snapshot(owned: pending.owned, commitDuration: ContinuousClock.now - pending.started)) }
+        }
     }
 
     /// Progress per owned partition and the detector's state, for gauges (commit time only).
@@ -612,6 +674,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     public func partitionsLost(_ partitions: [KafkaTopicPartition]) {
         counters.rebalances += 1
+        pendingCommit = nil  // its offsets may name partitions that are gone
         logger.warning("partitions lost without a hand-over", metadata: [LogKeys.partitions: "\(partitions)"])
         drop(partitions)
     }
@@ -629,4 +692,46 @@ final class DeliveryFailures: Sendable {
     private let errors = Mutex<[KafkaError]>([])
     func record(_ e: KafkaError) { errors.withLock { $0.append(e) } }
     func take() -> [KafkaError] { errors.withLock { e in defer { e.removeAll() }; return e } }
+}
+
+/// An at-least-once commit under way: waiting for the output sent before it, then for its checkpoints.
+struct PendingCommit {
+    enum Stage { case output, checkpoints }
+    var stage: Stage
+    /// Every record sent before this tag must be reported before the next step.
+    var barrier: UInt64
+    var offsets: [KafkaTopicPartitionOffset]
+    var checkpoints: [PartitionCheckpoint]
+    var owned: [KafkaTopicPartition]
+    var started: ContinuousClock.Instant
+    var warned = false
+}
+
+/// Which records have delivery reports: every `send` takes a tag in increasing order, the
+/// producer's report (success or failure) hands it back.
+final class DeliveryTracker: Sendable {
+    private struct State {
+        var next: UInt64 = 1
+        var outstanding = Set<UInt64>()
+    }
+
+    private let state = Mutex(State())
+
+    func issue() -> UInt64 {
+        state.withLock { s in
+            let tag = s.next
+            s.next += 1
+            s.outstanding.insert(tag)
+            return tag
+        }
+    }
+
+    func reported(_ tag: UInt64) { _ = state.withLock { $0.outstanding.remove(tag) } }
+
+    /// The next tag `issue` will give: a barrier after everything sent so far.
+    var issued: UInt64 { state.withLock { $0.next } }
+
+    func allReported(before barrier: UInt64) -> Bool {
+        state.withLock { s in !s.outstanding.contains { $0 < barrier } }
+    }
 }
