@@ -10,9 +10,11 @@ import Synchronization
 /// member, so N identical processes share all of the work.
 ///
 /// Commit protocol (design brief, Recovery): every `commitInterval`, and before partitions leave,
-/// (1) every record produced so far is acknowledged (flush; exactly-once: part of the transaction),
+/// (1) every record produced so far is acknowledged (exactly-once: part of the transaction),
 /// (2) a checkpoint per owned partition is written and acknowledged, (3) the offsets are committed.
 /// Never past the oldest record of a window that is still open (`DetectorCheckpoint.safeOffset`).
+/// At-least-once, the periodic commit waits for those acknowledgements without stopping the thread
+/// (`startCommit`); exactly-once, revokes and stop commit blocking.
 ///
 /// Confined to the thread that calls `run`: the rebalance listener runs inside `poll` on it too.
 public final class DetectorPipeline: KafkaRebalanceListener {
