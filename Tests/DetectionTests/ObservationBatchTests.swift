@@ -1,6 +1,5 @@
 import CloudTrail
 import Detection
-@testable import Pipeline
 import Testing
 
 /// The repartition record that carries many observations (`ObservationBatch`).

@@ -1,5 +1,3 @@
-import Detection
-
 /// Many observations in one repartition record.
 ///
 /// The route stage used to send one Kafka record per observation. Per record, librdkafka allocates
@@ -15,36 +13,39 @@ import Detection
 /// Recovery is unchanged: every observation of a batch carries the batch record's offset, a commit
 /// falls between records, so a batch is replayed (or suppressed below the checkpoint) as a whole.
 /// A rolling upgrade must deploy readers first: an older detect stage dead-letters batch records.
-struct ObservationBatch {
-    static let magic: UInt8 = 0x42
-    static let version: UInt8 = 1
+public struct ObservationBatch: Sendable {
+    public static let magic: UInt8 = 0x42
+    public static let version: UInt8 = 1
 
-    private(set) var bytes: [UInt8] = []
-    private(set) var count = 0
+    /// The record value so far.
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var count = 0
+
+    public init() {}
 
     /// Records past this many bytes are sent at once (far below the producer's message.max.bytes).
-    static let targetBytes = 256 * 1024
+    public static let targetBytes = 256 * 1024
 
-    mutating func append(_ encoded: [UInt8]) {
+    public mutating func append(_ encoded: [UInt8]) {
         if bytes.isEmpty {
             bytes.reserveCapacity(4096)
             bytes.append(Self.magic)
             bytes.append(Self.version)
         }
-        Self.appendVarint(UInt64(encoded.count), to: &bytes)
+        Observation.appendUnsigned(UInt64(encoded.count), to: &bytes)
         bytes.append(contentsOf: encoded)
         count += 1
     }
 
 
-    static func isBatch(_ value: UnsafeRawBufferPointer) -> Bool { value.first == magic }
+    public static func isBatch(_ value: UnsafeRawBufferPointer) -> Bool { value.first == magic }
 
-    enum DecodingError: Error, CustomStringConvertible {
+    public enum DecodingError: Error, CustomStringConvertible {
         case unsupportedVersion(UInt8)
         case truncated
         case observation(index: Int, ObservationDecodingError)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .unsupportedVersion(let v): "unsupported observation batch version \(v)"
             case .truncated: "truncated observation batch"
@@ -54,47 +55,26 @@ struct ObservationBatch {
     }
 
     /// Every observation of a batch record, or an error if any part is unreadable (then none is used).
-    static func decode(_ value: UnsafeRawBufferPointer, into out: inout [Observation]) throws(DecodingError) {
+    public static func decode(_ value: UnsafeRawBufferPointer, into out: inout [Observation]) throws(DecodingError) {
         out.removeAll(keepingCapacity: true)
         guard value.count >= 2 else { throw .truncated }
         guard value[1] == version else { throw .unsupportedVersion(value[1]) }
-        var position = 2
+        let buffer = value.assumingMemoryBound(to: UInt8.self)
+        var reader = ByteReader(UnsafeBufferPointer(rebasing: buffer[2...]))
         var index = 0
-        while position < value.count {
-            let length = try readVarint(value, &position)
-            guard length <= UInt64(value.count - position) else { throw .truncated }
-            let end = position + Int(length)
+        while reader.remaining > 0 {
+            let length: UInt64
+            do { length = try reader.unsigned() } catch { throw .truncated }
+            guard length <= UInt64(reader.remaining) else { throw .truncated }
+            let start = 2 + reader.position
+            reader.position += Int(length)
             do {
-                out.append(try Observation(decoding: UnsafeRawBufferPointer(rebasing: value[position..<end])))
+                out.append(try Observation(decoding: UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))])))
             } catch {
                 throw .observation(index: index, error)
             }
-            position = end
             index += 1
         }
         guard index > 0 else { throw .truncated }
-    }
-
-    private static func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
-        var v = value
-        while v >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        out.append(UInt8(v))
-    }
-
-    private static func readVarint(_ bytes: UnsafeRawBufferPointer, _ position: inout Int) throws(DecodingError) -> UInt64 {
-        var result: UInt64 = 0
-        var shift: UInt64 = 0
-        while position < bytes.count {
-            let byte = bytes[position]
-            position += 1
-            guard shift < 64 else { throw .truncated }
-            result |= UInt64(byte & 0x7F) << shift
-            if byte & 0x80 == 0 { return result }
-            shift += 7
-        }
-        throw .truncated
     }
 }
