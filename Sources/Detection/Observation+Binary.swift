@@ -35,14 +35,24 @@ extension Observation {
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = []
-        // Room for everything (an upper bound: a varint length takes at most 3 bytes below 2 MB), so
-        // `out` is allocated once and never regrown.
+        // Room for everything, so `out` is allocated once and never regrown.
+        out.reserveCapacity(encodedSizeBound)
+        encode(into: &out)
+        return out
+    }
+
+    /// At least the size of the encoding (a varint length takes at most 3 bytes below 2 MB).
+    var encodedSizeBound: Int {
         @inline(__always) func size(_ text: String?) -> Int { text.map { $0.utf8.count + 3 } ?? 0 }
         var capacity = 3 + 17 + 3 * 10 + 1 + 5  // header, address, three varints, enrichment bits and asn
         capacity += size(principalArn) + size(principalType) + size(accessKeyId) + size(origin.topic) + size(groupingKey)
         capacity += size(accountId) + size(userAgent) + size(eventSource) + size(eventName) + size(awsRegion) + size(eventID)
         capacity += size(enrichment?.asOrganization) + size(enrichment?.countryCode) + size(enrichment?.city)
-        out.reserveCapacity(capacity)
+        return capacity
+    }
+
+    /// Appends what `encode()` returns to `out`.
+    func encode(into out: inout [UInt8]) {
         // Field by field rather than through arrays: no allocation beyond `out`.
         var flags: UInt8 = accountId != nil ? 1 : 0
         if userAgent != nil { flags |= 2 }
@@ -94,7 +104,6 @@ extension Observation {
             if let text = e.countryCode { Self.append(text, to: &out) }
             if let text = e.city { Self.append(text, to: &out) }
         }
-        return out
     }
 
     /// Decodes what `encode()` wrote. Throws for anything else, including an observation whose

@@ -6,9 +6,10 @@
 /// more than the observation itself (docs/performance.md). The route stage now collects the
 /// observations of one poll batch per repartition partition and sends each partition's as one record.
 ///
-/// Layout: magic 0x42 ('B'), version 0x01, then per observation its length (LEB128) and its
-/// `Observation.encode()` bytes, to the end of the value. A single-observation record starts with
-/// `Observation.encodingMagic` (0x4F) instead, and is still read; a watermark marker has no key.
+/// Layout: magic 0x42 ('B'), version 0x01, then per observation its length (LEB128; the writer
+/// pads lengths below 16 KiB to two bytes) and its `Observation.encode()` bytes, to the end of the
+/// value. A single-observation record starts with `Observation.encodingMagic` (0x4F) instead, and is
+/// still read; a watermark marker has no key.
 ///
 /// Recovery is unchanged: every observation of a batch carries the batch record's offset, a commit
 /// falls between records, so a batch is replayed (or suppressed below the checkpoint) as a whole.
@@ -27,14 +28,38 @@ public struct ObservationBatch: Sendable {
     public static let targetBytes = 256 * 1024
 
     public mutating func append(_ encoded: [UInt8]) {
-        if bytes.isEmpty {
-            bytes.reserveCapacity(4096)
-            bytes.append(Self.magic)
-            bytes.append(Self.version)
-        }
+        startIfEmpty()
         Observation.appendUnsigned(UInt64(encoded.count), to: &bytes)
         bytes.append(contentsOf: encoded)
         count += 1
+    }
+
+    /// Appends `observation`, encoded in place behind its length (no array of its own). The length
+    /// is written as a two-byte LEB128 varint when below 16 KiB, padded if smaller (`0x80 | n, 0x00`
+    /// for n < 128: a valid varint every reader decodes), so it can be filled in after the encoding.
+    public mutating func append(_ observation: Observation) {
+        startIfEmpty()
+        let at = bytes.count
+        bytes.append(0x80)
+        bytes.append(0x00)
+        observation.encode(into: &bytes)
+        let length = bytes.count - at - 2
+        if length < 1 << 14 {
+            bytes[at] = UInt8(truncatingIfNeeded: length) | 0x80
+            bytes[at + 1] = UInt8(truncatingIfNeeded: length >> 7)
+        } else {
+            var prefix: [UInt8] = []
+            Observation.appendUnsigned(UInt64(length), to: &prefix)
+            bytes.replaceSubrange(at..<(at + 2), with: prefix)
+        }
+        count += 1
+    }
+
+    private mutating func startIfEmpty() {
+        guard bytes.isEmpty else { return }
+        bytes.reserveCapacity(4096)
+        bytes.append(Self.magic)
+        bytes.append(Self.version)
     }
 
 

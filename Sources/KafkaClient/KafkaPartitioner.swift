@@ -7,6 +7,12 @@ public enum KafkaPartitioner {
     /// random partition for an empty key). Calls librdkafka's own function, so the two cannot differ.
     public static func consistentRandom(key: [UInt8], partitions: Int32) -> Int32 {
         precondition(partitions > 0, "a topic has at least one partition")
-        return key.withUnsafeBytes { rd_kafka_msg_partitioner_consistent_random(nil, $0.baseAddress, $0.count, partitions, nil, nil) }
+        return key.withUnsafeBytes { consistentRandom(key: $0, partitions: partitions) }
+    }
+
+    /// The same over borrowed bytes (a string's UTF-8 in place: no array per call).
+    public static func consistentRandom(key: UnsafeRawBufferPointer, partitions: Int32) -> Int32 {
+        precondition(partitions > 0, "a topic has at least one partition")
+        return rd_kafka_msg_partitioner_consistent_random(nil, key.baseAddress, key.count, partitions, nil, nil)
     }
 }

@@ -48,4 +48,24 @@ struct ObservationBatchTests {
             #expect("\(error)".contains("observation 0"))
         }
     }
+
+    /// The route stage encodes in place behind a two-byte length: short (padded), ordinary and
+    /// over-16-KiB observations, mixed with pre-encoded ones, all read back unchanged.
+    @Test func inPlaceEncodingReadsBackAtEverySize() throws {
+        var tiny = observation(1)
+        tiny.principalArn = "p"; tiny.groupingKey = "p"; tiny.principalType = "R"; tiny.accessKeyId = "ASIA1"
+        tiny.accountId = nil; tiny.userAgent = nil; tiny.eventSource = nil; tiny.eventName = nil; tiny.awsRegion = nil
+        tiny.origin = EventOrigin(topic: "t", partition: 0, offset: 0)
+        #expect(tiny.encode().count < 128)
+        var huge = observation(2)
+        huge.userAgent = String(repeating: "agent/1.0 ", count: 2_000)
+        #expect(huge.encode().count >= 1 << 14)
+        let sent = [tiny, observation(3), huge, tiny, observation(4), huge]
+        var batch = ObservationBatch()
+        for (i, o) in sent.enumerated() {
+            if i == 4 { batch.append(o.encode()) } else { batch.append(o) }
+        }
+        #expect(batch.count == sent.count)
+        #expect(try decode(batch.bytes) == sent)
+    }
 }
