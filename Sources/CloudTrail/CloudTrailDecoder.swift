@@ -39,9 +39,49 @@ public struct CloudTrailDecoder: Sendable {
     /// single-event document it rejects is not read past the deciding field (like `mayMatch`).
     public var prefilter: CloudTrailPrefilter?
 
-    public init(limits: Limits = Limits(), prefilter: CloudTrailPrefilter? = nil) {
+    /// The string fields of `CloudTrailEvent` (and its `userIdentity`) a decoder makes.
+    public struct Fields: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+        init(_ field: Field) { rawValue = 1 << UInt32(field.rawValue) }
+
+        public static let eventID = Fields(.eventID)
+        public static let eventSource = Fields(.eventSource)
+        public static let eventName = Fields(.eventName)
+        public static let eventCategory = Fields(.eventCategory)
+        public static let awsRegion = Fields(.awsRegion)
+        /// The text; `CloudTrailEvent.sourceAddress` is classified whatever this set holds.
+        public static let sourceIPAddress = Fields(.sourceIPAddress)
+        public static let userAgent = Fields(.userAgent)
+        public static let recipientAccountId = Fields(.recipientAccountId)
+        public static let errorCode = Fields(.errorCode)
+        public static let type = Fields(.type)
+        public static let arn = Fields(.arn)
+        public static let accountId = Fields(.accountId)
+        public static let principalId = Fields(.principalId)
+        public static let userName = Fields(.userName)
+        public static let accessKeyId = Fields(.accessKeyId)
+        public static let sessionIssuerArn = Fields(.sessionIssuerArn)
+        public static let all: Fields = [
+            .eventID, .eventSource, .eventName, .eventCategory, .awsRegion, .sourceIPAddress, .userAgent,
+            .recipientAccountId, .errorCode, .type, .arn, .accountId, .principalId, .userName, .accessKeyId,
+            .sessionIssuerArn,
+        ]
+
+        @inline(__always)
+        func contains(_ field: Field) -> Bool { rawValue & (1 << UInt32(field.rawValue)) != 0 }
+    }
+
+    /// The string fields to make (`.all` by default). A field outside the set comes back nil and is
+    /// treated like any value the decoder skips: checked for structure and type, never copied, its
+    /// escapes and UTF-8 not checked. A caller that reads only some fields (the detection rule,
+    /// `DetectionRule.fieldsRead`) saves a heap string per unread field per event.
+    public var fields: Fields
+
+    public init(limits: Limits = Limits(), prefilter: CloudTrailPrefilter? = nil, fields: Fields = .all) {
         self.limits = limits
         self.prefilter = prefilter
+        self.fields = fields
     }
 
     /// Events and per-member errors of one record value (any envelope, optionally gzip).
@@ -128,6 +168,7 @@ public struct CloudTrailDecoder: Sendable {
             return result.errors.append(.init(reason: .notJSON, byteOffset: 0))
         }
         var s = JSONScanner(base.assumingMemoryBound(to: UInt8.self), count: bytes.count, maxDepth: limits.maxDepth)
+        s.fields = fields
         // A UTF-8 byte order mark is not JSON, but some writers add it; it carries no meaning.
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { s.pos = 3 }
         var envelope = Envelope()

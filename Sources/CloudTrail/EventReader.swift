@@ -212,7 +212,7 @@ extension JSONScanner {
                     CloudTrailDecodingError(reason: .badTimestamp, recordIndex: recordIndex, field: Field.eventTime.name))
             }
             @inline(__always) func text(_ field: Field) throws(Unescape.Failure) -> String? {
-                guard let span = raw.spans[field] else { return nil }
+                guard fields.contains(field), let span = raw.spans[field] else { return nil }
                 current = field
                 return try Unescape.string(base, span)
             }

@@ -25,6 +25,8 @@ struct JSONScanner {
     let end: Int
     var pos: Int
     let maxDepth: Int
+    /// The string fields `finish` makes (the decoder's `fields`).
+    var fields = CloudTrailDecoder.Fields.all
 
     init(_ base: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
         self.base = base

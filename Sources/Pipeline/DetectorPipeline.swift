@@ -76,7 +76,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         decoder = CloudTrailDecoder(
             limits: configuration.decoderLimits,
             prefilter: configuration.prefilter
-                ? CloudTrailPrefilter(identityTypes: r.identityTypes.sorted(), accessKeyPrefixes: r.accessKeyPrefixes) : nil)
+                ? CloudTrailPrefilter(identityTypes: r.identityTypes.sorted(), accessKeyPrefixes: r.accessKeyPrefixes) : nil,
+            fields: DetectionRule.fieldsRead)
         var detectorConfig = configuration.detector
         detectorConfig.defaultWatermarkMode = configuration.inputKeyed ? .boundedOutOfOrderness : .external
         detector = WindowedDetector(detectorConfig)
@@ -207,12 +208,14 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         switch event {
         case .message(let m):
             counters.recordsConsumed += 1
-            if m.topic == repartitionTopic, !configuration.inputKeyed {
-                try detectFromRepartition(m)
+            // The topic's name once per record: each `m.topic` makes a new String from librdkafka's.
+            let tp = m.topicPartition
+            if !configuration.inputKeyed, tp.topic == repartitionTopic {
+                try detectFromRepartition(m, tp)
             } else if configuration.inputKeyed {
-                try detectFromInput(m)
+                try detectFromInput(m, tp)
             } else {
-                try route(m)
+                try route(m, tp)
             }
         case .endOfPartition(let tp, _):
             let now = clock
@@ -230,8 +233,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
 
     /// Unkeyed input: decode, pre-filter, evaluate, re-key to the repartition topic.
-    private func route(_ m: KafkaMessage) throws {
-        let tp = m.topicPartition
+    private func route(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         let now = clock
         var state = routes[tp] ?? RouteState(watermarks: newWatermarks())
         state.watermarks.setCaughtUp(false, now: now)
@@ -242,7 +244,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         counters.eventsDecoded += decodeResult.events.count
         for event in decodeResult.events {
             _ = state.watermarks.onEvent(event.eventTime, now: now)
-            switch rule.evaluate(event, origin: EventOrigin(topic: m.topic, partition: m.partition, offset: m.offset)) {
+            switch rule.evaluate(event, origin: EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)) {
             case .success(let observation):
                 try routeObservation(observation)
             case .failure(let reason):
@@ -256,9 +258,11 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// Into the pending batch of the repartition partition librdkafka's default partitioner would
     /// pick for the grouping key (as when each observation was its own keyed record).
     private func routeObservation(_ observation: Observation) throws {
-        let key = Array(observation.groupingKey.utf8)
-        let partition = repartitionPartitions > 0 ? KafkaPartitioner.consistentRandom(key: key, partitions: Int32(repartitionPartitions)) : 0
-        pendingBatches[partition, default: ObservationBatch()].append(observation.encode())
+        var key = observation.groupingKey
+        let partition = repartitionPartitions > 0
+            ? key.withUTF8 { KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer($0), partitions: Int32(repartitionPartitions)) }
+            : 0
+        pendingBatches[partition, default: ObservationBatch()].append(observation)
         counters.observationsRouted += 1
         if let batch = pendingBatches[partition], batch.bytes.count >= ObservationBatch.targetBytes {
             try sendBatch(batch, partition: partition)
@@ -281,8 +285,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
 
     /// Keyed input: decode and evaluate here, then straight into the detector.
-    private func detectFromInput(_ m: KafkaMessage) throws {
-        let tp = m.topicPartition
+    private func detectFromInput(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         let state = try detectState(tp)
         let now = clock
         if state.caughtUp {
@@ -296,7 +299,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         counters.eventsDecoded += decodeResult.events.count
         var processedAny = false
         for event in decodeResult.events {
-            switch rule.evaluate(event, origin: EventOrigin(topic: m.topic, partition: m.partition, offset: m.offset)) {
+            switch rule.evaluate(event, origin: EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)) {
             case .success(let observation):
                 try process(observation, state: state, offset: m.offset, now: now)
                 processedAny = true
@@ -307,8 +310,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         if !processedAny { detector.noteActivity(partition: state.id, offset: m.offset, now: now) }
     }
 
-    private func detectFromRepartition(_ m: KafkaMessage) throws {
-        let tp = m.topicPartition
+    private func detectFromRepartition(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         var state = try detectState(tp)
         let now = clock
         let isMarker = m.withKeyBytes { $0 == nil }
@@ -327,12 +329,13 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             return
         }
         if m.withValueBytes({ ObservationBatch.isBatch($0) }) {
-            var decoded = batchObservations
+            var decoded: [Observation] = []
+            swap(&decoded, &batchObservations)  // moved, not copied, so its storage is reused
             let problem: String? = m.withValueBytes { value in
                 do { try ObservationBatch.decode(value, into: &decoded) } catch { return "\(error)" }
                 return nil
             }
-            batchObservations = decoded
+            swap(&decoded, &batchObservations)
             if let problem {
                 try deadLetterRecord(m, reason: "bad_observation", detail: problem, index: nil)
                 return

@@ -43,3 +43,39 @@ import Testing
         #expect(!finals.isEmpty)
     }
 }
+
+/// The pipeline decodes only `DetectionRule.fieldsRead`: over the simulator's whole mix (every
+/// identity type, rejected and kept events, attacks) and with extended rules (allow lists, console
+/// exclusion, data-event network exclusion inputs), the rule must say exactly what it says on
+/// fully decoded events. A field the rule starts reading but `fieldsRead` misses fails here.
+@Suite struct RuleFieldsTests {
+    @Test func theRuleSeesNoDifferenceWithOnlyTheFieldsItReads() throws {
+        let full = CloudTrailDecoder()
+        let partial = CloudTrailDecoder(fields: DetectionRule.fieldsRead)
+        var configuration = RuleConfiguration.seed
+        configuration.groupingKey = .accessKeyId
+        let rules = [DetectionRule(.seed), DetectionRule(configuration)]
+        var compared = 0
+        var kept = 0
+        for (i, e) in Sample.events.enumerated() {
+            let a = full.decode(e.json), b = partial.decode(e.json)
+            #expect(a.errors == b.errors)
+            #expect(a.events.count == b.events.count)
+            for (x, y) in zip(a.events, b.events) {
+                let origin = EventOrigin(topic: "cloudtrail", partition: 0, offset: Int64(i))
+                for rule in rules {
+                    let rx = rule.evaluate(x, origin: origin), ry = rule.evaluate(y, origin: origin)
+                    #expect(rx == ry)
+                    if case .success = rx { kept += 1 }
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared == 2 * Sample.events.count)
+        #expect(kept > 0 && kept < compared, "both outcomes are exercised")
+        // What is spared: fields the rule never reads come back nil.
+        let sample = try #require(Sample.events.lazy.compactMap { partial.decode($0.json).events.first }
+            .first { $0.userIdentity.principalId == nil && $0.userIdentity.arn != nil })
+        #expect(sample.sourceIPAddress == nil && sample.userIdentity.sessionIssuerArn == nil)
+    }
+}

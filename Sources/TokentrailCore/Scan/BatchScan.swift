@@ -50,7 +50,8 @@ public final class BatchScan {
         // Nothing fires before `finish`, so lateness cannot arise.
         configuration.allowedLateness = .zero
         self.rule = rule ?? DetectionRule(configuration.rule)
-        decoder = CloudTrailDecoder(limits: .init(maxDecodedBytes: options.maxDocumentBytes))
+        // Only what the rule reads, as the pipeline does: both treat the same bytes the same way.
+        decoder = CloudTrailDecoder(limits: .init(maxDecodedBytes: options.maxDocumentBytes), fields: DetectionRule.fieldsRead)
         detector = WindowedDetector(configuration)
         detector.assign(partition: Self.partition, mode: .external)
     }
