@@ -41,7 +41,8 @@ public struct DetectionRule: Sendable {
     /// The `CloudTrailEvent` string fields `evaluate` reads: a decoder feeding the rule makes only
     /// these (`CloudTrailDecoder(fields:)`), sparing a heap string per event for each of the others
     /// (`principalId`, `userName`, `sessionIssuerArn`, `errorCode`, the `sourceIPAddress` text).
-    /// `DetectionRuleTests` checks that evaluating events decoded with only these fields changes nothing.
+    /// `RuleFieldsTests` (SimulationTests) checks that evaluating events decoded with only these
+    /// fields changes nothing.
     public static let fieldsRead: CloudTrailDecoder.Fields = [
         .type, .arn, .accountId, .accessKeyId, .userAgent, .eventSource, .eventName, .eventCategory,
         .awsRegion, .recipientAccountId, .eventID,
