@@ -27,7 +27,6 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private let rule: DetectionRule
     private let decoder: CloudTrailDecoder
     private var detector: WindowedDetector
-    private let deliveryFailures = DeliveryFailures()
     private let deliveries = DeliveryTracker()
     /// An at-least-once commit under way (see `startCommit`); nil between commits.
     private var pendingCommit: PendingCommit?
@@ -93,11 +92,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         if configuration.processingGuarantee == .exactlyOnce {
             producerConfig.transactionalID = configuration.transactionalID
         }
-        let failures = deliveryFailures
         let deliveries = deliveries
         producer = try KafkaProducer(configuration: producerConfig, logger: logger, statistics: configuration.statistics, deliveryReport: { report in
-            if let e = report.error { failures.record(e) }
-            deliveries.reported(report.tag)
+            deliveries.reported(report.tag, error: report.error)
         })
         try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
@@ -394,7 +391,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 return
             } catch {
                 guard error.code == .queueFull else {
-                    deliveries.reported(tag)  // never enqueued: no report will come
+                    deliveries.reported(tag, error: nil)  // never enqueued: no report will come; thrown here
                     throw error
                 }
                 logger.warning("producer queue full for 10 s: the broker is slow or away; waiting", metadata: [LogKeys.topic: "\(topic)"])
@@ -485,7 +482,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
 
     /// What a commit writes: the offsets and a checkpoint per owned partition, as of now.
-    private func commitPoint() -> (offsets: [KafkaTopicPartitionOffset], records: [PartitionCheckpoint]) {
+    private func commitPoint() -> (owned: [KafkaTopicPartition], offsets: [KafkaTopicPartitionOffset], records: [PartitionCheckpoint]) {
         var offsets: [KafkaTopicPartitionOffset] = []
         var records: [PartitionCheckpoint] = []
         for (tp, r) in routes {
@@ -502,7 +499,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                                                watermark: cp.watermark?.millisecondsSinceEpoch,
                                                upstream: configuration.inputKeyed ? nil : d.upstream))
         }
-        return (offsets, records)
+        return (Array(routes.keys) + Array(detects.keys), offsets, records)
     }
 
     /// Acknowledge output, write checkpoints, commit offsets: in that order (see the type's doc).
@@ -512,8 +509,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         try flushBatches()
         pendingCommit = nil
         let started = ContinuousClock.now
-        let owned = Array(routes.keys) + Array(detects.keys)
-        let (offsets, records) = commitPoint()
+        let (owned, offsets, records) = commitPoint()
         switch configuration.processingGuarantee {
         case .atLeastOnce:
             // A slow or unreachable broker postpones the commit (the next interval tries again);
@@ -550,10 +546,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// arrived meanwhile waited for it (docs/performance.md, latency).
     private func startCommit() throws {
         try flushBatches()
-        let (offsets, records) = commitPoint()
+        let (owned, offsets, records) = commitPoint()
         pendingCommit = PendingCommit(stage: .output, barrier: deliveries.issued, offsets: offsets, checkpoints: records,
-                                      owned: Array(routes.keys) + Array(detects.keys), started: .now)
-        try advanceCommit()
+                                      owned: owned, started: .now)
     }
 
     private func advanceCommit() throws {
@@ -619,7 +614,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// A record the broker refused is not retried here: the process stops before committing past
     /// it, and the restart replays it (at-least-once).
     private func throwDeliveryFailures() throws {
-        let failures = deliveryFailures.take()
+        let failures = deliveries.takeFailures()
         if let first = failures.first {
             throw KafkaError(code: first.code, message: "\(failures.count) record(s) not delivered: \(first.message)", isFatal: true)
         }
@@ -692,13 +687,6 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
 }
 
-/// Delivery errors reported on the producer's poll thread, taken at commit time.
-final class DeliveryFailures: Sendable {
-    private let errors = Mutex<[KafkaError]>([])
-    func record(_ e: KafkaError) { errors.withLock { $0.append(e) } }
-    func take() -> [KafkaError] { errors.withLock { e in defer { e.removeAll() }; return e } }
-}
-
 /// An at-least-once commit under way: waiting for the output sent before it, then for its checkpoints.
 struct PendingCommit {
     enum Stage { case output, checkpoints }
@@ -713,11 +701,12 @@ struct PendingCommit {
 }
 
 /// Which records have delivery reports: every `send` takes a tag in increasing order, the
-/// producer's report (success or failure) hands it back.
+/// producer's report (success or failure) hands it back; failures are kept until a commit takes them.
 final class DeliveryTracker: Sendable {
     private struct State {
         var next: UInt64 = 1
         var outstanding = Set<UInt64>()
+        var failures: [KafkaError] = []
     }
 
     private let state = Mutex(State())
@@ -731,7 +720,16 @@ final class DeliveryTracker: Sendable {
         }
     }
 
-    func reported(_ tag: UInt64) { _ = state.withLock { $0.outstanding.remove(tag) } }
+    /// Called on the producer's poll thread for every report.
+    func reported(_ tag: UInt64, error: KafkaError?) {
+        state.withLock { s in
+            s.outstanding.remove(tag)
+            if let error { s.failures.append(error) }
+        }
+    }
+
+    /// The delivery errors reported since the last call.
+    func takeFailures() -> [KafkaError] { state.withLock { s in defer { s.failures.removeAll() }; return s.failures } }
 
     /// The next tag `issue` will give: a barrier after everything sent so far.
     var issued: UInt64 { state.withLock { $0.next } }
