@@ -90,31 +90,55 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
 
     var count: Int { kept.count + others.count }
 
+    init() {}
+
+    /// Starts from values already sorted and distinct (at most the limit the caller will use).
+    init(sorted kept: [Value]) { self.kept = kept }
+
     /// Returns true when `value` was not seen before (as far as fingerprints can tell).
     mutating func insert(_ value: Value, limit: Int, trackLimit: Int) -> Bool {
+        insert(value, limit: limit, trackLimit: trackLimit, storing: { $0 })
+    }
+
+    /// As `insert(_:limit:trackLimit:)`; `storing` gives the copy to keep and is called only when
+    /// `value` is about to be kept (a string pool's lookup then costs nothing for repeats).
+    @inline(__always)
+    mutating func insert(_ value: Value, limit: Int, trackLimit: Int, storing: (Value) -> Value) -> Bool {
+        let n = kept.count
+        // Full, and after the largest kept value: the common case of a sample (event ids) or of a
+        // list at its limit settles with one comparison and no search.
+        if n > 0, n >= limit, Value.precedes(kept[n - 1], value) {
+            if !others.isEmpty, others.contains(value.fingerprint) { return false }
+            guard others.count < trackLimit else {
+                saturated = true
+                return false
+            }
+            others.insert(value.fingerprint)
+            return true
+        }
         var low = 0
-        var high = kept.count
+        var high = n
         while low < high {
             let mid = (low + high) / 2
             if Value.precedes(kept[mid], value) { low = mid + 1 } else { high = mid }
         }
-        if low < kept.count, kept[low] == value { return false }
+        if low < n, kept[low] == value { return false }
         if !others.isEmpty, others.contains(value.fingerprint) { return false }
-        if kept.count < limit {
-            kept.insert(value, at: low)
+        if n < limit {
+            kept.insert(storing(value), at: low)
             return true
         }
         // Full: a smaller value still displaces the largest kept one, so what is kept never depends
         // on arrival order; only the remembering of the rest stops at `trackLimit`.
         let tracking = others.count < trackLimit
         if !tracking { saturated = true }
-        if low < kept.count {
+        if low < n {
             let evicted = kept.removeLast()
-            kept.insert(value, at: low)
+            kept.insert(storing(value), at: low)
             if tracking { others.insert(evicted.fingerprint) }
             return true
         }
-        guard tracking else { return false }
+        guard tracking else { return false }  // limit 0: nothing is kept
         others.insert(value.fingerprint)
         return true
     }
@@ -125,6 +149,11 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
 enum SmallDistinct<Value: EvidenceValue>: Sendable {
     case empty
     case one(Value)
+    /// Two or more values, sorted and distinct, fewer than or as many as the limit, none forgotten:
+    /// the common case past one value (a handful of user agents, event names, ...) costs one
+    /// array buffer, so a lookup touches one heap block rather than a box and then its array.
+    case few([Value])
+    /// At the limit: the bounded set that also fingerprints what it does not keep.
     case many(Box)
 
     /// Safe to share across threads because it is copy-on-write: `insert` mutates a box only when
@@ -139,6 +168,7 @@ enum SmallDistinct<Value: EvidenceValue>: Sendable {
         switch self {
         case .empty: 0
         case .one: 1
+        case .few(let values): values.count
         case .many(let box): box.set.count
         }
     }
@@ -153,52 +183,71 @@ enum SmallDistinct<Value: EvidenceValue>: Sendable {
         switch self {
         case .empty: []
         case .one(let v): [v]
+        case .few(let values): values
         case .many(let box): box.set.kept
         }
     }
 
     @discardableResult
     mutating func insert(_ value: Value, limit: Int, trackLimit: Int) -> Bool {
+        insert(value, limit: limit, trackLimit: trackLimit, storing: { $0 })
+    }
+
+    /// `storing` gives the copy to keep; it is called only when `value` is about to be kept.
+    @discardableResult @inline(__always)
+    mutating func insert(_ value: Value, limit: Int, trackLimit: Int, storing: (Value) -> Value) -> Bool {
         switch self {
         case .empty:
             guard limit > 0 else { return false }
-            self = .one(value)
+            self = .one(storing(value))
             return true
         case .one(let existing):
             if existing == value { return false }
-            var set = BoundedDistinct<Value>()
-            _ = set.insert(existing, limit: limit, trackLimit: trackLimit)
-            let added = set.insert(value, limit: limit, trackLimit: trackLimit)
-            self = .many(Box(set))
-            return added
+            guard limit >= 2 else { return promote([existing], value, limit, trackLimit, storing) }
+            self = Value.precedes(value, existing) ? .few([storing(value), existing]) : .few([existing, storing(value)])
+            return true
+        case .few(var values):
+            var low = 0
+            var high = values.count
+            while low < high {
+                let mid = (low + high) / 2
+                if Value.precedes(values[mid], value) { low = mid + 1 } else { high = mid }
+            }
+            if low < values.count, values[low] == value { return false }
+            guard values.count < limit else { return promote(values, value, limit, trackLimit, storing) }
+            self = .empty  // the array is now uniquely referenced (unless a copy of the window shares it)
+            values.insert(storing(value), at: low)
+            self = .few(values)
+            return true
         case .many(var box):
             self = .empty
             if !isKnownUniquelyReferenced(&box) { box = Box(box.set) }
-            let added = box.set.insert(value, limit: limit, trackLimit: trackLimit)
+            let added = box.set.insert(value, limit: limit, trackLimit: trackLimit, storing: storing)
             self = .many(box)
             return added
         }
     }
 
-    mutating func insert(_ value: Value?, limit: Int, trackLimit: Int) {
-        if let value { insert(value, limit: limit, trackLimit: trackLimit) }
+    /// At the limit: from here on, the bounded set decides (and fingerprints what it drops).
+    private mutating func promote(
+        _ kept: [Value], _ value: Value, _ limit: Int, _ trackLimit: Int, _ storing: (Value) -> Value
+    ) -> Bool {
+        var set = BoundedDistinct(sorted: kept)
+        let added = set.insert(value, limit: limit, trackLimit: trackLimit, storing: storing)
+        self = .many(Box(set))
+        return added
     }
 
-    /// Whether `value` is already among the kept values (cheap: no fingerprint, no allocation).
-    func keeps(_ value: Value) -> Bool {
-        switch self {
-        case .empty: false
-        case .one(let v): v == value
-        case .many(let box): box.set.kept.count < 4 && box.set.kept.contains(value)
-        }
+    mutating func insert(_ value: Value?, limit: Int, trackLimit: Int) {
+        if let value { insert(value, limit: limit, trackLimit: trackLimit) }
     }
 }
 
 extension SmallDistinct where Value == String {
-    /// Inserts the pool's shared copy of `value`, looking it up only when it may be stored.
+    /// Inserts the pool's shared copy of `value`, looking it up only when it is about to be kept.
     mutating func insert(_ value: String?, limit: Int, trackLimit: Int, pool: inout StringPool) {
-        guard let value, !keeps(value) else { return }
-        insert(pool.intern(value), limit: limit, trackLimit: trackLimit)
+        guard let value else { return }
+        insert(value, limit: limit, trackLimit: trackLimit, storing: { pool.intern($0) })
     }
 }
 

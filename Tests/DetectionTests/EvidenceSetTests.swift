@@ -1,0 +1,95 @@
+import CloudTrail
+import Testing
+
+@testable import Detection
+
+/// The evidence lists of a window (`SmallDistinct`, and `BoundedDistinct` past its limit) against a
+/// plain model: the `limit` smallest distinct values in byte order, and the exact distinct count
+/// while it is tracked. Whatever the arrival order, the list must be the same.
+@Suite("Evidence sets")
+struct EvidenceSetTests {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// Values that share long prefixes and differ in length, so both the eight-byte and the tail
+    /// comparisons decide, with repeats.
+    static func values(_ count: Int, distinct: Int, seed: UInt64) -> [String] {
+        var random = Generator(state: seed)
+        let stems = ["", "GetObject", "GetObjectAcl", "s3.amazonaws.com", "arn:aws:iam::123456789012:role/r"]
+        return (0..<count).map { _ in
+            let n = Int(random.next() % UInt64(distinct))
+            return stems[n % stems.count] + String(n, radix: 7)
+        }
+    }
+
+    static func expected(_ values: [String], limit: Int) -> (kept: [String], count: Int) {
+        let distinct = Set(values).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return (Array(distinct.prefix(limit)), distinct.count)
+    }
+
+    @Test(arguments: [0, 1, 2, 3, 10, 50])
+    func keepsTheSmallestValuesAndCountsEveryDistinctOne(limit: Int) {
+        for (seed, distinct) in [(1, 1), (2, 2), (3, 9), (4, 40), (5, 400)] as [(UInt64, Int)] {
+            let input = Self.values(600, distinct: distinct, seed: seed)
+            let (kept, count) = Self.expected(input, limit: limit)
+            var pool = StringPool()
+            var pooled = SmallDistinct<String>.empty
+            var plain = SmallDistinct<String>.empty
+            var newOnes = 0
+            for value in input {
+                pooled.insert(value, limit: limit, trackLimit: 1_000_000, pool: &pool)
+                if plain.insert(value, limit: limit, trackLimit: 1_000_000) { newOnes += 1 }
+            }
+            #expect(pooled.values == kept, "limit \(limit), \(distinct) distinct")
+            #expect(plain.values == kept, "limit \(limit), \(distinct) distinct")
+            #expect(plain.count == (limit == 0 ? 0 : count), "limit \(limit), \(distinct) distinct")
+            #expect(pooled.count == plain.count)
+            #expect(newOnes == plain.count, "insert says true exactly once per distinct value")
+            #expect(!plain.isSaturated)
+
+            // Another arrival order gives the same list.
+            var reversed = SmallDistinct<String>.empty
+            for value in input.reversed() { reversed.insert(value, limit: limit, trackLimit: 1_000_000) }
+            #expect(reversed.values == kept)
+        }
+    }
+
+    @Test func pastTheTrackingLimitTheCountStopsAndSaysSo() {
+        // A sample (as event ids are kept): nothing remembered past the kept values.
+        let input = Self.values(500, distinct: 300, seed: 9)
+        let (kept, count) = Self.expected(input, limit: 10)
+        var sample = SmallDistinct<String>.empty
+        for value in input { sample.insert(value, limit: 10, trackLimit: 0) }
+        #expect(sample.values == kept)
+        #expect(sample.count == 10)
+        #expect(sample.isSaturated)
+        #expect(count > 10)
+
+        var bounded = SmallDistinct<String>.empty
+        for value in input { bounded.insert(value, limit: 5, trackLimit: 20) }
+        #expect(bounded.values == Array(kept.prefix(5)))
+        #expect(bounded.count == 25)
+        #expect(bounded.isSaturated)
+    }
+
+    @Test func aCopyOfAWindowIsNotChangedByTheOriginal() {
+        var original = SmallDistinct<String>.empty
+        for value in ["b", "a"] { original.insert(value, limit: 3, trackLimit: 10) }
+        let few = original
+        original.insert("c", limit: 3, trackLimit: 10)
+        let full = original
+        original.insert("0", limit: 3, trackLimit: 10)
+        #expect(few.values == ["a", "b"])
+        #expect(full.values == ["a", "b", "c"])
+        #expect(original.values == ["0", "a", "b"])
+        #expect(full.count == 3 && original.count == 4)
+    }
+}
