@@ -163,12 +163,13 @@ public struct CloudTrailDecoder: Sendable {
     }
 
     /// One JSON document, already inflated.
-    func decodeDocument(_ bytes: UnsafeRawBufferPointer, into result: inout CloudTrailDecodeResult) {
+    func decodeDocument(_ bytes: UnsafeRawBufferPointer, into result: inout CloudTrailDecodeResult, lending: Bool = false) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else {
             return result.errors.append(.init(reason: .notJSON, byteOffset: 0))
         }
         var s = JSONScanner(base.assumingMemoryBound(to: UInt8.self), count: bytes.count, maxDepth: limits.maxDepth)
         s.fields = fields
+        s.lending = lending
         // A UTF-8 byte order mark is not JSON, but some writers add it; it carries no meaning.
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { s.pos = 3 }
         var envelope = Envelope()

@@ -59,6 +59,19 @@ public struct CloudTrailDecodeResult: Sendable, Hashable {
     public var errors: [CloudTrailDecodingError]
     /// Event objects the decoder's pre-filter dropped unread (they cannot match its profile).
     public var filtered: Int
+    /// Checked events kept as places in the input, while `CloudTrailDecoder.decodeEach` runs (empty
+    /// otherwise, and not part of equality).
+    var lent: [LentEvent] = []
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.events == b.events && a.errors == b.errors && a.filtered == b.filtered
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(events)
+        hasher.combine(errors)
+        hasher.combine(filtered)
+    }
 
     public init(events: [CloudTrailEvent] = [], errors: [CloudTrailDecodingError] = [], filtered: Int = 0) {
         self.events = events
@@ -68,6 +81,7 @@ public struct CloudTrailDecodeResult: Sendable, Hashable {
 
     mutating func append(_ other: CloudTrailDecodeResult) {
         events.append(contentsOf: other.events)
+        lent.append(contentsOf: other.lent)
         errors.append(contentsOf: other.errors)
         filtered += other.filtered
     }
@@ -75,6 +89,7 @@ public struct CloudTrailDecodeResult: Sendable, Hashable {
     /// Empties both lists but keeps their storage, for a decoder loop that reuses one result.
     public mutating func removeAll() {
         events.removeAll(keepingCapacity: true)
+        lent.removeAll(keepingCapacity: true)
         errors.removeAll(keepingCapacity: true)
         filtered = 0
     }

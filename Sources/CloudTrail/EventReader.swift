@@ -196,7 +196,15 @@ extension JSONScanner {
         }
     }
 
+    /// The string fields in the order `finish` checks them: the first bad one names the error.
+    static let checkOrder: [Field] = [
+        .type, .arn, .accountId, .principalId, .userName, .accessKeyId, .sessionIssuerArn, .eventID, .eventSource,
+        .eventName, .eventCategory, .awsRegion, .sourceIPAddress, .userAgent, .recipientAccountId, .errorCode,
+    ]
+
     /// Appends the public event made from `raw` to `result`, or the first reason it is not one.
+    /// With `lending`, the event is checked exactly as if it were made (the same errors, naming the
+    /// same field) but kept as places in the input (`result.lent`), for `CloudTrailDecoder.decodeEach`.
     func finish(_ raw: RawEvent, recordIndex: Int? = nil, into result: inout CloudTrailDecodeResult) {
         if let failure = raw.failure {
             return result.errors.append(
@@ -211,15 +219,23 @@ extension JSONScanner {
                 return result.errors.append(
                     CloudTrailDecodingError(reason: .badTimestamp, recordIndex: recordIndex, field: Field.eventTime.name))
             }
-            @inline(__always) func text(_ field: Field) throws(Unescape.Failure) -> String? {
-                guard fields.contains(field), let span = raw.spans[field] else { return nil }
-                current = field
-                return try Unescape.string(base, span)
-            }
             var address = SourceAddress.notAnAddress
             if let span = raw.spans.sourceIPAddress {
                 current = .sourceIPAddress
                 address = try Unescape.withBytes(base, span) { SourceAddress(parsingUTF8: $0) }
+            }
+            if lending {
+                for field in Self.checkOrder where fields.contains(field) {
+                    guard let span = raw.spans[field] else { continue }
+                    current = field
+                    try Unescape.check(base, span)
+                }
+                return result.lent.append(LentEvent(raw: raw, eventTime: time, sourceAddress: address))
+            }
+            @inline(__always) func text(_ field: Field) throws(Unescape.Failure) -> String? {
+                guard fields.contains(field), let span = raw.spans[field] else { return nil }
+                current = field
+                return try Unescape.string(base, span)
             }
             let identity = UserIdentity(
                 type: try text(.type), arn: try text(.arn), accountId: try text(.accountId),

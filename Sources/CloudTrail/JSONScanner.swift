@@ -27,6 +27,8 @@ struct JSONScanner {
     let maxDepth: Int
     /// The string fields `finish` makes (the decoder's `fields`).
     var fields = CloudTrailDecoder.Fields.all
+    /// `finish` checks events and keeps their places (`CloudTrailDecodeResult.lent`) instead of making them.
+    var lending = false
 
     init(_ base: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
         self.base = base
@@ -309,6 +311,16 @@ enum Unescape {
             }
         }
         return true
+    }
+
+    /// Throws what `string(_:_:)` would throw for `s`, making nothing unless `s` holds escapes.
+    @inline(__always)
+    static func check(_ p: UnsafePointer<UInt8>, _ s: RawString) throws(Failure) {
+        if s.hasEscapes {
+            _ = try string(p, s)
+        } else if !s.isASCII, !isValidUTF8(UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)) {
+            throw .badUTF8
+        }
     }
 
     /// Calls `body` with the unescaped bytes of `s`, copying only when it holds escapes.

@@ -29,10 +29,16 @@ public struct DetectionRule: Sendable {
     /// Looks up each kept event's address (after every cheaper test passed); nil: no enrichment.
     public let enricher: (any AddressEnricher)?
     private let userAgentNeedles: [[UInt8]]
+    private let identityTypes: TextSet
+    private let excludedEventSources: TextSet
+    private let accessKeyPrefixes: TextPrefixes
 
     public init(_ configuration: RuleConfiguration = .seed, enricher: (any AddressEnricher)? = nil) {
         self.configuration = configuration
         self.enricher = enricher
+        identityTypes = TextSet(configuration.identityTypes)
+        excludedEventSources = TextSet(configuration.excludedEventSources)
+        accessKeyPrefixes = TextPrefixes(configuration.accessKeyPrefixes)
         userAgentNeedles = configuration.excludedUserAgentSubstrings
             .map { Array($0.utf8).map(Self.asciiLower) }
             .filter { !$0.isEmpty }
@@ -50,19 +56,28 @@ public struct DetectionRule: Sendable {
 
     /// Keeps `event` as an `Observation` stamped with where the raw event came from, or says why not.
     public func evaluate(_ event: CloudTrailEvent, origin: EventOrigin) -> Result<Observation, RejectReason> {
-        let identity = event.userIdentity
+        evaluate(input: event, origin: origin)
+    }
+
+    /// The same for an event lent by `CloudTrailDecoder.decodeEach`: the tests read its bytes in
+    /// place, and strings are made only for an event that is kept (one in four of a typical trail is
+    /// not). Same answer as `evaluate(event.event(), origin:)`: both run one generic implementation
+    /// (`RuleInput`); `LentRuleTests` (SimulationTests) compares them over the simulator's mix and edge
+    /// cases, and `HotPathTests` checks its byte tests against `String`'s.
+    public func evaluate(_ event: EventFields, origin: EventOrigin) -> Result<Observation, RejectReason> {
+        evaluate(input: event, origin: origin)
+    }
+
+    private func evaluate<E: RuleInput>(input event: E, origin: EventOrigin) -> Result<Observation, RejectReason> {
         guard EventTime.acceptedRange.contains(event.eventTime) else { return .failure(.eventTimeOutOfRange) }
-        guard let type = identity.type, configuration.identityTypes.contains(type) else {
-            return .failure(.identityType)
-        }
-        guard let arn = identity.arn, !arn.isEmpty else { return .failure(.missingPrincipalArn) }
-        guard let key = identity.accessKeyId,
-              configuration.accessKeyPrefixes.contains(where: { key.hasPrefix($0) }) else {
+        guard event.withUTF8(.type, { identityTypes.contains($0) }) == true else { return .failure(.identityType) }
+        guard event.withUTF8(.arn, { !$0.isEmpty }) == true else { return .failure(.missingPrincipalArn) }
+        guard event.withUTF8(.accessKeyId, { accessKeyPrefixes.hasPrefix(of: $0) }) == true else {
             return .failure(.accessKeyPrefix)
         }
         if case .notAnAddress = event.sourceAddress { return .failure(.notAnAddress) }
-        if let agent = event.userAgent, isExcluded(userAgent: agent) { return .failure(.excludedUserAgent) }
-        if let source = event.eventSource, configuration.excludedEventSources.contains(source) {
+        if event.withUTF8(.userAgent, { isExcluded(userAgentBytes: $0) }) == true { return .failure(.excludedUserAgent) }
+        if event.withUTF8(.eventSource, { excludedEventSources.contains($0) }) == true {
             return .failure(.excludedEventSource)
         }
         if configuration.excludeConsoleSessions, event.sessionCredentialFromConsole {
@@ -71,16 +86,20 @@ public struct DetectionRule: Sendable {
         if configuration.allowedNetworks.contains(where: { $0.contains(event.sourceAddress) }) {
             return .failure(.allowlistedAddress)
         }
+        // Kept unless allowlisted: from here on the strings are needed anyway.
+        let arn = event.string(.arn)!
         if configuration.allowedPrincipals.contains(where: { $0.matches(arn) }) {
             return .failure(.allowlistedPrincipal)
         }
         let enrichment = enricher?.enrich(event.sourceAddress)
         if let organization = enrichment?.asOrganization {
             if configuration.excludedNetworkOrganizations.contains(organization) { return .failure(.excludedNetwork) }
-            if event.eventCategory == "Data", configuration.excludedDataEventNetworkOrganizations.contains(organization) {
+            if event.withUTF8(.eventCategory, { Self.dataCategory.contains($0) }) == true,
+               configuration.excludedDataEventNetworkOrganizations.contains(organization) {
                 return .failure(.excludedNetwork)
             }
         }
+        let key = event.string(.accessKeyId)!
         let groupingKey: String
         switch configuration.groupingKey {
         case .principalArn: groupingKey = arn
@@ -89,20 +108,22 @@ public struct DetectionRule: Sendable {
         return .success(Observation(
             groupingKey: groupingKey,
             principalArn: arn,
-            principalType: type,
-            accountId: identity.accountId ?? event.recipientAccountId,
+            principalType: event.string(.type)!,
+            accountId: event.string(.accountId) ?? event.string(.recipientAccountId),
             address: configuration.addressNormalization.normalize(event.sourceAddress),
             accessKeyId: key,
-            userAgent: event.userAgent,
-            eventSource: event.eventSource,
-            eventName: event.eventName,
-            awsRegion: event.awsRegion,
+            userAgent: event.string(.userAgent),
+            eventSource: event.string(.eventSource),
+            eventName: event.string(.eventName),
+            awsRegion: event.string(.awsRegion),
             eventTime: event.eventTime,
-            eventID: event.eventID,
+            eventID: event.string(.eventID),
             origin: origin,
             enrichment: enrichment
         ))
     }
+
+    private static let dataCategory = TextSet(["Data"])
 
     /// ASCII case-insensitive substring search; user agents are ASCII in practice, and this avoids
     /// lowercasing (allocating) every user agent on the hot path.
@@ -110,6 +131,10 @@ public struct DetectionRule: Sendable {
         guard !userAgentNeedles.isEmpty else { return false }
         if let found = userAgent.utf8.withContiguousStorageIfAvailable({ contains(needlesIn: $0) }) { return found }
         return Array(userAgent.utf8).withUnsafeBufferPointer { contains(needlesIn: $0) }
+    }
+
+    func isExcluded(userAgentBytes bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        !userAgentNeedles.isEmpty && contains(needlesIn: bytes)
     }
 
     private func contains(needlesIn hay: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -235,19 +235,24 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         var state = routes[tp] ?? RouteState(watermarks: newWatermarks())
         state.watermarks.setCaughtUp(false, now: now)
         decodeResult.removeAll()
-        m.withValueBytes { decoder.decode($0, into: &decodeResult) }
-        try deadLetter(decodeResult.errors, of: m)
-        counters.eventsPrefiltered += decodeResult.filtered
-        counters.eventsDecoded += decodeResult.events.count
-        for event in decodeResult.events {
-            _ = state.watermarks.onEvent(event.eventTime, now: now)
-            switch rule.evaluate(event, origin: EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)) {
-            case .success(let observation):
-                try routeObservation(observation)
-            case .failure(let reason):
-                counters.eventsRejected[reason.label, default: 0] += 1
+        let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
+        var decoded = 0
+        // Each event is lent in place: strings are made only for the observations the rule keeps.
+        try m.withValueBytes { bytes in
+            try decoder.decodeEach(bytes, into: &decodeResult) { event in
+                decoded += 1
+                _ = state.watermarks.onEvent(event.eventTime, now: now)
+                switch rule.evaluate(event, origin: origin) {
+                case .success(let observation):
+                    try routeObservation(observation)
+                case .failure(let reason):
+                    counters.eventsRejected[reason.label, default: 0] += 1
+                }
             }
         }
+        try deadLetter(decodeResult.errors, of: m)
+        counters.eventsPrefiltered += decodeResult.filtered
+        counters.eventsDecoded += decoded
         state.nextOffset = m.offset + 1
         routes[tp] = state
     }
@@ -290,20 +295,24 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             detector.setCaughtUp(partition: state.id, false, now: now)
         }
         decodeResult.removeAll()
-        m.withValueBytes { decoder.decode($0, into: &decodeResult) }
-        try deadLetter(decodeResult.errors, of: m)
-        counters.eventsPrefiltered += decodeResult.filtered
-        counters.eventsDecoded += decodeResult.events.count
+        let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
+        var decoded = 0
         var processedAny = false
-        for event in decodeResult.events {
-            switch rule.evaluate(event, origin: EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)) {
-            case .success(let observation):
-                try process(observation, state: state, offset: m.offset, now: now)
-                processedAny = true
-            case .failure(let reason):
-                counters.eventsRejected[reason.label, default: 0] += 1
+        try m.withValueBytes { bytes in
+            try decoder.decodeEach(bytes, into: &decodeResult) { event in  // lent, as in `route`
+                decoded += 1
+                switch rule.evaluate(event, origin: origin) {
+                case .success(let observation):
+                    try process(observation, state: state, offset: m.offset, now: now)
+                    processedAny = true
+                case .failure(let reason):
+                    counters.eventsRejected[reason.label, default: 0] += 1
+                }
             }
         }
+        try deadLetter(decodeResult.errors, of: m)
+        counters.eventsPrefiltered += decodeResult.filtered
+        counters.eventsDecoded += decoded
         if !processedAny { detector.noteActivity(partition: state.id, offset: m.offset, now: now) }
     }
 

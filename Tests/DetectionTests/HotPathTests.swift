@@ -49,6 +49,32 @@ struct HotPathTests {
         #expect(Self.naiveExcluded(agent, RuleConfiguration.seed.excludedUserAgentSubstrings) == excluded)
     }
 
+    /// The rule tests identity types, event sources and key prefixes on UTF-8 bytes; the answer must
+    /// be `String`'s (canonical equivalence, `Character` boundaries) for every mix of ASCII and not.
+    @Test func byteSetsAndPrefixesAnswerAsStringsDo() {
+        let candidates = [
+            "", "IAMUser", "iamuser", "IAMUser ", "AssumedRole", "Kelvin", "\u{212A}elvin", "Caf\u{E9}", "Cafe\u{301}",
+            "ASIA", "ASIAXYZ", "ASIA\u{301}XYZ", "AKIA1", "\u{C5}X", "A\u{30A}X", "AS\r", "AS\r\nX", "AS\rX", "s3.amazonaws.com",
+        ]
+        let sets: [Set<String>] = [
+            [], ["IAMUser", "AssumedRole"], ["Kelvin", "IAMUser"], ["Caf\u{E9}", "IAMUser"], ["\u{212A}elvin"], ["", "ASIA"],
+            ["s3.amazonaws.com", "sts.amazonaws.com"],
+        ]
+        let prefixLists: [[String]] = [[], ["ASIA"], ["ASIA", "AKIA"], ["\u{C5}"], ["A"], [""], ["AS\r"], ["Caf"]]
+        for candidate in candidates {
+            var text = candidate
+            text.withUTF8 { bytes in
+                for set in sets {
+                    #expect(TextSet(set).contains(bytes) == set.contains(candidate), "\(set) contains \(candidate.debugDescription)")
+                }
+                for prefixes in prefixLists {
+                    #expect(TextPrefixes(prefixes).hasPrefix(of: bytes) == prefixes.contains { candidate.hasPrefix($0) },
+                            "\(prefixes) prefixes \(candidate.debugDescription)")
+                }
+            }
+        }
+    }
+
     @Test func stringOrderIsTheOrderOfTheUTF8Bytes() {
         var random = SeededRandom(seed: 11)
         let pieces = ["", "a", "b", "ab", "é", "😀", "arn:aws:sts::123456789012:", "assumed-role/", "x", "\u{7F}", "\u{80}"]

@@ -41,6 +41,29 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(result)
     }
 
+    // What the pipeline does (`run`, `scan`): every event checked as above, none made; the rule
+    // reads the fields in place (here: the time, the address and the ARN's length).
+    Benchmark("Decode: lent in place (decodeEach), rule fields") { benchmark in
+        // `DetectionRule.fieldsRead` (this package does not depend on Detection).
+        let decoder = CloudTrailDecoder(fields: [
+            .type, .arn, .accountId, .accessKeyId, .userAgent, .eventSource, .eventName, .eventCategory,
+            .awsRegion, .recipientAccountId, .eventID,
+        ])
+        var result = CloudTrailDecodeResult()
+        var decoded = 0
+        var seen = 0
+        measure(benchmark) { record in
+            result.removeAll()
+            decoder.decodeEach(record, into: &result) { event in
+                decoded += 1
+                seen &+= Int(event.eventTime.millisecondsSinceEpoch) &+ (event.withUTF8(.arn) { $0.count } ?? 0)
+                if case .ipv4 = event.sourceAddress { seen &+= 1 }
+            }
+        }
+        precondition(decoded == corpus.count)
+        blackHole(seen)
+    }
+
     Benchmark("Decode: pre-filter only (seed profile)") { benchmark in
         let prefilter = CloudTrailPrefilter.seed
         var maybe = 0

@@ -69,16 +69,12 @@ public final class BatchScan {
                 noteBad(error, path: path)
             case .document(let bytes, let line):
                 result.removeAll()
-                decoder.decode(bytes, into: &result)
-                for var error in result.errors {
-                    error.line = line
-                    noteBad(error, path: path)
-                }
-                summary.events += result.events.count
                 let now = Self.wallClock
-                for event in result.events {
-                    // The pivot back to the raw event: its file as the "topic", its line as the "offset".
-                    switch rule.evaluate(event, origin: EventOrigin(topic: path, partition: 0, offset: Int64(line))) {
+                // The pivot back to the raw event: its file as the "topic", its line as the "offset".
+                let origin = EventOrigin(topic: path, partition: 0, offset: Int64(line))
+                decoder.decodeEach(bytes, into: &result) { event in  // lent: strings only for kept events
+                    summary.events += 1
+                    switch rule.evaluate(event, origin: origin) {
                     case .success(let observation):
                         summary.matched += 1
                         offset += 1
@@ -87,6 +83,10 @@ public final class BatchScan {
                     case .failure(let reason):
                         summary.rejected[reason.label, default: 0] += 1
                     }
+                }
+                for var error in result.errors {
+                    error.line = line
+                    noteBad(error, path: path)
                 }
             }
         }
