@@ -3,6 +3,31 @@ struct LentEvent: Sendable {
     var raw: RawEvent
     var eventTime: EventTime
     var sourceAddress: SourceAddress
+    /// The unescaped bytes of the fields the input escapes; nil for the usual event without escapes.
+    var unescaped: UnescapedFields?
+}
+
+/// Unescaped copies of escaped fields, in memory of their own so `EventFields.utf8` can lend them
+/// like the input. Immutable once made.
+final class UnescapedFields: @unchecked Sendable {
+    private let fields: [(Field, UnsafeMutableBufferPointer<UInt8>, isASCII: Bool)]
+
+    init(_ texts: [(Field, [UInt8])]) {
+        fields = texts.map { field, bytes in
+            let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(bytes.count, 1))
+            _ = copy.initialize(from: bytes)
+            return (field, UnsafeMutableBufferPointer(rebasing: copy[0..<bytes.count]), bytes.allSatisfy { $0 < 0x80 })
+        }
+    }
+
+    deinit {
+        for (_, bytes, _) in fields { bytes.baseAddress.map { UnsafeMutablePointer($0).deallocate() } }
+    }
+
+    func bytes(_ field: Field) -> (UnsafeBufferPointer<UInt8>, isASCII: Bool)? {
+        for (f, bytes, ascii) in fields where f == field { return (UnsafeBufferPointer(bytes), ascii) }
+        return nil
+    }
 }
 
 /// One event `CloudTrailDecoder.decodeEach` lends to its body: the same fields a `CloudTrailEvent`
@@ -22,25 +47,29 @@ public struct EventFields {
     public var sessionCredentialFromConsole: Bool { lent.raw.consoleSession }
 
     @inline(__always)
-    private func span(_ field: CloudTrailDecoder.Fields) -> RawString? {
+    private func span(_ field: CloudTrailDecoder.Fields) -> (RawString, Field)? {
         guard let f = Field(rawValue: UInt8(truncatingIfNeeded: field.rawValue.trailingZeroBitCount)),
-              fields.contains(f) else { return nil }
-        return lent.raw.spans[f]
+              fields.contains(f), let s = lent.raw.spans[f] else { return nil }
+        return (s, f)
     }
 
-    /// The field's text (one field of `CloudTrailDecoder.Fields`); nil when absent, null, or not
-    /// among the decoder's `fields`, as in `CloudTrailEvent`.
+    /// The field's UTF-8 bytes (one field of `CloudTrailDecoder.Fields`), unescaped; nil when
+    /// absent, null, or not among the decoder's `fields`, as in `CloudTrailEvent`. The bytes are
+    /// lent like the event: valid only inside `decodeEach`'s body.
+    public func utf8(_ field: CloudTrailDecoder.Fields) -> UnsafeBufferPointer<UInt8>? {
+        guard let (s, f) = span(field) else { return nil }
+        if s.hasEscapes { return lent.unescaped?.bytes(f)?.0 }
+        return UnsafeBufferPointer(start: base + s.start, count: s.end - s.start)
+    }
+
+    /// The field's text; nil when `utf8(field)` is nil.
     public func string(_ field: CloudTrailDecoder.Fields) -> String? {
-        guard let s = span(field) else { return nil }
-        return try? Unescape.string(base, s)
-    }
-
-    /// Calls `body` with the field's UTF-8 bytes (unescaped, copied only when the input escapes
-    /// them); nil when `string(field)` would be nil.
-    @inline(__always)
-    public func withUTF8<R>(_ field: CloudTrailDecoder.Fields, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
-        guard let s = span(field) else { return nil }
-        return try? Unescape.withBytes(base, s) { body($0.assumingMemoryBound(to: UInt8.self)) }
+        guard let (s, f) = span(field) else { return nil }
+        if s.hasEscapes {
+            guard let (bytes, ascii) = lent.unescaped?.bytes(f) else { return nil }
+            return UTF8Text.uncheckedString(bytes, isASCII: ascii)
+        }
+        return UTF8Text.uncheckedString(UnsafeBufferPointer(start: base + s.start, count: s.end - s.start), isASCII: s.isASCII)
     }
 
     /// The `CloudTrailEvent` the same decoder makes with `decode`.

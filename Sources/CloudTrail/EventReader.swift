@@ -225,12 +225,20 @@ extension JSONScanner {
                 address = try Unescape.withBytes(base, span) { SourceAddress(parsingUTF8: $0) }
             }
             if lending {
+                var unescaped: [(Field, [UInt8])] = []  // rare: CloudTrail escapes little but `/`
                 for field in Self.checkOrder where fields.contains(field) {
                     guard let span = raw.spans[field] else { continue }
                     current = field
-                    try Unescape.check(base, span)
+                    if span.hasEscapes {
+                        let text = try Unescape.string(base, span)  // checks as making it would
+                        unescaped.append((field, Array(text.utf8)))
+                    } else {
+                        try Unescape.check(base, span)
+                    }
                 }
-                return result.lent.append(LentEvent(raw: raw, eventTime: time, sourceAddress: address))
+                return result.lent.append(LentEvent(
+                    raw: raw, eventTime: time, sourceAddress: address,
+                    unescaped: unescaped.isEmpty ? nil : UnescapedFields(unescaped)))
             }
             @inline(__always) func text(_ field: Field) throws(Unescape.Failure) -> String? {
                 guard fields.contains(field), let span = raw.spans[field] else { return nil }

@@ -68,7 +68,22 @@ public struct DetectionRule: Sendable {
         evaluate(input: event, origin: origin)
     }
 
-    private func evaluate<E: RuleInput>(input event: E, origin: EventOrigin) -> Result<Observation, RejectReason> {
+    /// Route stage (unkeyed input), lent: the same decision as `evaluate`, and for a kept event what
+    /// the repartition topic needs without making its strings: `ObservationBatch.append(_:origin:)`
+    /// encodes it from the input's bytes, byte for byte what `append(evaluate(...))` writes.
+    public func keep(_ event: EventFields) -> Result<KeptEvent, RejectReason> {
+        check(event).map { KeptEvent(event: event, verdict: $0, groupingKey: configuration.groupingKey) }
+    }
+
+    /// What the rule decided about a kept event, besides the event itself.
+    struct Verdict {
+        /// Normalised (`AddressNormalization`).
+        var address: SourceAddress
+        var enrichment: AddressEnrichment?
+    }
+
+    /// Every test of the rule, in order; reads the event's bytes and makes no string.
+    private func check<E: RuleInput>(_ event: E) -> Result<Verdict, RejectReason> {
         guard EventTime.acceptedRange.contains(event.eventTime) else { return .failure(.eventTimeOutOfRange) }
         guard event.withUTF8(.type, { identityTypes.contains($0) }) == true else { return .failure(.identityType) }
         guard event.withUTF8(.arn, { !$0.isEmpty }) == true else { return .failure(.missingPrincipalArn) }
@@ -86,9 +101,10 @@ public struct DetectionRule: Sendable {
         if configuration.allowedNetworks.contains(where: { $0.contains(event.sourceAddress) }) {
             return .failure(.allowlistedAddress)
         }
-        // Kept unless allowlisted: from here on the strings are needed anyway.
-        let arn = event.string(.arn)!
-        if configuration.allowedPrincipals.contains(where: { $0.matches(arn) }) {
+        if !configuration.allowedPrincipals.isEmpty, event.withUTF8(.arn, { arn in
+            let text = Array(arn)
+            return configuration.allowedPrincipals.contains { $0.matches(utf8: text) }
+        }) == true {
             return .failure(.allowlistedPrincipal)
         }
         let enrichment = enricher?.enrich(event.sourceAddress)
@@ -99,6 +115,17 @@ public struct DetectionRule: Sendable {
                 return .failure(.excludedNetwork)
             }
         }
+        return .success(Verdict(address: configuration.addressNormalization.normalize(event.sourceAddress),
+                                enrichment: enrichment))
+    }
+
+    private func evaluate<E: RuleInput>(input event: E, origin: EventOrigin) -> Result<Observation, RejectReason> {
+        let verdict: Verdict
+        switch check(event) {
+        case .success(let kept): verdict = kept
+        case .failure(let reason): return .failure(reason)
+        }
+        let arn = event.string(.arn)!
         let key = event.string(.accessKeyId)!
         let groupingKey: String
         switch configuration.groupingKey {
@@ -110,7 +137,7 @@ public struct DetectionRule: Sendable {
             principalArn: arn,
             principalType: event.string(.type)!,
             accountId: event.string(.accountId) ?? event.string(.recipientAccountId),
-            address: configuration.addressNormalization.normalize(event.sourceAddress),
+            address: verdict.address,
             accessKeyId: key,
             userAgent: event.string(.userAgent),
             eventSource: event.string(.eventSource),
@@ -119,7 +146,7 @@ public struct DetectionRule: Sendable {
             eventTime: event.eventTime,
             eventID: event.string(.eventID),
             origin: origin,
-            enrichment: enrichment
+            enrichment: verdict.enrichment
         ))
     }
 

@@ -52,23 +52,31 @@ extension Observation {
     }
 
     /// Appends what `encode()` returns to `out`.
-    func encode(into out: inout [UInt8]) {
+    func encode(into out: inout [UInt8]) { Self.encode(self, into: &out) }
+
+    /// The encoding of an observation, or of a kept event read in place (`LentObservation`): one
+    /// writer for both, so the two cannot drift apart.
+    static func encode(_ o: some ObservationSource, into out: inout [UInt8]) {
         // Field by field rather than through arrays: no allocation beyond `out`.
-        var flags: UInt8 = accountId != nil ? 1 : 0
-        if userAgent != nil { flags |= 2 }
-        if eventSource != nil { flags |= 4 }
-        if eventName != nil { flags |= 8 }
-        if awsRegion != nil { flags |= 16 }
-        if eventID != nil { flags |= 32 }
-        if groupingKey == principalArn {
-            flags |= 1 << 6
-        } else if groupingKey == accessKeyId {
-            flags |= 1 << 7
+        @inline(__always) func has(_ field: ObservationText) -> Bool { o.withText(field) { _ in () } != nil }
+        @inline(__always) func text(_ field: ObservationText) {
+            _ = o.withText(field) { bytes in
+                appendUnsigned(UInt64(bytes.count), to: &out)
+                out.append(contentsOf: bytes)
+            }
         }
+        var flags: UInt8 = has(.accountId) ? 1 : 0
+        if has(.userAgent) { flags |= 2 }
+        if has(.eventSource) { flags |= 4 }
+        if has(.eventName) { flags |= 8 }
+        if has(.awsRegion) { flags |= 16 }
+        if has(.eventID) { flags |= 32 }
+        flags |= o.groupingKeyFlag
+        let enrichment = o.enrichment
         out.append(Self.encodingMagic)
         out.append(enrichment == nil ? 1 : 2)
         out.append(flags)
-        switch address {
+        switch o.address {
         case .ipv4(let v):
             out.append(4)
             Self.appendBigEndian(UInt64(v), bytes: 4, to: &out)
@@ -79,20 +87,20 @@ extension Observation {
         case .notAnAddress:
             out.append(0)
         }
-        Self.appendSigned(eventTime.millisecondsSinceEpoch, to: &out)
-        Self.appendSigned(Int64(origin.partition), to: &out)
-        Self.appendSigned(origin.offset, to: &out)
-        Self.append(principalArn, to: &out)
-        Self.append(principalType, to: &out)
-        Self.append(accessKeyId, to: &out)
-        Self.append(origin.topic, to: &out)
-        if flags & 0b1100_0000 == 0 { Self.append(groupingKey, to: &out) }
-        if let accountId { Self.append(accountId, to: &out) }
-        if let userAgent { Self.append(userAgent, to: &out) }
-        if let eventSource { Self.append(eventSource, to: &out) }
-        if let eventName { Self.append(eventName, to: &out) }
-        if let awsRegion { Self.append(awsRegion, to: &out) }
-        if let eventID { Self.append(eventID, to: &out) }
+        Self.appendSigned(o.eventTime.millisecondsSinceEpoch, to: &out)
+        Self.appendSigned(Int64(o.origin.partition), to: &out)
+        Self.appendSigned(o.origin.offset, to: &out)
+        text(.principalArn)
+        text(.principalType)
+        text(.accessKeyId)
+        text(.topic)
+        if flags & 0b1100_0000 == 0 { text(.groupingKey) }
+        text(.accountId)
+        text(.userAgent)
+        text(.eventSource)
+        text(.eventName)
+        text(.awsRegion)
+        text(.eventID)
         if let e = enrichment {
             var bits: UInt8 = e.asn != nil ? 1 : 0
             if e.asOrganization != nil { bits |= 2 }

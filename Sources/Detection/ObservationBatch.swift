@@ -38,11 +38,15 @@ public struct ObservationBatch: Sendable {
     /// is written as a two-byte LEB128 varint when below 16 KiB, padded if smaller (`0x80 | n, 0x00`
     /// for n < 128: a valid varint every reader decodes), so it can be filled in after the encoding.
     public mutating func append(_ observation: Observation) {
+        append(encoding: observation)
+    }
+
+    mutating func append(encoding observation: some ObservationSource) {
         startIfEmpty()
         let at = bytes.count
         bytes.append(0x80)
         bytes.append(0x00)
-        observation.encode(into: &bytes)
+        Observation.encode(observation, into: &bytes)
         let length = bytes.count - at - 2
         if length < 1 << 14 {
             bytes[at] = UInt8(truncatingIfNeeded: length) | 0x80

@@ -190,8 +190,10 @@ public struct PrincipalPattern: Sendable, Hashable, CustomStringConvertible {
         parts = pattern.utf8.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false).map(Array.init)
     }
 
-    public func matches(_ arn: String) -> Bool {
-        let text = Array(arn.utf8)
+    public func matches(_ arn: String) -> Bool { matches(utf8: Array(arn.utf8)) }
+
+    /// The same over the ARN's UTF-8 bytes.
+    func matches(utf8 text: [UInt8]) -> Bool {
         if parts.count == 1 { return text == parts[0] }
         // Anchored first and last literal, greedy-free scan for the middle ones.
         guard text.starts(with: parts[0]) else { return false }

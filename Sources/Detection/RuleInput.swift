@@ -13,7 +13,12 @@ protocol RuleInput {
     func withUTF8<R>(_ field: CloudTrailDecoder.Fields, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R?
 }
 
-extension EventFields: RuleInput {}
+extension EventFields: RuleInput {
+    @inline(__always)
+    func withUTF8<R>(_ field: CloudTrailDecoder.Fields, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        utf8(field).map(body)
+    }
+}
 
 extension CloudTrailEvent: RuleInput {
     func string(_ field: CloudTrailDecoder.Fields) -> String? {

@@ -242,9 +242,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             try decoder.decodeEach(bytes, into: &decodeResult) { event in
                 decoded += 1
                 _ = state.watermarks.onEvent(event.eventTime, now: now)
-                switch rule.evaluate(event, origin: origin) {
-                case .success(let observation):
-                    try routeObservation(observation)
+                switch rule.keep(event) {
+                case .success(let kept):
+                    try routeObservation(kept, origin: origin)
                 case .failure(let reason):
                     counters.eventsRejected[reason.label, default: 0] += 1
                 }
@@ -259,12 +259,13 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     /// Into the pending batch of the repartition partition librdkafka's default partitioner would
     /// pick for the grouping key (as when each observation was its own keyed record).
-    private func routeObservation(_ observation: Observation) throws {
-        var key = observation.groupingKey
+    /// The observation is encoded from the event's bytes (`ObservationBatch.append(_:origin:)`): the
+    /// route stage makes no string per event.
+    private func routeObservation(_ kept: KeptEvent, origin: EventOrigin) throws {
         let partition = repartitionPartitions > 0
-            ? key.withUTF8 { KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer($0), partitions: Int32(repartitionPartitions)) }
+            ? kept.withGroupingKey { KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer($0), partitions: Int32(repartitionPartitions)) }
             : 0
-        pendingBatches[partition, default: ObservationBatch()].append(observation)
+        pendingBatches[partition, default: ObservationBatch()].append(kept, origin: origin)
         counters.observationsRouted += 1
         if let batch = pendingBatches[partition], batch.bytes.count >= ObservationBatch.targetBytes {
             try sendBatch(batch, partition: partition)

@@ -108,21 +108,45 @@ import Testing
         var lent = CloudTrailDecodeResult()
         var events: [CloudTrailEvent] = []
         var outcomes: [[Result<Observation, RejectReason>]] = []
+        let rules = Self.rules
+        // The route stage's form: kept events encoded from their bytes, rejections with their reason.
+        var lentBatches = [ObservationBatch](repeating: ObservationBatch(), count: rules.count)
+        var lentRejections: [[RejectReason?]] = []
         let origin = EventOrigin(topic: "cloudtrail", partition: 0, offset: offset)
         decoder.decodeEach(record, into: &lent) { event in
             events.append(event.event())
             outcomes.append(rules.map { $0.evaluate(event, origin: origin) })
+            lentRejections.append(rules.indices.map { k in
+                switch rules[k].keep(event) {
+                case .success(let keptEvent):
+                    lentBatches[k].append(keptEvent, origin: origin)
+                    return nil
+                case .failure(let reason):
+                    return reason
+                }
+            })
         }
         #expect(lent.errors == made.errors)
         #expect(lent.filtered == made.filtered)
         #expect(lent.events.isEmpty, "lent events are not made")
         #expect(events == made.events)
-        for (event, lentOutcomes) in zip(made.events, outcomes) {
+        var madeBatches = [ObservationBatch](repeating: ObservationBatch(), count: rules.count)
+        for (n, event) in made.events.enumerated() {
             let madeOutcomes = rules.map { $0.evaluate(event, origin: origin) }
-            #expect(lentOutcomes == madeOutcomes)
+            if n < outcomes.count { #expect(outcomes[n] == madeOutcomes) }
+            for (k, outcome) in madeOutcomes.enumerated() {
+                switch outcome {
+                case .success(let observation):
+                    madeBatches[k].append(observation)
+                    if n < lentRejections.count { #expect(lentRejections[n][k] == nil) }
+                case .failure(let reason):
+                    if n < lentRejections.count { #expect(lentRejections[n][k] == reason) }
+                }
+            }
             kept += madeOutcomes.filter { (try? $0.get()) != nil }.count
             seen += madeOutcomes.count
         }
+        #expect(lentBatches.map(\.bytes) == madeBatches.map(\.bytes), "the route stage encodes the same observations")
     }
 
     @Test func lentEventsGetTheSameAnswerAsMadeOnes() throws {
@@ -155,6 +179,9 @@ import Testing
         // Bad UTF-8 and a bad escape in fields the rule reads: the same error, naming the same field.
         "{\"eventTime\":\"2026-03-02T00:00:00Z\",\"userAgent\":\"a\u{FF}\",\"userIdentity\":{\"type\":\"IAMUser\",\"arn\":\"arn:\u{C0}\"}}",
         #"{"eventTime":"2026-03-02T00:00:00Z","eventName":"Get\q","userIdentity":{"type":"IAMUser"}}"#,
+        // Kept with the account from recipientAccountId; an access key equal to the ARN (grouped by key).
+        #"{"eventTime":"2026-03-02T00:00:00Z","recipientAccountId":"210987654321","sourceIPAddress":"2001:db8::7","userIdentity":{"type":"AssumedRole","arn":"arn:z","accessKeyId":"ASIAZ"}}"#,
+        #"{"eventTime":"2026-03-02T00:00:00Z","sourceIPAddress":"203.0.113.9","userIdentity":{"type":"IAMUser","arn":"ASIASAME","accessKeyId":"ASIASAME"}}"#,
         // Envelopes: a batch with a bad member, an EventBridge detail.
         #"{"Records":[{"eventTime":"2026-03-02T00:00:00Z","sourceIPAddress":"203.0.113.9","userIdentity":{"type":"IAMUser","arn":"arn:x","accessKeyId":"ASIAX"}},{"eventTime":"bad"},7]}"#,
         #"{"detail":{"eventTime":"2026-03-02T00:00:00Z","sourceIPAddress":"203.0.113.9","userIdentity":{"type":"AssumedRole","arn":"arn:y","accessKeyId":"ASIAY"}}}"#,

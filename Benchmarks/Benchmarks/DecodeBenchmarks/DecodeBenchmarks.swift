@@ -56,7 +56,7 @@ let benchmarks: @Sendable () -> Void = {
             result.removeAll()
             decoder.decodeEach(record, into: &result) { event in
                 decoded += 1
-                seen &+= Int(event.eventTime.millisecondsSinceEpoch) &+ (event.withUTF8(.arn) { $0.count } ?? 0)
+                seen &+= Int(event.eventTime.millisecondsSinceEpoch) &+ (event.utf8(.arn)?.count ?? 0)
                 if case .ipv4 = event.sourceAddress { seen &+= 1 }
             }
         }
