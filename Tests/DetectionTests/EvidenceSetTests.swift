@@ -8,21 +8,10 @@ import Testing
 /// while it is tracked. Whatever the arrival order, the list must be the same.
 @Suite("Evidence sets")
 struct EvidenceSetTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Values that share long prefixes and differ in length, so both the eight-byte and the tail
     /// comparisons decide, with repeats.
     static func values(_ count: Int, distinct: Int, seed: UInt64) -> [String] {
-        var random = Generator(state: seed)
+        var random = SeededRandom(seed: seed)
         let stems = ["", "GetObject", "GetObjectAcl", "s3.amazonaws.com", "arn:aws:iam::123456789012:role/r"]
         return (0..<count).map { _ in
             let n = Int(random.next() % UInt64(distinct))
