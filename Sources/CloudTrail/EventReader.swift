@@ -229,12 +229,7 @@ extension JSONScanner {
                 for field in Self.checkOrder where fields.contains(field) {
                     guard let span = raw.spans[field] else { continue }
                     current = field
-                    if span.hasEscapes {
-                        let text = try Unescape.string(base, span)  // checks as making it would
-                        unescaped.append((field, Array(text.utf8)))
-                    } else {
-                        try Unescape.check(base, span)
-                    }
+                    if let bytes = try Unescape.check(base, span) { unescaped.append((field, bytes)) }
                 }
                 return result.lent.append(LentEvent(
                     raw: raw, eventTime: time, sourceAddress: address,

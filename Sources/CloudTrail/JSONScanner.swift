@@ -313,14 +313,19 @@ enum Unescape {
         return true
     }
 
-    /// Throws what `string(_:_:)` would throw for `s`, making nothing unless `s` holds escapes.
+    /// Throws what `string(_:_:)` would throw for `s` without making it; returns the unescaped bytes
+    /// when `s` holds escapes (nil otherwise: its bytes are the input's).
     @inline(__always)
-    static func check(_ p: UnsafePointer<UInt8>, _ s: RawString) throws(Failure) {
+    static func check(_ p: UnsafePointer<UInt8>, _ s: RawString) throws(Failure) -> [UInt8]? {
         if s.hasEscapes {
-            _ = try string(p, s)
-        } else if !s.isASCII, !isValidUTF8(UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)) {
+            let decoded = try bytes(p, s.start, s.end)
+            guard decoded.withUnsafeBufferPointer({ UTF8Text.isASCII($0) || isValidUTF8($0) }) else { throw .badUTF8 }
+            return decoded
+        }
+        if !s.isASCII, !isValidUTF8(UnsafeBufferPointer(start: p + s.start, count: s.end - s.start)) {
             throw .badUTF8
         }
+        return nil
     }
 
     /// Calls `body` with the unescaped bytes of `s`, copying only when it holds escapes.

@@ -14,7 +14,7 @@ public enum UTF8Text {
 
     /// Whether every byte is below 0x80, eight at a time.
     @inline(__always)
-    static func isASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    public static func isASCII(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let p = b.baseAddress else { return true }
         let n = b.count
         var i = 0

@@ -92,6 +92,18 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
 
     init() {}
 
+    /// Where `value` is or would go in `sorted`: the first index whose value does not precede it.
+    @inline(__always)
+    static func position(of value: Value, in sorted: [Value]) -> Int {
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let mid = (low + high) / 2
+            if Value.precedes(sorted[mid], value) { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+
     /// Starts from values already sorted and distinct (at most the limit the caller will use).
     init(sorted kept: [Value]) { self.kept = kept }
 
@@ -116,12 +128,7 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
             others.insert(value.fingerprint)
             return true
         }
-        var low = 0
-        var high = n
-        while low < high {
-            let mid = (low + high) / 2
-            if Value.precedes(kept[mid], value) { low = mid + 1 } else { high = mid }
-        }
+        let low = Self.position(of: value, in: kept)
         if low < n, kept[low] == value { return false }
         if !others.isEmpty, others.contains(value.fingerprint) { return false }
         if n < limit {
@@ -207,12 +214,7 @@ enum SmallDistinct<Value: EvidenceValue>: Sendable {
             self = Value.precedes(value, existing) ? .few([storing(value), existing]) : .few([existing, storing(value)])
             return true
         case .few(var values):
-            var low = 0
-            var high = values.count
-            while low < high {
-                let mid = (low + high) / 2
-                if Value.precedes(values[mid], value) { low = mid + 1 } else { high = mid }
-            }
+            let low = BoundedDistinct<Value>.position(of: value, in: values)
             if low < values.count, values[low] == value { return false }
             guard values.count < limit else { return promote(values, value, limit, trackLimit, storing) }
             self = .empty  // the array is now uniquely referenced (unless a copy of the window shares it)

@@ -155,9 +155,8 @@ public struct DetectionRule: Sendable {
     /// ASCII case-insensitive substring search; user agents are ASCII in practice, and this avoids
     /// lowercasing (allocating) every user agent on the hot path.
     func isExcluded(userAgent: String) -> Bool {
-        guard !userAgentNeedles.isEmpty else { return false }
-        if let found = userAgent.utf8.withContiguousStorageIfAvailable({ contains(needlesIn: $0) }) { return found }
-        return Array(userAgent.utf8).withUnsafeBufferPointer { contains(needlesIn: $0) }
+        var text = userAgent
+        return text.withUTF8 { isExcluded(userAgentBytes: $0) }
     }
 
     func isExcluded(userAgentBytes bytes: UnsafeBufferPointer<UInt8>) -> Bool {

@@ -10,8 +10,11 @@ public struct KeptEvent {
 
     /// Calls `body` with the grouping key's UTF-8 bytes (the repartition record's partitioning key).
     public func withGroupingKey<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        event.withUTF8(groupingKey == .principalArn ? .arn : .accessKeyId, body)!  // kept: both present
+        event.withUTF8(groupingField, body)!  // kept: both present
     }
+
+    /// The event field the grouping key is.
+    var groupingField: CloudTrailDecoder.Fields { groupingKey == .principalArn ? .arn : .accessKeyId }
 }
 
 /// What `Observation.encode` writes, read either from an `Observation` or from a kept event in place.
@@ -72,7 +75,7 @@ struct LentObservation: ObservationSource {
         // As `Observation.groupingKeyFlag`: `String` equality, which is byte equality for ASCII.
         let sameAsArn = kept.event.withUTF8(.arn) { arn in
             kept.event.withUTF8(.accessKeyId) { key in
-                isASCII(arn) && isASCII(key)
+                UTF8Text.isASCII(arn) && UTF8Text.isASCII(key)
                     ? arn.elementsEqual(key)
                     : String(decoding: arn, as: UTF8.self) == String(decoding: key, as: UTF8.self)
             }
@@ -89,7 +92,7 @@ struct LentObservation: ObservationSource {
         case .topic:
             var topic = origin.topic
             return topic.withUTF8(body)
-        case .groupingKey: return event.withUTF8(kept.groupingKey == .principalArn ? .arn : .accessKeyId, body)
+        case .groupingKey: return event.withUTF8(kept.groupingField, body)
         case .accountId: return event.withUTF8(.accountId, body) ?? event.withUTF8(.recipientAccountId, body)
         case .userAgent: return event.withUTF8(.userAgent, body)
         case .eventSource: return event.withUTF8(.eventSource, body)

@@ -49,14 +49,6 @@ extension CloudTrailEvent: RuleInput {
     }
 }
 
-/// Whether all bytes are below 0x80.
-@inline(__always)
-func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-    var high: UInt8 = 0
-    for byte in bytes { high |= byte }
-    return high < 0x80
-}
-
 /// Membership in a set of strings, tested on UTF-8 bytes with `String`'s own answer: bytes when
 /// the candidate and every member are ASCII (where `String` equality is byte equality), otherwise
 /// through `String` (canonical equivalence).
@@ -71,7 +63,7 @@ struct TextSet: Sendable {
     }
 
     func contains(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let ascii, isASCII(bytes) else { return strings.contains(String(decoding: bytes, as: UTF8.self)) }
+        guard let ascii, UTF8Text.isASCII(bytes) else { return strings.contains(String(decoding: bytes, as: UTF8.self)) }
         for member in ascii where member.count == bytes.count {
             if member.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return true }
         }
@@ -93,7 +85,7 @@ struct TextPrefixes: Sendable {
 
     /// Whether `bytes` starts with any of the prefixes.
     func hasPrefix(of bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let ascii, isASCII(bytes) else {
+        guard let ascii, UTF8Text.isASCII(bytes) else {
             let text = String(decoding: bytes, as: UTF8.self)
             return prefixes.contains { text.hasPrefix($0) }
         }

@@ -234,25 +234,16 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let now = clock
         var state = routes[tp] ?? RouteState(watermarks: newWatermarks())
         state.watermarks.setCaughtUp(false, now: now)
-        decodeResult.removeAll()
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
-        var decoded = 0
-        // Each event is lent in place: strings are made only for the observations the rule keeps.
-        try m.withValueBytes { bytes in
-            try decoder.decodeEach(bytes, into: &decodeResult) { event in
-                decoded += 1
-                _ = state.watermarks.onEvent(event.eventTime, now: now)
-                switch rule.keep(event) {
-                case .success(let kept):
-                    try routeObservation(kept, origin: origin)
-                case .failure(let reason):
-                    counters.eventsRejected[reason.label, default: 0] += 1
-                }
+        try forEachEvent(of: m) { event in
+            _ = state.watermarks.onEvent(event.eventTime, now: now)
+            switch rule.keep(event) {
+            case .success(let kept):
+                try routeObservation(kept, origin: origin)
+            case .failure(let reason):
+                counters.eventsRejected[reason.label, default: 0] += 1
             }
         }
-        try deadLetter(decodeResult.errors, of: m)
-        counters.eventsPrefiltered += decodeResult.filtered
-        counters.eventsDecoded += decoded
         state.nextOffset = m.offset + 1
         routes[tp] = state
     }
@@ -287,6 +278,22 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         for (partition, batch) in pendingBatches.sorted(by: { $0.key < $1.key }) { try sendBatch(batch, partition: partition) }
     }
 
+    /// Lends each event of an input record to `body` in place (`CloudTrailDecoder.decodeEach`: strings
+    /// are made only for what the rule keeps), then dead-letters the record's bad members and counts.
+    private func forEachEvent(of m: KafkaMessage, _ body: (EventFields) throws -> Void) throws {
+        decodeResult.removeAll()
+        var decoded = 0
+        try m.withValueBytes { bytes in
+            try decoder.decodeEach(bytes, into: &decodeResult) { event in
+                decoded += 1
+                try body(event)
+            }
+        }
+        try deadLetter(decodeResult.errors, of: m)
+        counters.eventsPrefiltered += decodeResult.filtered
+        counters.eventsDecoded += decoded
+    }
+
     /// Keyed input: decode and evaluate here, then straight into the detector.
     private func detectFromInput(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         let state = try detectState(tp)
@@ -295,25 +302,17 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             detects[tp]?.caughtUp = false
             detector.setCaughtUp(partition: state.id, false, now: now)
         }
-        decodeResult.removeAll()
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
-        var decoded = 0
         var processedAny = false
-        try m.withValueBytes { bytes in
-            try decoder.decodeEach(bytes, into: &decodeResult) { event in  // lent, as in `route`
-                decoded += 1
-                switch rule.evaluate(event, origin: origin) {
-                case .success(let observation):
-                    try process(observation, state: state, offset: m.offset, now: now)
-                    processedAny = true
-                case .failure(let reason):
-                    counters.eventsRejected[reason.label, default: 0] += 1
-                }
+        try forEachEvent(of: m) { event in
+            switch rule.evaluate(event, origin: origin) {
+            case .success(let observation):
+                try process(observation, state: state, offset: m.offset, now: now)
+                processedAny = true
+            case .failure(let reason):
+                counters.eventsRejected[reason.label, default: 0] += 1
             }
         }
-        try deadLetter(decodeResult.errors, of: m)
-        counters.eventsPrefiltered += decodeResult.filtered
-        counters.eventsDecoded += decoded
         if !processedAny { detector.noteActivity(partition: state.id, offset: m.offset, now: now) }
     }
 
