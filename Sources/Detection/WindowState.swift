@@ -218,6 +218,18 @@ enum WindowSlot: Sendable {
     final class Box: @unchecked Sendable {
         var state: WindowState
         init(_ state: WindowState) { self.state = state }
+
+        var addressCount: Int { state.addresses.count }
+
+        /// The rule's alert condition over the window's distinct counts. A method of the box, reading
+        /// the counts in place: a function taking `state` made the compiler copy the whole window
+        /// (retaining and releasing every list) for each event.
+        func qualifies(_ rule: RuleConfiguration) -> Bool {
+            rule.qualifies(
+                addresses: state.addresses.count, networks: state.network?.value.networks.count ?? 0,
+                cities: state.network?.value.cities.count ?? 0,
+                userAgents: state.userAgents.count, eventSources: state.eventSources.count)
+        }
     }
 
     var addressCount: Int {

@@ -283,8 +283,8 @@ public struct WindowedDetector: Sendable {
         _ = box.state.add(o, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
         guard !silent else { return nil }
 
-        let count = box.state.addressCount
-        let meets = qualifies(box.state)
+        let count = box.addressCount
+        let meets = box.qualifies(configuration.rule)
         if bucket.fired {
             // Within allowed lateness: the updated window is re-emitted as a later final revision.
             guard meets else { return nil }
@@ -315,7 +315,7 @@ public struct WindowedDetector: Sendable {
                                         end: EventTime(millisecondsSinceEpoch: start + size))
                 for key in bucket.keys.sorted() {
                     guard case .full(let candidate)? = bucket.peek(key),
-                          qualifies(candidate.state),
+                          candidate.qualifies(configuration.rule),
                           var taken = bucket.take(key), case .full(var box) = taken.slot else { continue }
                     taken.slot = .vacant
                     if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
@@ -335,14 +335,6 @@ public struct WindowedDetector: Sendable {
 
     /// Whether the rule tracks networks for every window (it scores fidelity).
     private var scoring: Bool { configuration.rule.minimumFidelity != nil }
-
-    /// The rule's alert condition over a window's distinct counts.
-    private func qualifies(_ s: WindowState) -> Bool {
-        let n = s.network?.value
-        return configuration.rule.qualifies(
-            addresses: s.addressCount, networks: n?.networks.count ?? 0, cities: n?.cities.count ?? 0,
-            userAgents: s.userAgents.count, eventSources: s.eventSources.count)
-    }
 
     /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
     private mutating func release(_ bucket: WindowBucket) {
