@@ -30,9 +30,14 @@ public enum UTF8Text {
         return high & 0x8080_8080_8080_8080 == 0
     }
 
+    /// Whether `bytes` are valid UTF-8 (RFC 3629), ASCII checked eight bytes at a time.
+    public static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        isASCII(bytes) || Unescape.isValidUTF8(bytes)
+    }
+
     /// A string copied from `bytes`, which the caller has checked: valid UTF-8, and ASCII if `isASCII`.
     @inline(__always)
-    static func uncheckedString(_ bytes: UnsafeBufferPointer<UInt8>, isASCII: Bool) -> String {
+    public static func uncheckedString(_ bytes: UnsafeBufferPointer<UInt8>, isASCII: Bool) -> String {
         if #available(macOS 26.0, iOS 26.0, watchOS 26.0, tvOS 26.0, visionOS 26.0, *) {
             let span = Span(_unsafeElements: bytes)
             return String(copying: UTF8Span(unchecked: span, isKnownASCII: isASCII))

@@ -4,8 +4,46 @@ import CloudTrail
 /// of arrival order, so replays and batch recomputations agree) and a stable 64-bit fingerprint.
 protocol EvidenceValue: Equatable, Sendable {
     static func precedes(_ a: Self, _ b: Self) -> Bool
+    /// Negative, zero or positive as `a` sorts before, is the same as, or sorts after `b`, in the
+    /// order of `precedes`. Zero is the lists' equality: for text, equal bytes.
+    static func compare(_ a: Self, _ b: Self) -> Int
     /// Equal values give equal fingerprints in every process (no per-process hash seed).
     var fingerprint: UInt64 { get }
+}
+
+/// What an evidence list compares with its kept values when inserting: a value (`ValueProbe`), or
+/// text lent in place as UTF-8 bytes (`TextProbe`), so that a value the list already holds, the
+/// common case, is found without making it.
+protocol EvidenceProbe<Value> {
+    associatedtype Value: EvidenceValue
+    /// As `Value.compare(probe, value)`.
+    func compare(to value: Value) -> Int
+    /// The fingerprint of the value the probe stands for.
+    var fingerprint: UInt64 { get }
+}
+
+struct ValueProbe<Value: EvidenceValue>: EvidenceProbe {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+    @inline(__always) func compare(to other: Value) -> Int { Value.compare(value, other) }
+    var fingerprint: UInt64 { value.fingerprint }
+}
+
+/// Text lent as UTF-8 bytes (a field of the event being processed): valid only while they are.
+struct TextProbe: EvidenceProbe {
+    let bytes: UnsafeBufferPointer<UInt8>
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    @inline(__always) func compare(to value: String) -> Int {
+        if let result = value.utf8.withContiguousStorageIfAvailable({ String.compareBytes(bytes, $0) }) {
+            return result
+        }
+        var copy = value
+        return copy.withUTF8 { String.compareBytes(bytes, $0) }
+    }
+
+    var fingerprint: UInt64 { String.fingerprint(bytes) }
+    var string: String { String(decoding: bytes, as: UTF8.self) }
 }
 
 extension String: EvidenceValue {
@@ -17,6 +55,14 @@ extension String: EvidenceValue {
         }
         if let fast, let result = fast { return result }
         return a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    /// Byte order, and byte equality: two spellings `String` calls equal (canonically equivalent)
+    /// are two values here, as they are two fingerprints.
+    static func compare(_ a: String, _ b: String) -> Int {
+        var a = a
+        var b = b
+        return a.withUTF8 { x in b.withUTF8 { y in compareBytes(x, y) } }
     }
 
     /// Negative, zero or positive as `a` sorts before, equal to or after `b`, byte by byte (unsigned),
@@ -40,10 +86,16 @@ extension String: EvidenceValue {
         return a.count < b.count ? -1 : (a.count == b.count ? 0 : 1)
     }
 
-    /// FNV-1a, 64 bit.
+    /// FNV-1a, 64 bit, of the UTF-8 bytes.
     var fingerprint: UInt64 {
+        if let hash = utf8.withContiguousStorageIfAvailable(Self.fingerprint) { return hash }
+        var copy = self
+        return copy.withUTF8(Self.fingerprint)
+    }
+
+    static func fingerprint(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return hash
     }
 }
@@ -51,6 +103,11 @@ extension String: EvidenceValue {
 extension SourceAddress: EvidenceValue {
     /// IPv4 before IPv6, each in numeric order.
     static func precedes(_ a: SourceAddress, _ b: SourceAddress) -> Bool { a.sortKey < b.sortKey }
+
+    static func compare(_ a: SourceAddress, _ b: SourceAddress) -> Int {
+        let (x, y) = (a.sortKey, b.sortKey)
+        return x < y ? -1 : (x == y ? 0 : 1)
+    }
 
     /// Exact for IPv4 and for IPv6 /64 prefixes; a mixed 64-bit hash for full IPv6 addresses
     /// (a collision among a million addresses has odds of about 3 in 10^8).
@@ -92,16 +149,24 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
 
     init() {}
 
-    /// Where `value` is or would go in `sorted`: the first index whose value does not precede it.
+    /// Where the probe's value is (`found`) or would go in `sorted`: the first index whose value
+    /// does not precede it.
     @inline(__always)
-    static func position(of value: Value, in sorted: [Value]) -> Int {
+    static func position<P: EvidenceProbe<Value>>(of probe: P, in sorted: [Value]) -> (index: Int, found: Bool) {
         var low = 0
         var high = sorted.count
         while low < high {
             let mid = (low + high) / 2
-            if Value.precedes(sorted[mid], value) { low = mid + 1 } else { high = mid }
+            let order = probe.compare(to: sorted[mid])
+            if order > 0 {
+                low = mid + 1
+            } else if order < 0 {
+                high = mid
+            } else {
+                return (mid, true)
+            }
         }
-        return low
+        return (low, false)
     }
 
     /// Starts from values already sorted and distinct (at most the limit the caller will use).
@@ -109,30 +174,34 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
 
     /// Returns true when `value` was not seen before (as far as fingerprints can tell).
     mutating func insert(_ value: Value, limit: Int, trackLimit: Int) -> Bool {
-        insert(value, limit: limit, trackLimit: trackLimit, storing: { $0 })
+        insert(ValueProbe(value), limit: limit, trackLimit: trackLimit, storing: { $0.value })
     }
 
-    /// As `insert(_:limit:trackLimit:)`; `storing` gives the copy to keep and is called only when
-    /// `value` is about to be kept (a string pool's lookup then costs nothing for repeats).
+    /// As `insert(_:limit:trackLimit:)` for the value `probe` stands for; `storing` makes the copy
+    /// to keep and is called only when the value is about to be kept (so a repeat, or a value past
+    /// the limit, is never made, and a string pool's lookup costs nothing for them).
     @inline(__always)
-    mutating func insert(_ value: Value, limit: Int, trackLimit: Int, storing: (Value) -> Value) -> Bool {
+    mutating func insert<P: EvidenceProbe<Value>>(
+        _ probe: P, limit: Int, trackLimit: Int, storing: (P) -> Value
+    ) -> Bool {
         let n = kept.count
         // Full, and after the largest kept value: the common case of a sample (event ids) or of a
         // list at its limit settles with one comparison and no search.
-        if n > 0, n >= limit, Value.precedes(kept[n - 1], value) {
-            if !others.isEmpty, others.contains(value.fingerprint) { return false }
+        if n > 0, n >= limit, probe.compare(to: kept[n - 1]) > 0 {
+            let fingerprint = probe.fingerprint
+            if !others.isEmpty, others.contains(fingerprint) { return false }
             guard others.count < trackLimit else {
                 saturated = true
                 return false
             }
-            others.insert(value.fingerprint)
+            others.insert(fingerprint)
             return true
         }
-        let low = Self.position(of: value, in: kept)
-        if low < n, kept[low] == value { return false }
-        if !others.isEmpty, others.contains(value.fingerprint) { return false }
+        let (low, found) = Self.position(of: probe, in: kept)
+        if found { return false }
+        if !others.isEmpty, others.contains(probe.fingerprint) { return false }
         if n < limit {
-            kept.insert(storing(value), at: low)
+            kept.insert(storing(probe), at: low)
             return true
         }
         // Full: a smaller value still displaces the largest kept one, so what is kept never depends
@@ -141,12 +210,12 @@ struct BoundedDistinct<Value: EvidenceValue>: Sendable {
         if !tracking { saturated = true }
         if low < n {
             let evicted = kept.removeLast()
-            kept.insert(storing(value), at: low)
+            kept.insert(storing(probe), at: low)
             if tracking { others.insert(evicted.fingerprint) }
             return true
         }
         guard tracking else { return false }  // limit 0: nothing is kept
-        others.insert(value.fingerprint)
+        others.insert(probe.fingerprint)
         return true
     }
 }
@@ -197,45 +266,49 @@ enum SmallDistinct<Value: EvidenceValue>: Sendable {
 
     @discardableResult
     mutating func insert(_ value: Value, limit: Int, trackLimit: Int) -> Bool {
-        insert(value, limit: limit, trackLimit: trackLimit, storing: { $0 })
+        insert(ValueProbe(value), limit: limit, trackLimit: trackLimit, storing: { $0.value })
     }
 
-    /// `storing` gives the copy to keep; it is called only when `value` is about to be kept.
+    /// `storing` makes the copy to keep; it is called only when the value is about to be kept.
     @discardableResult @inline(__always)
-    mutating func insert(_ value: Value, limit: Int, trackLimit: Int, storing: (Value) -> Value) -> Bool {
+    mutating func insert<P: EvidenceProbe<Value>>(
+        _ probe: P, limit: Int, trackLimit: Int, storing: (P) -> Value
+    ) -> Bool {
         switch self {
         case .empty:
             guard limit > 0 else { return false }
-            self = .one(storing(value))
+            self = .one(storing(probe))
             return true
         case .one(let existing):
-            if existing == value { return false }
-            guard limit >= 2 else { return promote([existing], value, limit, trackLimit, storing) }
-            self = Value.precedes(value, existing) ? .few([storing(value), existing]) : .few([existing, storing(value)])
+            let order = probe.compare(to: existing)
+            if order == 0 { return false }
+            guard limit >= 2 else { return promote([existing], probe, limit, trackLimit, storing) }
+            let value = storing(probe)
+            self = order < 0 ? .few([value, existing]) : .few([existing, value])
             return true
         case .few(var values):
-            let low = BoundedDistinct<Value>.position(of: value, in: values)
-            if low < values.count, values[low] == value { return false }
-            guard values.count < limit else { return promote(values, value, limit, trackLimit, storing) }
+            let (low, found) = BoundedDistinct<Value>.position(of: probe, in: values)
+            if found { return false }
+            guard values.count < limit else { return promote(values, probe, limit, trackLimit, storing) }
             self = .empty  // the array is now uniquely referenced (unless a copy of the window shares it)
-            values.insert(storing(value), at: low)
+            values.insert(storing(probe), at: low)
             self = .few(values)
             return true
         case .many(var box):
             self = .empty
             if !isKnownUniquelyReferenced(&box) { box = Box(box.set) }
-            let added = box.set.insert(value, limit: limit, trackLimit: trackLimit, storing: storing)
+            let added = box.set.insert(probe, limit: limit, trackLimit: trackLimit, storing: storing)
             self = .many(box)
             return added
         }
     }
 
     /// At the limit: from here on, the bounded set decides (and fingerprints what it drops).
-    private mutating func promote(
-        _ kept: [Value], _ value: Value, _ limit: Int, _ trackLimit: Int, _ storing: (Value) -> Value
+    private mutating func promote<P: EvidenceProbe<Value>>(
+        _ kept: [Value], _ probe: P, _ limit: Int, _ trackLimit: Int, _ storing: (P) -> Value
     ) -> Bool {
         var set = BoundedDistinct(sorted: kept)
-        let added = set.insert(value, limit: limit, trackLimit: trackLimit, storing: storing)
+        let added = set.insert(probe, limit: limit, trackLimit: trackLimit, storing: storing)
         self = .many(Box(set))
         return added
     }
@@ -249,7 +322,19 @@ extension SmallDistinct where Value == String {
     /// Inserts the pool's shared copy of `value`, looking it up only when it is about to be kept.
     mutating func insert(_ value: String?, limit: Int, trackLimit: Int, pool: inout StringPool) {
         guard let value else { return }
-        insert(value, limit: limit, trackLimit: trackLimit, storing: { pool.intern($0) })
+        insert(ValueProbe(value), limit: limit, trackLimit: trackLimit, storing: { pool.intern($0.value) })
+    }
+
+    /// Inserts text lent as UTF-8 bytes, compared in place: a string is made only to be kept (the
+    /// pool's shared copy when a pool is given).
+    @inline(__always)
+    mutating func insert(utf8 bytes: UnsafeBufferPointer<UInt8>, limit: Int, trackLimit: Int) {
+        insert(TextProbe(bytes), limit: limit, trackLimit: trackLimit, storing: { $0.string })
+    }
+
+    @inline(__always)
+    mutating func insert(utf8 bytes: UnsafeBufferPointer<UInt8>, limit: Int, trackLimit: Int, pool: inout StringPool) {
+        insert(TextProbe(bytes), limit: limit, trackLimit: trackLimit, storing: { pool.intern($0.string) })
     }
 }
 

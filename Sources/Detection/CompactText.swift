@@ -8,7 +8,17 @@ enum CompactText: Sendable, Hashable {
     case text(String)
 
     init(_ string: String) {
-        self = Self.uuid(string) ?? Self.upperAlphanumeric(string) ?? .text(string)
+        var copy = string
+        self = copy.withUTF8 { Self.packed($0) } ?? .text(string)
+    }
+
+    /// From UTF-8 bytes lent in place: a string is made only for text of neither shape.
+    init(utf8 bytes: UnsafeBufferPointer<UInt8>) {
+        self = Self.packed(bytes) ?? .text(String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func packed(_ bytes: UnsafeBufferPointer<UInt8>) -> CompactText? {
+        uuid(bytes) ?? upperAlphanumeric(bytes)
     }
 
     var string: String {
@@ -37,12 +47,12 @@ enum CompactText: Sendable, Hashable {
         }
     }
 
-    private static func uuid(_ s: String) -> CompactText? {
-        guard s.utf8.count == 36 else { return nil }
+    private static func uuid(_ s: UnsafeBufferPointer<UInt8>) -> CompactText? {
+        guard s.count == 36 else { return nil }
         var high: UInt64 = 0
         var low: UInt64 = 0
         var nibbles = 0
-        for (i, byte) in s.utf8.enumerated() {
+        for (i, byte) in s.enumerated() {
             if i == 8 || i == 13 || i == 18 || i == 23 {
                 guard byte == UInt8(ascii: "-") else { return nil }
                 continue
@@ -59,13 +69,13 @@ enum CompactText: Sendable, Hashable {
         return .uuid(high, low)
     }
 
-    private static func upperAlphanumeric(_ s: String) -> CompactText? {
-        guard s.utf8.count <= 20 else { return nil }
+    private static func upperAlphanumeric(_ s: UnsafeBufferPointer<UInt8>) -> CompactText? {
+        guard s.count <= 20 else { return nil }
         var words: (UInt64, UInt64) = (0, 0)
         for i in 0..<20 {
             var code: UInt64 = 0
-            if i < s.utf8.count {
-                let byte = s.utf8[s.utf8.index(s.utf8.startIndex, offsetBy: i)]
+            if i < s.count {
+                let byte = s[i]
                 switch byte {
                 case UInt8(ascii: "A")...UInt8(ascii: "Z"): code = UInt64(byte - UInt8(ascii: "A") + 1)
                 case UInt8(ascii: "0")...UInt8(ascii: "9"): code = UInt64(byte - UInt8(ascii: "0") + 27)
@@ -78,21 +88,72 @@ enum CompactText: Sendable, Hashable {
     }
 }
 
+/// A dictionary key of UTF-8 text that can be looked up with bytes lent in place: stored keys own
+/// a `String`, a lookup wraps the bytes of the event being processed, so finding a window or a
+/// shared string makes no `String`. Keys are equal when their bytes are (not by `String`'s
+/// canonical equivalence: the detector takes text as CloudTrail wrote it).
+struct TextKey: Hashable, @unchecked Sendable {
+    private enum Storage {
+        case owned(String)
+        case lent(UnsafeBufferPointer<UInt8>)
+    }
+    private let storage: Storage
+
+    init(_ string: String) { storage = .owned(string) }
+
+    /// For a lookup only (never stored): valid while `bytes` is.
+    init(lending bytes: UnsafeBufferPointer<UInt8>) { storage = .lent(bytes) }
+
+    var string: String {
+        switch storage {
+        case .owned(let s): s
+        case .lent(let bytes): String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    @inline(__always)
+    func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        switch storage {
+        case .owned(let s):
+            if let result = s.utf8.withContiguousStorageIfAvailable(body) { return result }
+            var copy = s
+            return copy.withUTF8(body)
+        case .lent(let bytes):
+            return body(bytes)
+        }
+    }
+
+    static func == (a: TextKey, b: TextKey) -> Bool {
+        a.withBytes { x in b.withBytes { y in String.compareBytes(x, y) == 0 } }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        withBytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
+
 /// Strings shared by many windows (user agents, event sources, account ids, ...) stored once and
 /// named by a 4-byte id; reference counted so that ids of closed windows are reused.
 struct StringTable: Sendable {
-    private var index: [String: UInt32] = [:]
+    private var index: [TextKey: UInt32] = [:]
     private var strings: [String] = [""]
     private var counts: [UInt32] = [0]
     private var free: [UInt32] = []
 
     /// Id 0 stands for nil.
     mutating func retain(_ text: String?) -> UInt32 {
-        guard let text else { return 0 }
-        if let id = index[text] {
+        guard var text else { return 0 }
+        return text.withUTF8 { retain(utf8: $0) }
+    }
+
+    /// The same for text lent as UTF-8 bytes: a string is made only for text not held yet.
+    mutating func retain(utf8 bytes: UnsafeBufferPointer<UInt8>?) -> UInt32 {
+        guard let bytes else { return 0 }
+        if let id = index[TextKey(lending: bytes)] {
             counts[Int(id)] += 1
             return id
         }
+        let text = String(decoding: bytes, as: UTF8.self)
         let id: UInt32
         if let reused = free.popLast() {
             id = reused
@@ -103,7 +164,7 @@ struct StringTable: Sendable {
             strings.append(text)
             counts.append(1)
         }
-        index[text] = id
+        index[TextKey(text)] = id
         return id
     }
 
@@ -111,7 +172,7 @@ struct StringTable: Sendable {
         guard id != 0 else { return }
         counts[Int(id)] -= 1
         if counts[Int(id)] == 0 {
-            index[strings[Int(id)]] = nil
+            index[TextKey(strings[Int(id)])] = nil
             strings[Int(id)] = ""
             free.append(id)
         }

@@ -28,6 +28,14 @@ protocol ObservationSource {
     var groupingKeyFlag: UInt8 { get }
     /// `body` over one text field's UTF-8 bytes; nil when the field is absent.
     func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R?
+    /// One text field as a string (for what the detector keeps); nil when the field is absent.
+    func string(_ field: ObservationText) -> String?
+}
+
+extension ObservationSource {
+    func string(_ field: ObservationText) -> String? {
+        withText(field) { String(decoding: $0, as: UTF8.self) }
+    }
 }
 
 /// The text fields of the encoding, in the order it writes them.
@@ -37,27 +45,33 @@ enum ObservationText {
 }
 
 extension Observation: ObservationSource {
+    /// `groupingKeyFlag` values (the encoding's flag bits 6 and 7).
+    static let groupingKeyIsArn: UInt8 = 1 << 6
+    static let groupingKeyIsAccessKey: UInt8 = 1 << 7
+
     var groupingKeyFlag: UInt8 {
-        groupingKey == principalArn ? 1 << 6 : groupingKey == accessKeyId ? 1 << 7 : 0
+        groupingKey == principalArn ? Self.groupingKeyIsArn : groupingKey == accessKeyId ? Self.groupingKeyIsAccessKey : 0
     }
 
     func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
-        let text: String?
-        switch field {
-        case .principalArn: text = principalArn
-        case .principalType: text = principalType
-        case .accessKeyId: text = accessKeyId
-        case .topic: text = origin.topic
-        case .groupingKey: text = groupingKey
-        case .accountId: text = accountId
-        case .userAgent: text = userAgent
-        case .eventSource: text = eventSource
-        case .eventName: text = eventName
-        case .awsRegion: text = awsRegion
-        case .eventID: text = eventID
-        }
-        guard var text else { return nil }
+        guard var text = string(field) else { return nil }
         return text.withUTF8(body)
+    }
+
+    func string(_ field: ObservationText) -> String? {
+        switch field {
+        case .principalArn: principalArn
+        case .principalType: principalType
+        case .accessKeyId: accessKeyId
+        case .topic: origin.topic
+        case .groupingKey: groupingKey
+        case .accountId: accountId
+        case .userAgent: userAgent
+        case .eventSource: eventSource
+        case .eventName: eventName
+        case .awsRegion: awsRegion
+        case .eventID: eventID
+        }
     }
 }
 
@@ -71,7 +85,7 @@ struct LentObservation: ObservationSource {
     var enrichment: AddressEnrichment? { kept.verdict.enrichment.flatMap { $0.isEmpty ? nil : $0 } }
 
     var groupingKeyFlag: UInt8 {
-        guard kept.groupingKey == .accessKeyId else { return 1 << 6 }
+        guard kept.groupingKey == .accessKeyId else { return Observation.groupingKeyIsArn }
         // As `Observation.groupingKeyFlag`: `String` equality, which is byte equality for ASCII.
         let sameAsArn = kept.event.withUTF8(.arn) { arn in
             kept.event.withUTF8(.accessKeyId) { key in
@@ -80,7 +94,7 @@ struct LentObservation: ObservationSource {
                     : String(decoding: arn, as: UTF8.self) == String(decoding: key, as: UTF8.self)
             }
         }
-        return sameAsArn == true ? 1 << 6 : 1 << 7
+        return sameAsArn == true ? Observation.groupingKeyIsArn : Observation.groupingKeyIsAccessKey
     }
 
     func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {

@@ -131,64 +131,20 @@ extension Observation {
     }
 
     private static func decode(_ reader: inout ByteReader) throws(ObservationDecodingError) -> Observation {
-        guard try reader.byte() == Self.encodingMagic else { throw .badMagic }
-        let version = try reader.byte()
-        guard version == 1 || version == 2 else { throw .unsupportedVersion(version) }
-        let flags = try reader.byte()
-        guard flags & 0b1100_0000 != 0b1100_0000 else { throw .invalidFlags(flags) }
-        let address: SourceAddress
-        switch try reader.byte() {
-        case 4: address = .ipv4(UInt32(try reader.bigEndian(bytes: 4)))
-        case 6: address = .ipv6(high: try reader.bigEndian(bytes: 8), low: try reader.bigEndian(bytes: 8))
-        // Tag 0 (`.notAnAddress`) is written but never accepted: such a record must not count.
-        case let tag: throw .invalidAddressTag(tag)
+        Observation(try EncodedObservation.read(&reader))
+    }
+
+    /// The observation an encoding read in place stands for: its strings made from checked bytes.
+    init(_ e: EncodedObservation) {
+        func text(_ field: ObservationText) -> String? {
+            e.withText(field) { UTF8Text.uncheckedString($0, isASCII: UTF8Text.isASCII($0)) }
         }
-        let time = try reader.signed()
-        guard EventTime.acceptedRange.contains(EventTime(millisecondsSinceEpoch: time)) else { throw .eventTimeOutOfRange(time) }
-        let partition = try reader.signed()
-        guard let partition32 = Int32(exactly: partition) else { throw .varintOverflow }
-        let offset = try reader.signed()
-        let arn = try reader.string()
-        let type = try reader.string()
-        let key = try reader.string()
-        let topic = try reader.string()
-        let groupingKey: String
-        if flags & (1 << 6) != 0 {
-            groupingKey = arn
-        } else if flags & (1 << 7) != 0 {
-            groupingKey = key
-        } else {
-            groupingKey = try reader.string()
-        }
-        // Six locals rather than an array: no allocation.
-        let accountId = flags & 1 != 0 ? try reader.string() : nil
-        let userAgent = flags & 2 != 0 ? try reader.string() : nil
-        let eventSource = flags & 4 != 0 ? try reader.string() : nil
-        let eventName = flags & 8 != 0 ? try reader.string() : nil
-        let awsRegion = flags & 16 != 0 ? try reader.string() : nil
-        let eventID = flags & 32 != 0 ? try reader.string() : nil
-        var enrichment: AddressEnrichment?
-        if version == 2 {
-            let bits = try reader.byte()
-            guard bits & 0xF0 == 0 else { throw .invalidFlags(bits) }
-            var e = AddressEnrichment()
-            if bits & 1 != 0 {
-                guard let asn = UInt32(exactly: try reader.unsigned()) else { throw .varintOverflow }
-                e.asn = asn
-            }
-            if bits & 2 != 0 { e.asOrganization = try reader.string() }
-            if bits & 4 != 0 { e.countryCode = try reader.string() }
-            if bits & 8 != 0 { e.city = try reader.string() }
-            enrichment = e
-        }
-        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
-        return Observation(
-            groupingKey: groupingKey, principalArn: arn, principalType: type, accountId: accountId,
-            address: address, accessKeyId: key, userAgent: userAgent, eventSource: eventSource,
-            eventName: eventName, awsRegion: awsRegion,
-            eventTime: EventTime(millisecondsSinceEpoch: time), eventID: eventID,
-            origin: EventOrigin(topic: topic, partition: partition32, offset: offset),
-            enrichment: enrichment
+        self.init(
+            groupingKey: text(.groupingKey)!, principalArn: text(.principalArn)!, principalType: text(.principalType)!,
+            accountId: text(.accountId), address: e.address, accessKeyId: text(.accessKeyId)!,
+            userAgent: text(.userAgent), eventSource: text(.eventSource), eventName: text(.eventName),
+            awsRegion: text(.awsRegion), eventTime: e.eventTime, eventID: text(.eventID),
+            origin: e.origin, enrichment: e.enrichment
         )
     }
 
@@ -277,16 +233,134 @@ struct ByteReader {
     }
 
     mutating func string() throws(ObservationDecodingError) -> String {
-        let length = try unsigned()
-        guard length <= UInt64(remaining) else { throw .truncated }
-        let end = position + Int(length)
-        let start = position
-        position = end
+        let range = try text()
         // `String(validating:)` over a slice takes the standard library's unspecialised generic
         // path; `UTF8Text` checks the bytes in place (ASCII eight at a time) and copies once.
-        guard let text = UTF8Text.string(validating: UnsafeBufferPointer(rebasing: bytes[start..<end])) else {
-            throw .invalidUTF8
+        return UTF8Text.uncheckedString(range.bytes(in: bytes), isASCII: range.isASCII)
+    }
+
+    /// Where the next length-prefixed text is, once its bytes are checked to be UTF-8.
+    mutating func text() throws(ObservationDecodingError) -> TextRange {
+        let length = try unsigned()
+        guard length <= UInt64(remaining) else { throw .truncated }
+        let range = TextRange(start: Int32(position), count: Int32(length))
+        position += Int(length)
+        let text = range.bytes(in: bytes)
+        let ascii = UTF8Text.isASCII(text)
+        guard ascii || UTF8Text.isValid(text) else { throw .invalidUTF8 }
+        return TextRange(start: range.start, count: range.count, isASCII: ascii)
+    }
+}
+
+/// A text field of an encoded observation: where its bytes are in the record.
+struct TextRange {
+    var start: Int32
+    var count: Int32
+    var isASCII = true
+
+    func bytes(in record: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: record[Int(start)..<Int(start + count)])
+    }
+}
+
+/// An encoded observation read in place: `Observation(decoding:)` without its strings. Every check
+/// of the decoding is made (a record it rejects is rejected here with the same error); its text is
+/// then lent from the record, so the detector makes strings only for what a window keeps. Valid only
+/// while the record's bytes are (inside `withValueBytes`).
+public struct EncodedObservation: ObservationSource {
+    let record: UnsafeBufferPointer<UInt8>
+    let flags: UInt8
+    let address: SourceAddress
+    let eventTime: EventTime
+    let origin: EventOrigin
+    let enrichment: AddressEnrichment?
+    let principalArn, principalType, accessKeyId, groupingKey: TextRange
+    let optional: (accountId: TextRange?, userAgent: TextRange?, eventSource: TextRange?, eventName: TextRange?,
+                   awsRegion: TextRange?, eventID: TextRange?)
+
+    /// Reads one encoded observation (the whole of `bytes`).
+    public static func read(_ bytes: UnsafeRawBufferPointer) throws(ObservationDecodingError) -> EncodedObservation {
+        try ByteReader.read(bytes, read).get()
+    }
+
+    static func read(_ reader: inout ByteReader) throws(ObservationDecodingError) -> EncodedObservation {
+        guard try reader.byte() == Observation.encodingMagic else { throw .badMagic }
+        let version = try reader.byte()
+        guard version == 1 || version == 2 else { throw .unsupportedVersion(version) }
+        let flags = try reader.byte()
+        guard flags & 0b1100_0000 != 0b1100_0000 else { throw .invalidFlags(flags) }
+        let address: SourceAddress
+        switch try reader.byte() {
+        case 4: address = .ipv4(UInt32(try reader.bigEndian(bytes: 4)))
+        case 6: address = .ipv6(high: try reader.bigEndian(bytes: 8), low: try reader.bigEndian(bytes: 8))
+        // Tag 0 (`.notAnAddress`) is written but never accepted: such a record must not count.
+        case let tag: throw .invalidAddressTag(tag)
         }
-        return text
+        let time = try reader.signed()
+        guard EventTime.acceptedRange.contains(EventTime(millisecondsSinceEpoch: time)) else { throw .eventTimeOutOfRange(time) }
+        let partition = try reader.signed()
+        guard let partition32 = Int32(exactly: partition) else { throw .varintOverflow }
+        let offset = try reader.signed()
+        let arn = try reader.text()
+        let type = try reader.text()
+        let key = try reader.text()
+        let topic = try reader.string()
+        let groupingKey: TextRange
+        if flags & Observation.groupingKeyIsArn != 0 {
+            groupingKey = arn
+        } else if flags & Observation.groupingKeyIsAccessKey != 0 {
+            groupingKey = key
+        } else {
+            groupingKey = try reader.text()
+        }
+        let accountId = flags & 1 != 0 ? try reader.text() : nil
+        let userAgent = flags & 2 != 0 ? try reader.text() : nil
+        let eventSource = flags & 4 != 0 ? try reader.text() : nil
+        let eventName = flags & 8 != 0 ? try reader.text() : nil
+        let awsRegion = flags & 16 != 0 ? try reader.text() : nil
+        let eventID = flags & 32 != 0 ? try reader.text() : nil
+        var enrichment: AddressEnrichment?
+        if version == 2 {
+            let bits = try reader.byte()
+            guard bits & 0xF0 == 0 else { throw .invalidFlags(bits) }
+            var e = AddressEnrichment()
+            if bits & 1 != 0 {
+                guard let asn = UInt32(exactly: try reader.unsigned()) else { throw .varintOverflow }
+                e.asn = asn
+            }
+            if bits & 2 != 0 { e.asOrganization = try reader.string() }
+            if bits & 4 != 0 { e.countryCode = try reader.string() }
+            if bits & 8 != 0 { e.city = try reader.string() }
+            enrichment = e
+        }
+        guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
+        return EncodedObservation(
+            record: reader.bytes, flags: flags, address: address,
+            eventTime: EventTime(millisecondsSinceEpoch: time),
+            origin: EventOrigin(topic: topic, partition: partition32, offset: offset), enrichment: enrichment,
+            principalArn: arn, principalType: type, accessKeyId: key, groupingKey: groupingKey,
+            optional: (accountId, userAgent, eventSource, eventName, awsRegion, eventID))
+    }
+
+    var groupingKeyFlag: UInt8 { flags & (Observation.groupingKeyIsArn | Observation.groupingKeyIsAccessKey) }
+
+    func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        let range: TextRange?
+        switch field {
+        case .principalArn: range = principalArn
+        case .principalType: range = principalType
+        case .accessKeyId: range = accessKeyId
+        case .topic:
+            var topic = origin.topic
+            return topic.withUTF8(body)
+        case .groupingKey: range = groupingKey
+        case .accountId: range = optional.accountId
+        case .userAgent: range = optional.userAgent
+        case .eventSource: range = optional.eventSource
+        case .eventName: range = optional.eventName
+        case .awsRegion: range = optional.awsRegion
+        case .eventID: range = optional.eventID
+        }
+        return range.map { body($0.bytes(in: record)) }
     }
 }

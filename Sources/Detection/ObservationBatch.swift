@@ -86,6 +86,23 @@ public struct ObservationBatch: Sendable {
     /// Every observation of a batch record, or an error if any part is unreadable (then none is used).
     public static func decode(_ value: UnsafeRawBufferPointer, into out: inout [Observation]) throws(DecodingError) {
         out.removeAll(keepingCapacity: true)
+        try forEachRecord(of: value) { (index, bytes) throws(DecodingError) in
+            do throws(ObservationDecodingError) { out.append(try Observation(decoding: bytes)) } catch { throw .observation(index: index, error) }
+        }
+    }
+
+    /// The same, read in place: every observation checked as `decode` checks it (the same errors),
+    /// and lent from `value`, so valid only while `value` is.
+    public static func read(_ value: UnsafeRawBufferPointer, into out: inout [EncodedObservation]) throws(DecodingError) {
+        out.removeAll(keepingCapacity: true)
+        try forEachRecord(of: value) { (index, bytes) throws(DecodingError) in
+            do throws(ObservationDecodingError) { out.append(try EncodedObservation.read(bytes)) } catch { throw .observation(index: index, error) }
+        }
+    }
+
+    private static func forEachRecord(
+        of value: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) throws(DecodingError) -> Void
+    ) throws(DecodingError) {
         guard value.count >= 2 else { throw .truncated }
         guard value[1] == version else { throw .unsupportedVersion(value[1]) }
         let buffer = value.assumingMemoryBound(to: UInt8.self)
@@ -97,11 +114,7 @@ public struct ObservationBatch: Sendable {
             guard length <= UInt64(reader.remaining) else { throw .truncated }
             let start = 2 + reader.position
             reader.position += Int(length)
-            do {
-                out.append(try Observation(decoding: UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))])))
-            } catch {
-                throw .observation(index: index, error)
-            }
+            try body(index, UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))]))
             index += 1
         }
         guard index > 0 else { throw .truncated }

@@ -27,35 +27,43 @@ struct WindowState: Sendable {
     /// `lastSeen` at the last `open` emission: the event-time throttle of updates.
     var lastEmittedAt: Int64 = .min
 
-    init(_ o: Observation, pool: inout StringPool) {
-        principalArn = o.principalArn == o.groupingKey ? o.groupingKey : o.principalArn
-        principalType = pool.intern(o.principalType)
-        accountId = o.accountId.map { pool.intern($0) }
-        origins = .one(OriginRange(topic: pool.intern(o.origin.topic), partition: o.origin.partition,
-                                   firstOffset: o.origin.offset, lastOffset: o.origin.offset))
+    /// A window of grouping key `key` starting with `o` (which `add` then adds).
+    init(_ o: some ObservationSource, key: String, pool: inout StringPool) {
+        principalArn = o.groupingKeyFlag == Observation.groupingKeyIsArn ? key : o.string(.principalArn)!
+        principalType = pool.intern(o.string(.principalType)!)
+        accountId = o.string(.accountId).map { pool.intern($0) }
+        let origin = o.origin
+        origins = .one(OriginRange(topic: pool.intern(origin.topic), partition: origin.partition,
+                                   firstOffset: origin.offset, lastOffset: origin.offset))
         firstSeen = o.eventTime.millisecondsSinceEpoch
         lastSeen = firstSeen
     }
 
-    /// Adds one observation; returns true when it brought a new distinct address.
-    mutating func add(_ o: Observation, limits: EvidenceLimits, scoring: Bool, pool: inout StringPool) -> Bool {
+    /// Adds one observation; returns true when it brought a new distinct address. Text is compared
+    /// in place (`withText`): a string is made only for a value a list keeps.
+    mutating func add(_ o: some ObservationSource, limits: EvidenceLimits, scoring: Bool, pool: inout StringPool) -> Bool {
         let track = limits.distinctTrackingLimit
-        let added = addresses.insert(o.address, limit: limits.sourceAddresses, trackLimit: track)
-        if scoring || o.enrichment != nil || network != nil {
+        let address = o.address
+        let added = addresses.insert(address, limit: limits.sourceAddresses, trackLimit: track)
+        let enrichment = o.enrichment
+        if scoring || enrichment != nil || network != nil {
             if network == nil {
                 network = NetworkEvidence.Box(NetworkEvidence())
             } else if !isKnownUniquelyReferenced(&network!) {
                 network = NetworkEvidence.Box(network!.value)
             }
-            network!.value.add(o, newAddress: added, limits: limits, pool: &pool)
+            network!.value.add(address: address, enrichment: enrichment, userAgent: o.string(.userAgent),
+                               newAddress: added, limits: limits, pool: &pool)
         }
-        accessKeyIds.insert(o.accessKeyId, limit: limits.accessKeyIds, trackLimit: track)
-        userAgents.insert(o.userAgent, limit: limits.userAgents, trackLimit: track, pool: &pool)
-        eventSources.insert(o.eventSource, limit: limits.eventSources, trackLimit: track, pool: &pool)
-        eventNames.insert(o.eventName, limit: limits.eventNames, trackLimit: track, pool: &pool)
-        awsRegions.insert(o.awsRegion, limit: limits.awsRegions, trackLimit: track, pool: &pool)
+        o.withText(.accessKeyId) { accessKeyIds.insert(utf8: $0, limit: limits.accessKeyIds, trackLimit: track) }
+        o.withText(.userAgent) { userAgents.insert(utf8: $0, limit: limits.userAgents, trackLimit: track, pool: &pool) }
+        o.withText(.eventSource) {
+            eventSources.insert(utf8: $0, limit: limits.eventSources, trackLimit: track, pool: &pool)
+        }
+        o.withText(.eventName) { eventNames.insert(utf8: $0, limit: limits.eventNames, trackLimit: track, pool: &pool) }
+        o.withText(.awsRegion) { awsRegions.insert(utf8: $0, limit: limits.awsRegions, trackLimit: track, pool: &pool) }
         // A sample only: no fingerprints kept past the bound (event_count is the true count).
-        eventIDs.insert(o.eventID, limit: limits.sampleEventIDs, trackLimit: 0)
+        o.withText(.eventID) { eventIDs.insert(utf8: $0, limit: limits.sampleEventIDs, trackLimit: 0) }
         if eventCount > 0 { origins.insert(o.origin, limit: limits.inputRanges) }
         eventCount += 1
         let t = o.eventTime.millisecondsSinceEpoch
@@ -95,19 +103,22 @@ struct NetworkEvidence: Sendable {
         init(_ value: NetworkEvidence) { self.value = value }
     }
 
-    mutating func add(_ o: Observation, newAddress: Bool, limits: EvidenceLimits, pool: inout StringPool) {
+    mutating func add(
+        address: SourceAddress, enrichment: AddressEnrichment?, userAgent: String?, newAddress: Bool,
+        limits: EvidenceLimits, pool: inout StringPool
+    ) {
         let track = limits.distinctTrackingLimit
-        if let e = o.enrichment {
+        if let e = enrichment {
             networks.insert(e.asOrganization, limit: limits.sourceAddresses, trackLimit: track, pool: &pool)
             cities.insert(e.city, limit: limits.sourceAddresses, trackLimit: track, pool: &pool)
-            if newAddress || details[o.address] == nil, details.count < 2 * limits.sourceAddresses {
-                details[o.address] = AddressEnrichment(
+            if newAddress || details[address] == nil, details.count < 2 * limits.sourceAddresses {
+                details[address] = AddressEnrichment(
                     asn: e.asn, asOrganization: e.asOrganization.map { pool.intern($0) },
                     countryCode: e.countryCode, city: e.city.map { pool.intern($0) })
             }
         }
-        if let agent = o.userAgent {
-            addressAgents.insert(o.address.canonicalText + " - " + agent, limit: limits.userAgents, trackLimit: track)
+        if let agent = userAgent {
+            addressAgents.insert(address.canonicalText + " - " + agent, limit: limits.userAgents, trackLimit: track)
         }
     }
 
@@ -165,24 +176,29 @@ struct FirstEvent: Sendable {
     var topic: UInt32 { topicAndEnrichment & ~Self.enrichedBit }
     var isEnriched: Bool { topicAndEnrichment & Self.enrichedBit != 0 }
 
-    init(_ o: Observation, table: inout StringTable, enrichments: inout EnrichmentTable) {
+    /// Text is looked up in `table` in place: a string is made only for text it does not hold yet.
+    init(_ o: some ObservationSource, table: inout StringTable, enrichments: inout EnrichmentTable) {
         address = o.address
-        accessKeyId = CompactText(o.accessKeyId)
-        eventID = o.eventID.map(CompactText.init)
+        accessKeyId = o.withText(.accessKeyId) { CompactText(utf8: $0) } ?? .text("")
+        eventID = o.withText(.eventID) { CompactText(utf8: $0) }
         time = o.eventTime.millisecondsSinceEpoch
-        offset = o.origin.offset
-        partition = o.origin.partition
-        principalArn = o.principalArn == o.groupingKey ? 0 : table.retain(o.principalArn)
-        principalType = table.retain(o.principalType)
-        accountId = table.retain(o.accountId)
-        userAgent = table.retain(o.userAgent)
-        eventSource = table.retain(o.eventSource)
-        eventName = table.retain(o.eventName)
-        awsRegion = table.retain(o.awsRegion)
+        let origin = o.origin
+        offset = origin.offset
+        partition = origin.partition
+        @inline(__always) func retain(_ field: ObservationText) -> UInt32 {
+            o.withText(field) { table.retain(utf8: $0) } ?? 0
+        }
+        principalArn = o.groupingKeyFlag == Observation.groupingKeyIsArn ? 0 : retain(.principalArn)
+        principalType = retain(.principalType)
+        accountId = retain(.accountId)
+        userAgent = retain(.userAgent)
+        eventSource = retain(.eventSource)
+        eventName = retain(.eventName)
+        awsRegion = retain(.awsRegion)
         // Ids count distinct strings held at once: far below 2^31.
-        topicAndEnrichment = table.retain(o.origin.topic)
+        topicAndEnrichment = table.retain(origin.topic)
         if let e = o.enrichment {
-            enrichments.retain(o.address, e)
+            enrichments.retain(address, e)
             topicAndEnrichment |= Self.enrichedBit
         }
     }

@@ -97,6 +97,28 @@ public struct WindowedDetector: Sendable {
     public mutating func process(
         _ observation: Observation, partition: Int32, offset: Int64, now: EventTime
     ) -> ProcessResult {
+        process(source: observation, partition: partition, offset: offset, now: now)
+    }
+
+    /// The same for an event the rule kept (`DetectionRule.keep`) and lent by the decoder: its
+    /// window and evidence are found by the input's bytes, and strings are made only for what the
+    /// window keeps. The same result as `process(rule.evaluate(event, origin: origin))`.
+    public mutating func process(
+        _ kept: KeptEvent, origin: EventOrigin, partition: Int32, offset: Int64, now: EventTime
+    ) -> ProcessResult {
+        process(source: LentObservation(kept: kept, origin: origin), partition: partition, offset: offset, now: now)
+    }
+
+    /// The same for an observation read in place from the repartition topic (`EncodedObservation`).
+    public mutating func process(
+        _ encoded: EncodedObservation, partition: Int32, offset: Int64, now: EventTime
+    ) -> ProcessResult {
+        process(source: encoded, partition: partition, offset: offset, now: now)
+    }
+
+    private mutating func process(
+        source observation: some ObservationSource, partition: Int32, offset: Int64, now: EventTime
+    ) -> ProcessResult {
         var state = partitions.removeValue(forKey: partition)
             ?? PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
         defer { partitions[partition] = state }
@@ -247,7 +269,7 @@ public struct WindowedDetector: Sendable {
     // MARK: - Windows
 
     private mutating func accept(
-        _ o: Observation, window: TimeWindow, offset: Int64, silent: Bool,
+        _ o: some ObservationSource, window: TimeWindow, offset: Int64, silent: Bool,
         partition: Int32, state: inout PartitionState, now: EventTime
     ) -> Alert? {
         let start = window.start.millisecondsSinceEpoch
@@ -256,7 +278,8 @@ public struct WindowedDetector: Sendable {
         defer { state.buckets[start] = bucket }
         bucket.firstOffset = min(bucket.firstOffset, offset)
         let threshold = configuration.rule.threshold
-        var taken = bucket.take(o.groupingKey)
+        // Found by the key's bytes; the key is made a string only for a new window or an alert.
+        var taken = o.withText(.groupingKey) { bucket.take(TextKey(lending: $0)) }!
         var box: WindowSlot.Box
         if case .full(let existing)? = taken?.slot {
             box = consume existing
@@ -264,21 +287,22 @@ public struct WindowedDetector: Sendable {
             // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
             if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
         } else if case .single(let first)? = taken?.slot {
-            let previous = first.observation(key: o.groupingKey, table: table, enrichments: enrichments)
+            let key = o.string(.groupingKey)!
+            let previous = first.observation(key: key, table: table, enrichments: enrichments)
             first.release(from: &table, enrichments: &enrichments)
-            var state = WindowState(previous, pool: &pool)
+            var state = WindowState(previous, key: key, pool: &pool)
             _ = state.add(previous, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
             box = WindowSlot.Box(state)
         } else if threshold > 1 {
             // One event, one address: below any threshold, kept compact.
-            bucket.append(o.groupingKey, .single(FirstEvent(o, table: &table, enrichments: &enrichments)))
+            bucket.append(o.string(.groupingKey)!, .single(FirstEvent(o, table: &table, enrichments: &enrichments)))
             return nil
         } else {
-            box = WindowSlot.Box(WindowState(o, pool: &pool))
+            box = WindowSlot.Box(WindowState(o, key: o.string(.groupingKey)!, pool: &pool))
         }
         let position = taken?.position
         defer {
-            if let position { bucket.put(.full(box), at: position) } else { bucket.append(o.groupingKey, .full(box)) }
+            if let position { bucket.put(.full(box), at: position) } else { bucket.append(o.string(.groupingKey)!, .full(box)) }
         }
         _ = box.state.add(o, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
         guard !silent else { return nil }
@@ -288,15 +312,15 @@ public struct WindowedDetector: Sendable {
         if bucket.fired {
             // Within allowed lateness: the updated window is re-emitted as a later final revision.
             guard meets else { return nil }
-            return emit(.final, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
+            return emit(.final, windowState: &box.state, key: o.string(.groupingKey)!, window: window, partition: partition, now: now)
         }
         guard configuration.emitOpenAlerts, meets else { return nil }
         if box.state.revision == 0 {
-            return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
+            return emit(.open, windowState: &box.state, key: o.string(.groupingKey)!, window: window, partition: partition, now: now)
         }
         if count > Int(box.state.emittedAddressCount),
            box.state.lastSeen >= box.state.lastEmittedAt + configuration.updateInterval.milliseconds {
-            return emit(.open, windowState: &box.state, key: o.groupingKey, window: window, partition: partition, now: now)
+            return emit(.open, windowState: &box.state, key: o.string(.groupingKey)!, window: window, partition: partition, now: now)
         }
         return nil
     }
@@ -313,7 +337,7 @@ public struct WindowedDetector: Sendable {
                 bucket.fired = true
                 let window = TimeWindow(start: EventTime(millisecondsSinceEpoch: start),
                                         end: EventTime(millisecondsSinceEpoch: start + size))
-                for key in bucket.keys.sorted() {
+                for key in bucket.keys.map(\.string).sorted() {
                     guard case .full(let candidate)? = bucket.peek(key),
                           candidate.qualifies(configuration.rule),
                           var taken = bucket.take(key), case .full(var box) = taken.slot else { continue }
@@ -478,17 +502,20 @@ struct WindowBucket: Sendable {
     /// Grouping key -> position in `slots`. Slots never leave one by one (a bucket leaves whole),
     /// so they sit densely in an array and the hash table holds 4-byte positions: at Swift's load
     /// factors (38-75%) that costs far less per window than a table of ~128-byte slots.
-    private(set) var index: [String: Int32] = [:]
+    /// Keys compare by bytes (`TextKey`), so the detector finds a window by the bytes it is lent.
+    private(set) var index: [TextKey: Int32] = [:]
     private(set) var slots: [WindowSlot] = []
 
-    var keys: Dictionary<String, Int32>.Keys { index.keys }
+    var keys: Dictionary<TextKey, Int32>.Keys { index.keys }
 
     func peek(_ key: String) -> WindowSlot? {
-        index[key].map { slots[Int($0)] }
+        index[TextKey(key)].map { slots[Int($0)] }
     }
 
+    mutating func take(_ key: String) -> (position: Int32, slot: WindowSlot)? { take(TextKey(key)) }
+
     /// Moves a slot out (leaving `.vacant`), so a box it holds is uniquely referenced by the caller.
-    mutating func take(_ key: String) -> (position: Int32, slot: WindowSlot)? {
+    mutating func take(_ key: TextKey) -> (position: Int32, slot: WindowSlot)? {
         guard let position = index[key] else { return nil }
         let slot = slots[Int(position)]
         slots[Int(position)] = .vacant
@@ -500,7 +527,7 @@ struct WindowBucket: Sendable {
     }
 
     mutating func append(_ key: String, _ slot: WindowSlot) {
-        index[key] = Int32(slots.count)
+        index[TextKey(key)] = Int32(slots.count)
         slots.append(slot)
     }
 }

@@ -43,7 +43,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private var decodeResult = CloudTrailDecodeResult()
     /// Route stage output not yet sent, per repartition partition (see `ObservationBatch`).
     private var pendingBatches: [Int32: ObservationBatch] = [:]
-    private var batchObservations: [Observation] = []
+    private var batchObservations: [EncodedObservation] = []
     /// The wall clock as of the current poll batch (`run` refreshes it every 256 records).
     private var clock = EventTime(millisecondsSinceEpoch: 0)
     private var transactionOpen = false
@@ -305,9 +305,10 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
         var processedAny = false
         try forEachEvent(of: m) { event in
-            switch rule.evaluate(event, origin: origin) {
-            case .success(let observation):
-                try process(observation, state: state, offset: m.offset, now: now)
+            switch rule.keep(event) {
+            case .success(let kept):
+                // Into the windows from the input's bytes: no strings but those a window keeps.
+                try record(detector.process(kept, origin: origin, partition: state.id, offset: m.offset, now: now))
                 processedAny = true
             case .failure(let reason):
                 counters.eventsRejected[reason.label, default: 0] += 1
@@ -334,34 +335,32 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             }
             return
         }
-        if m.withValueBytes({ ObservationBatch.isBatch($0) }) {
-            var decoded: [Observation] = []
-            swap(&decoded, &batchObservations)  // moved, not copied, so its storage is reused
-            let problem: String? = m.withValueBytes { value in
-                do { try ObservationBatch.decode(value, into: &decoded) } catch { return "\(error)" }
-                return nil
+        // Read in place: the whole record is checked first (one bad observation dead-letters the
+        // record and none of it counts), then its observations go into the windows from its bytes.
+        var lent: [EncodedObservation] = []
+        swap(&lent, &batchObservations)  // moved, not copied, so its storage is reused
+        defer {
+            lent.removeAll(keepingCapacity: true)
+            swap(&lent, &batchObservations)
+        }
+        try m.withValueBytes { value in
+            var problem: String?
+            if ObservationBatch.isBatch(value) {
+                do { try ObservationBatch.read(value, into: &lent) } catch { problem = "\(error)" }
+            } else {
+                do { lent.append(try EncodedObservation.read(value)) } catch { problem = "\(error)" }
             }
-            swap(&decoded, &batchObservations)
             if let problem {
                 try deadLetterRecord(m, reason: "bad_observation", detail: problem, index: nil)
                 return
             }
-            for observation in batchObservations { try process(observation, state: state, offset: m.offset, now: now) }
-            batchObservations.removeAll(keepingCapacity: true)
-            return
+            for observation in lent {
+                try record(detector.process(observation, partition: state.id, offset: m.offset, now: now))
+            }
         }
-        let observation: Observation
-        do {
-            observation = try m.withValueBytes { try Observation(decoding: $0) }
-        } catch {
-            try deadLetterRecord(m, reason: "bad_observation", detail: "\(error)", index: nil)
-            return
-        }
-        try process(observation, state: state, offset: m.offset, now: now)
     }
 
-    private func process(_ observation: Observation, state: DetectState, offset: Int64, now: EventTime) throws {
-        let result = detector.process(observation, partition: state.id, offset: offset, now: now)
+    private func record(_ result: ProcessResult) throws {
         counters.observationsProcessed += 1
         if case .late = result.outcome { counters.eventsLate += 1 }
         try sendAlerts(result.alerts)

@@ -32,11 +32,17 @@ struct EvidenceSetTests {
             var pool = StringPool()
             var pooled = SmallDistinct<String>.empty
             var plain = SmallDistinct<String>.empty
+            // As the detector inserts event fields: their bytes, compared in place.
+            var lent = SmallDistinct<String>.empty
             var newOnes = 0
             for value in input {
                 pooled.insert(value, limit: limit, trackLimit: 1_000_000, pool: &pool)
                 if plain.insert(value, limit: limit, trackLimit: 1_000_000) { newOnes += 1 }
+                var bytes = value
+                bytes.withUTF8 { lent.insert(utf8: $0, limit: limit, trackLimit: 1_000_000, pool: &pool) }
             }
+            #expect(lent.values == kept, "limit \(limit), \(distinct) distinct")
+            #expect(lent.count == plain.count)
             #expect(pooled.values == kept, "limit \(limit), \(distinct) distinct")
             #expect(plain.values == kept, "limit \(limit), \(distinct) distinct")
             #expect(plain.count == (limit == 0 ? 0 : count), "limit \(limit), \(distinct) distinct")
@@ -48,6 +54,25 @@ struct EvidenceSetTests {
             var reversed = SmallDistinct<String>.empty
             for value in input.reversed() { reversed.insert(value, limit: limit, trackLimit: 1_000_000) }
             #expect(reversed.values == kept)
+        }
+    }
+
+    /// Text is evidence as CloudTrail wrote it: two spellings `String` calls equal (canonically
+    /// equivalent) are two values, as they are two fingerprints past the limit.
+    @Test func canonicallyEqualSpellingsAreTwoValues() {
+        let spellings = ["Caf\u{E9}", "Cafe\u{301}"]
+        #expect(spellings[0] == spellings[1], "the same String")
+        for limit in [1, 2, 5] {
+            var values = SmallDistinct<String>.empty
+            var lent = SmallDistinct<String>.empty
+            for text in spellings + spellings {
+                values.insert(text, limit: limit, trackLimit: 10)
+                var bytes = text
+                bytes.withUTF8 { lent.insert(utf8: $0, limit: limit, trackLimit: 10) }
+            }
+            #expect(values.count == 2, "limit \(limit)")
+            #expect(lent.count == 2, "limit \(limit)")
+            #expect(lent.values == values.values)
         }
     }
 

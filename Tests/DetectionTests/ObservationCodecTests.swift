@@ -36,6 +36,35 @@ struct ObservationCodecTests {
         }
     }
 
+    /// The detect stage reads repartition records in place (`EncodedObservation`): it must lend
+    /// exactly the text the decoding makes, and reject exactly what it rejects, with the same error.
+    @Test func readingInPlaceLendsWhatDecodingMakes() throws {
+        let fields: [ObservationText] = [.principalArn, .principalType, .accessKeyId, .topic, .groupingKey,
+                                         .accountId, .userAgent, .eventSource, .eventName, .awsRegion, .eventID]
+        var random = SeededRandom(seed: 11)
+        for _ in 0..<500 {
+            let o = Self.sample(&random)
+            let bytes = o.encode()
+            try bytes.withUnsafeBytes { value in
+                let e = try EncodedObservation.read(value)
+                for field in fields { #expect(e.string(field) == o.string(field), "\(field)") }
+                #expect(e.address == o.address && e.eventTime == o.eventTime && e.origin == o.origin)
+                #expect(e.enrichment == o.enrichment)
+                #expect(e.groupingKeyFlag == o.groupingKeyFlag)
+                #expect(Observation(e) == o)
+            }
+            // Every cut and a flipped byte: the same verdict both ways.
+            for variant in [Array(bytes.prefix(Int.random(in: 0..<bytes.count, using: &random))),
+                            bytes.enumerated().map { $0.offset == bytes.count / 2 ? $0.element ^ 0xC3 : $0.element }] {
+                let decoded = Result { () throws(ObservationDecodingError) in try Observation(decoding: variant) }
+                let read = variant.withUnsafeBytes { value in
+                    Result { () throws(ObservationDecodingError) in Observation(try EncodedObservation.read(value)) }
+                }
+                #expect(read == decoded)
+            }
+        }
+    }
+
     @Test func isCompact() {
         let o = observe(makeEvent(time: baseTime, address: ipv4("198.51.100.7")))
         let text = [o.principalArn, o.principalType, o.accessKeyId, o.origin.topic, o.accountId!, o.userAgent!,

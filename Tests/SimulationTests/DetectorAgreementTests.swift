@@ -195,3 +195,73 @@ import Testing
         }
     }
 }
+
+/// The windows fed three ways give the same alerts, every revision and every field: made
+/// observations (`process(Observation)`), kept events read in place from the input
+/// (`process(kept, origin:)`, keyed input) and observations read in place from their encoding
+/// (`process(EncodedObservation)`, the repartition topic). Small evidence limits push the lists past
+/// their bounds (eviction, fingerprints, saturation); threshold 1 makes every window a full one.
+@Suite struct LentDetectorTests {
+    static var configurations: [DetectorConfiguration] {
+        var small = DetectorConfiguration()
+        small.evidenceLimits.sourceAddresses = 2
+        small.evidenceLimits.userAgents = 1
+        small.evidenceLimits.eventSources = 2
+        small.evidenceLimits.eventNames = 3
+        small.evidenceLimits.awsRegions = 1
+        small.evidenceLimits.accessKeyIds = 1
+        small.evidenceLimits.sampleEventIDs = 2
+        small.evidenceLimits.distinctTrackingLimit = 3
+        small.updateInterval = .zero
+        var everyWindow = DetectorConfiguration()
+        everyWindow.rule.threshold = 1
+        var byKey = small
+        byKey.rule.groupingKey = .accessKeyId
+        return [DetectorConfiguration(), small, everyWindow, byKey]
+    }
+
+    @Test(arguments: 0..<4)
+    func threeWaysIntoTheWindowsGiveTheSameAlerts(configuration index: Int) throws {
+        let configuration = Self.configurations[index]
+        let stream = try RecordStream(generator: Sample.generator, options: RecordOptions(batchSize: 3, badRecords: 20))
+        let decoder = CloudTrailDecoder(fields: DetectionRule.fieldsRead)
+        let rule = DetectionRule(configuration.rule)
+        var made = WindowedDetector(configuration)
+        var lent = WindowedDetector(configuration)
+        var encoded = WindowedDetector(configuration)
+        var result = CloudTrailDecodeResult()
+        var alerts: [[Alert]] = [[], [], []]
+        var offset: Int64 = 0
+        var newest = EventTime(millisecondsSinceEpoch: 0)
+        for record in stream where record.badKind != .oversized {
+            let now = newest
+            decoder.decodeEach(record.value, into: &result) { event in
+                let origin = EventOrigin(topic: "cloudtrail", partition: 0, offset: offset)
+                guard case .success(let observation) = rule.evaluate(event, origin: origin),
+                      case .success(let kept) = rule.keep(event) else { return }
+                newest = max(newest, observation.eventTime)
+                alerts[0] += made.process(observation, partition: 0, offset: offset, now: now).alerts
+                alerts[1] += lent.process(kept, origin: origin, partition: 0, offset: offset, now: now).alerts
+                let bytes = observation.encode()
+                bytes.withUnsafeBytes { value in
+                    guard let e = try? EncodedObservation.read(value) else {
+                        Issue.record("an encoded observation reads back")
+                        return
+                    }
+                    alerts[2] += encoded.process(e, partition: 0, offset: offset, now: now).alerts
+                }
+                offset += 1
+            }
+        }
+        let end = EventTime(millisecondsSinceEpoch: newest.millisecondsSinceEpoch + 3_600_000)
+        alerts[0] += made.advance(partition: 0, externalWatermark: end, now: end)
+        alerts[1] += lent.advance(partition: 0, externalWatermark: end, now: end)
+        alerts[2] += encoded.advance(partition: 0, externalWatermark: end, now: end)
+        #expect(alerts[0].contains { $0.status == .final })
+        #expect(alerts[0].contains { $0.revision > 1 }, "updates are exercised")
+        #expect(alerts[1] == alerts[0], "kept events read in place")
+        #expect(alerts[2] == alerts[0], "encoded observations read in place")
+        #expect(lent.summary() == made.summary())
+        #expect(encoded.summary() == made.summary())
+    }
+}

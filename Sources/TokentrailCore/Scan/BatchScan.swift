@@ -72,13 +72,14 @@ public final class BatchScan {
                 let now = Self.wallClock
                 // The pivot back to the raw event: its file as the "topic", its line as the "offset".
                 let origin = EventOrigin(topic: path, partition: 0, offset: Int64(line))
-                decoder.decodeEach(bytes, into: &result) { event in  // lent: strings only for kept events
+                // Lent: the rule and the windows read the event's bytes; strings only for what a window keeps.
+                decoder.decodeEach(bytes, into: &result) { event in
                     summary.events += 1
-                    switch rule.evaluate(event, origin: origin) {
-                    case .success(let observation):
+                    switch rule.keep(event) {
+                    case .success(let kept):
                         summary.matched += 1
                         offset += 1
-                        let processed = detector.process(observation, partition: Self.partition, offset: offset, now: now)
+                        let processed = detector.process(kept, origin: origin, partition: Self.partition, offset: offset, now: now)
                         for a in processed.alerts { emitted(a, alert) }
                     case .failure(let reason):
                         summary.rejected[reason.label, default: 0] += 1
