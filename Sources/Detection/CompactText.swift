@@ -17,7 +17,7 @@ enum CompactText: Sendable, Hashable {
         self = Self.packed(bytes) ?? .text(String(decoding: bytes, as: UTF8.self))
     }
 
-    private static func packed(_ bytes: UnsafeBufferPointer<UInt8>) -> CompactText? {
+    static func packed(_ bytes: UnsafeBufferPointer<UInt8>) -> CompactText? {
         uuid(bytes) ?? upperAlphanumeric(bytes)
     }
 
@@ -39,7 +39,7 @@ enum CompactText: Sendable, Hashable {
                 let word = i < 10 ? high : low
                 let code = UInt8(truncatingIfNeeded: word >> UInt64((9 - i % 10) * 6)) & 63
                 if code == 0 { break }
-                out.append(code <= 26 ? UInt8(ascii: "A") + code - 1 : UInt8(ascii: "0") + code - 27)
+                out.append(code <= 10 ? UInt8(ascii: "0") + code - 1 : UInt8(ascii: "A") + code - 11)
             }
             return String(decoding: out, as: UTF8.self)
         case .text(let s):
@@ -77,8 +77,9 @@ enum CompactText: Sendable, Hashable {
             if i < s.count {
                 let byte = s[i]
                 switch byte {
-                case UInt8(ascii: "A")...UInt8(ascii: "Z"): code = UInt64(byte - UInt8(ascii: "A") + 1)
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): code = UInt64(byte - UInt8(ascii: "0") + 27)
+                // Digits before letters, as in ASCII: the packed words then compare as the text does.
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): code = UInt64(byte - UInt8(ascii: "0") + 1)
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): code = UInt64(byte - UInt8(ascii: "A") + 11)
                 default: return nil
                 }
             }
@@ -86,6 +87,51 @@ enum CompactText: Sendable, Hashable {
         }
         return .upperAlphanumeric(words.0, words.1)
     }
+}
+
+/// Event ids and access key ids as evidence: kept packed (no string on the heap to reach when
+/// comparing), in the byte order of their text. Two packed values of one shape compare as integers:
+/// a lowercase UUID's hex digits and dashes, and the 6-bit codes of an access key (digits before
+/// letters, the end before both), sort as their bytes do.
+extension CompactText: EvidenceValue {
+    static func compare(_ a: CompactText, _ b: CompactText) -> Int {
+        switch (a, b) {
+        case let (.uuid(h1, l1), .uuid(h2, l2)), let (.upperAlphanumeric(h1, l1), .upperAlphanumeric(h2, l2)):
+            return (h1, l1) < (h2, l2) ? -1 : ((h1, l1) == (h2, l2) ? 0 : 1)
+        default:
+            return String.compare(a.string, b.string)
+        }
+    }
+
+    static func precedes(_ a: CompactText, _ b: CompactText) -> Bool { compare(a, b) < 0 }
+
+    var fingerprint: UInt64 { string.fingerprint }
+}
+
+/// Text lent as UTF-8 bytes, packed once, compared with kept `CompactText` values.
+struct CompactProbe: EvidenceProbe {
+    let bytes: UnsafeBufferPointer<UInt8>
+    /// nil: text of neither packed shape.
+    let packed: CompactText?
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+        packed = CompactText.packed(bytes)
+    }
+
+    @inline(__always) func compare(to value: CompactText) -> Int {
+        switch (packed, value) {
+        case let (.uuid(h1, l1)?, .uuid(h2, l2)), let (.upperAlphanumeric(h1, l1)?, .upperAlphanumeric(h2, l2)):
+            return (h1, l1) < (h2, l2) ? -1 : ((h1, l1) == (h2, l2) ? 0 : 1)
+        default:
+            // Shapes differ, or free text: by bytes.
+            var text = value.string
+            return text.withUTF8 { String.compareBytes(bytes, $0) }
+        }
+    }
+
+    var fingerprint: UInt64 { String.fingerprint(bytes) }
+    var value: CompactText { packed ?? .text(String(decoding: bytes, as: UTF8.self)) }
 }
 
 /// A dictionary key of UTF-8 text that can be looked up with bytes lent in place: stored keys own

@@ -7,12 +7,12 @@ struct WindowState: Sendable {
     var principalType: String
     var accountId: String?
     var addresses: SmallDistinct<SourceAddress> = .empty
-    var accessKeyIds: SmallDistinct<String> = .empty
+    var accessKeyIds: SmallDistinct<CompactText> = .empty
     var userAgents: SmallDistinct<String> = .empty
     var eventSources: SmallDistinct<String> = .empty
     var eventNames: SmallDistinct<String> = .empty
     var awsRegions: SmallDistinct<String> = .empty
-    var eventIDs: SmallDistinct<String> = .empty
+    var eventIDs: SmallDistinct<CompactText> = .empty
     var origins: SmallOrigins
     /// Networks, cities and per-address enrichment; nil while the window has none and the rule
     /// does not score fidelity, so a deployment without GeoIP databases pays one pointer.
@@ -55,7 +55,9 @@ struct WindowState: Sendable {
             network!.value.add(address: address, enrichment: enrichment, userAgent: o.string(.userAgent),
                                newAddress: added, limits: limits, pool: &pool)
         }
-        o.withText(.accessKeyId) { accessKeyIds.insert(utf8: $0, limit: limits.accessKeyIds, trackLimit: track) }
+        o.withText(.accessKeyId) {
+            accessKeyIds.insert(CompactProbe($0), limit: limits.accessKeyIds, trackLimit: track, storing: \.value)
+        }
         o.withText(.userAgent) { userAgents.insert(utf8: $0, limit: limits.userAgents, trackLimit: track, pool: &pool) }
         o.withText(.eventSource) {
             eventSources.insert(utf8: $0, limit: limits.eventSources, trackLimit: track, pool: &pool)
@@ -63,7 +65,7 @@ struct WindowState: Sendable {
         o.withText(.eventName) { eventNames.insert(utf8: $0, limit: limits.eventNames, trackLimit: track, pool: &pool) }
         o.withText(.awsRegion) { awsRegions.insert(utf8: $0, limit: limits.awsRegions, trackLimit: track, pool: &pool) }
         // A sample only: no fingerprints kept past the bound (event_count is the true count).
-        o.withText(.eventID) { eventIDs.insert(utf8: $0, limit: limits.sampleEventIDs, trackLimit: 0) }
+        o.withText(.eventID) { eventIDs.insert(CompactProbe($0), limit: limits.sampleEventIDs, trackLimit: 0, storing: \.value) }
         if eventCount > 0 { origins.insert(o.origin, limit: limits.inputRanges) }
         eventCount += 1
         let t = o.eventTime.millisecondsSinceEpoch
@@ -79,6 +81,12 @@ struct WindowState: Sendable {
     var estimatedBytes: Int {
         func text(_ d: SmallDistinct<String>) -> Int {
             d.values.reduce(MemoryLayout<String>.stride) { $0 + MemoryLayout<String>.stride + ($1.utf8.count > 15 ? 32 + $1.utf8.count : 0) }
+        }
+        func text(_ d: SmallDistinct<CompactText>) -> Int {
+            d.values.reduce(MemoryLayout<CompactText>.stride) {
+                guard case .text(let s) = $1 else { return $0 + MemoryLayout<CompactText>.stride }
+                return $0 + MemoryLayout<CompactText>.stride + (s.utf8.count > 15 ? 32 + s.utf8.count : 0)
+            }
         }
         return 16 + MemoryLayout<WindowState>.stride + principalArn.utf8.count + 32
             + (addresses.values.count + 1) * MemoryLayout<SourceAddress>.stride

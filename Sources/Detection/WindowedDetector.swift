@@ -382,6 +382,9 @@ public struct WindowedDetector: Sendable {
             return address.canonicalText
         }
         func list(_ d: SmallDistinct<String>) -> EvidenceList { EvidenceList(values: d.values, count: d.count) }
+        func list(_ d: SmallDistinct<CompactText>) -> EvidenceList {
+            EvidenceList(values: d.values.map(\.string), count: d.count)
+        }
         var networkEvidence: AlertNetworks?
         if let box = s.network {
             let listed = s.addresses.values
@@ -423,7 +426,7 @@ public struct WindowedDetector: Sendable {
             rule: AlertRule(rule),
             detectedAt: now,
             evidence: AlertEvidence(
-                sampleEventIDs: s.eventIDs.values,
+                sampleEventIDs: s.eventIDs.values.map(\.string),
                 inputRanges: s.origins.values,
                 inputRangeCount: s.origins.count,
                 detectPartition: partition
@@ -517,8 +520,9 @@ struct WindowBucket: Sendable {
     /// Moves a slot out (leaving `.vacant`), so a box it holds is uniquely referenced by the caller.
     mutating func take(_ key: TextKey) -> (position: Int32, slot: WindowSlot)? {
         guard let position = index[key] else { return nil }
-        let slot = slots[Int(position)]
-        slots[Int(position)] = .vacant
+        // Moved out rather than copied and overwritten: no retain and release of the window's box.
+        var slot = WindowSlot.vacant
+        swap(&slot, &slots[Int(position)])
         return (position, slot)
     }
 

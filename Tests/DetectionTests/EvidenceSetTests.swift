@@ -57,6 +57,44 @@ struct EvidenceSetTests {
         }
     }
 
+    /// Event ids and access key ids are kept packed (`CompactText`): they must sort and count as
+    /// their text does, whether both values are packed, one is, or neither.
+    @Test(arguments: [1, 3, 10])
+    func packedIdentifiersKeepTheOrderOfTheirText(limit: Int) {
+        var random = SeededRandom(seed: UInt64(limit))
+        let hex = Array("0123456789abcdef")
+        let keyCharacters = Array("0123456789AZQ")
+        func uuid() -> String {
+            let digits = (0..<32).map { _ in hex[Int(random.next() % 16)] }
+            return [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(digits[$0]) }.joined(separator: "-")
+        }
+        func key() -> String {
+            String((0..<Int(random.next() % 21)).map { _ in keyCharacters[Int(random.next() % UInt64(keyCharacters.count))] })
+        }
+        let others = ["", "evt-1", "ASIA", "ASIA0", "ASIA9", "ASIAA", "asia", "\u{E9}", "0", "9", "A", "Z",
+                      "0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a1", "0B6E7F9A-2F4C-4D67-9A55-8F1E3C2B7A10", "ASIAEXAMPLEKEY0000012"]
+        for round in 0..<20 {
+            let input = (0..<60).map { _ in
+                switch random.next() % 3 {
+                case 0: uuid()
+                case 1: key()
+                default: others[Int(random.next() % UInt64(others.count))]
+                }
+            }
+            let model = Set(input).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            var lent = SmallDistinct<CompactText>.empty
+            var made = SmallDistinct<CompactText>.empty
+            for text in input + input.reversed() {
+                var bytes = text
+                bytes.withUTF8 { lent.insert(CompactProbe($0), limit: limit, trackLimit: 1_000, storing: \.value) }
+                made.insert(CompactText(text), limit: limit, trackLimit: 1_000)
+            }
+            #expect(lent.values.map(\.string) == Array(model.prefix(limit)), "round \(round)")
+            #expect(made.values.map(\.string) == Array(model.prefix(limit)), "round \(round)")
+            #expect(lent.count == model.count && made.count == model.count)
+        }
+    }
+
     /// Text is evidence as CloudTrail wrote it: two spellings `String` calls equal (canonically
     /// equivalent) are two values, as they are two fingerprints past the limit.
     @Test func canonicallyEqualSpellingsAreTwoValues() {
