@@ -5,12 +5,24 @@ enum ScanFailure: Error {
 }
 
 /// A string value or key found in the input: its raw bytes between the quotes, still escaped.
+/// Offsets are 32-bit (the scanner reads at most 4 GiB, see `JSONScanner.init`): an event's spans
+/// (`RawEvent.Spans`) are then half the size, and they are copied with every event lent.
 struct RawString {
-    var start: Int
-    var end: Int
+    private var start32: UInt32
+    private var end32: UInt32
     var hasEscapes: Bool
     /// All bytes below 0x80: such a string needs no UTF-8 validation.
     var isASCII: Bool = true
+
+    init(start: Int, end: Int, hasEscapes: Bool, isASCII: Bool = true) {
+        start32 = UInt32(truncatingIfNeeded: start)
+        end32 = UInt32(truncatingIfNeeded: end)
+        self.hasEscapes = hasEscapes
+        self.isASCII = isASCII
+    }
+
+    var start: Int { Int(start32) }
+    var end: Int { Int(end32) }
 }
 
 /// A forward-only JSON scanner over borrowed bytes.
@@ -30,9 +42,11 @@ struct JSONScanner {
     /// `finish` checks events and keeps their places (`CloudTrailDecodeResult.lent`) instead of making them.
     var lending = false
 
+    /// Reads at most the first 4 GiB of `count` bytes (a longer input ends there, a syntax error):
+    /// `RawString` offsets are 32-bit. Kafka records and the decoder's `maxDecodedBytes` are far below.
     init(_ base: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
         self.base = base
-        self.end = count
+        self.end = min(count, Int(UInt32.max))
         self.pos = 0
         self.maxDepth = maxDepth
     }

@@ -48,24 +48,29 @@ enum CompactText: Sendable, Hashable {
     }
 
     private static func uuid(_ s: UnsafeBufferPointer<UInt8>) -> CompactText? {
-        guard s.count == 36 else { return nil }
-        var high: UInt64 = 0
-        var low: UInt64 = 0
-        var nibbles = 0
-        for (i, byte) in s.enumerated() {
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                guard byte == UInt8(ascii: "-") else { return nil }
-                continue
-            }
-            let value: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
-            default: return nil
-            }
-            if nibbles < 16 { high = high << 4 | UInt64(value) } else { low = low << 4 | UInt64(value) }
-            nibbles += 1
+        let dash = UInt8(ascii: "-")
+        guard s.count == 36, let p = s.baseAddress, p[8] == dash, p[13] == dash, p[18] == dash, p[23] == dash else {
+            return nil
         }
+        // Sixteen lowercase hex digits per word; dashes at 8, 13, 18 and 23.
+        @inline(__always) func word(_ ranges: [Range<Int>]) -> UInt64? {
+            var value: UInt64 = 0
+            for range in ranges {
+                for i in range {
+                    let digit = p[i] &- UInt8(ascii: "0")
+                    let letter = p[i] &- UInt8(ascii: "a")
+                    if digit < 10 {
+                        value = value << 4 | UInt64(digit)
+                    } else if letter < 6 {
+                        value = value << 4 | UInt64(letter + 10)
+                    } else {
+                        return nil
+                    }
+                }
+            }
+            return value
+        }
+        guard let high = word([0..<8, 9..<13, 14..<18]), let low = word([19..<23, 24..<36]) else { return nil }
         return .uuid(high, low)
     }
 

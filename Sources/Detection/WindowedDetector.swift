@@ -279,7 +279,7 @@ public struct WindowedDetector: Sendable {
         bucket.firstOffset = min(bucket.firstOffset, offset)
         let threshold = configuration.rule.threshold
         // Found by the key's bytes; the key is made a string only for a new window or an alert.
-        var taken = o.withText(.groupingKey) { bucket.take(TextKey(lending: $0)) }!
+        var taken = o.withText(.groupingKey) { bucket.take(utf8: $0) }!
         var box: WindowSlot.Box
         if case .full(let existing)? = taken?.slot {
             box = consume existing
@@ -295,14 +295,19 @@ public struct WindowedDetector: Sendable {
             box = WindowSlot.Box(state)
         } else if threshold > 1 {
             // One event, one address: below any threshold, kept compact.
-            bucket.append(o.string(.groupingKey)!, .single(FirstEvent(o, table: &table, enrichments: &enrichments)))
+            let first = WindowSlot.single(FirstEvent(o, table: &table, enrichments: &enrichments))
+            o.withText(.groupingKey) { bucket.append(utf8: $0, first) }
             return nil
         } else {
             box = WindowSlot.Box(WindowState(o, key: o.string(.groupingKey)!, pool: &pool))
         }
         let position = taken?.position
         defer {
-            if let position { bucket.put(.full(box), at: position) } else { bucket.append(o.string(.groupingKey)!, .full(box)) }
+            if let position {
+                bucket.put(.full(box), at: position)
+            } else {
+                o.withText(.groupingKey) { bucket.append(utf8: $0, .full(box)) }
+            }
         }
         _ = box.state.add(o, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
         guard !silent else { return nil }
@@ -337,15 +342,16 @@ public struct WindowedDetector: Sendable {
                 bucket.fired = true
                 let window = TimeWindow(start: EventTime(millisecondsSinceEpoch: start),
                                         end: EventTime(millisecondsSinceEpoch: start + size))
-                for key in bucket.keys.map(\.string).sorted() {
-                    guard case .full(let candidate)? = bucket.peek(key),
-                          candidate.qualifies(configuration.rule),
-                          var taken = bucket.take(key), case .full(var box) = taken.slot else { continue }
-                    taken.slot = .vacant
-                    if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
-                    alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
-                                       partition: partition, now: now))
-                    bucket.put(.full(box), at: taken.position)
+                for (key, position) in bucket.sortedKeys() {
+                    var slot = bucket.take(at: position)
+                    if case .full(var box) = slot, box.qualifies(configuration.rule) {
+                        slot = .vacant
+                        if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+                        alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
+                                           partition: partition, now: now))
+                        slot = .full(box)
+                    }
+                    bucket.put(slot, at: position)
                 }
             }
             if start + size + lateness > watermark {
@@ -503,36 +509,120 @@ struct WindowBucket: Sendable {
     var firstOffset: Int64
     var fired: Bool
     /// Grouping key -> position in `slots`. Slots never leave one by one (a bucket leaves whole),
-    /// so they sit densely in an array and the hash table holds 4-byte positions: at Swift's load
-    /// factors (38-75%) that costs far less per window than a table of ~128-byte slots.
-    /// Keys compare by bytes (`TextKey`), so the detector finds a window by the bytes it is lent.
-    private(set) var index: [TextKey: Int32] = [:]
+    /// so they sit densely in an array and the index holds 4-byte positions.
+    private var index = KeyIndex()
     private(set) var slots: [WindowSlot] = []
 
-    var keys: Dictionary<TextKey, Int32>.Keys { index.keys }
-
-    func peek(_ key: String) -> WindowSlot? {
-        index[TextKey(key)].map { slots[Int($0)] }
+    init(firstOffset: Int64, fired: Bool) {
+        self.firstOffset = firstOffset
+        self.fired = fired
     }
 
-    mutating func take(_ key: String) -> (position: Int32, slot: WindowSlot)? { take(TextKey(key)) }
+    /// Grouping keys with their positions, sorted as strings (the order alerts go out in).
+    func sortedKeys() -> [(key: String, position: Int32)] {
+        (0..<Int32(slots.count)).map { (index.key(at: $0), $0) }.sorted { $0.key < $1.key }
+    }
 
-    /// Moves a slot out (leaving `.vacant`), so a box it holds is uniquely referenced by the caller.
-    mutating func take(_ key: TextKey) -> (position: Int32, slot: WindowSlot)? {
-        guard let position = index[key] else { return nil }
+    /// Moves the slot of the key with these UTF-8 bytes out (leaving `.vacant`), so a box it holds
+    /// is uniquely referenced by the caller.
+    mutating func take(utf8 key: UnsafeBufferPointer<UInt8>) -> (position: Int32, slot: WindowSlot)? {
+        index.find(key).map { ($0, take(at: $0)) }
+    }
+
+    mutating func take(at position: Int32) -> WindowSlot {
         // Moved out rather than copied and overwritten: no retain and release of the window's box.
         var slot = WindowSlot.vacant
         swap(&slot, &slots[Int(position)])
-        return (position, slot)
+        return slot
     }
 
     mutating func put(_ slot: WindowSlot, at position: Int32) {
         slots[Int(position)] = slot
     }
 
-    mutating func append(_ key: String, _ slot: WindowSlot) {
-        index[TextKey(key)] = Int32(slots.count)
+    /// A window for a key the bucket does not hold yet.
+    mutating func append(utf8 key: UnsafeBufferPointer<UInt8>, _ slot: WindowSlot) {
+        index.append(key)
         slots.append(slot)
+    }
+}
+
+/// Grouping key -> position, for one bucket. The keys' bytes sit in one arena (no string object per
+/// window) and are found by open addressing, so a lookup by the bytes the decoder lends makes and
+/// retains nothing. Hashes come from the standard library's per-process seeded `Hasher`: keys are
+/// input (session names are chosen by whoever assumes a role), and a crafted set must not be able
+/// to collide on purpose.
+struct KeyIndex: Sendable {
+    /// Position + 1 per table slot, 0 when empty; a power of two long, at most three quarters full.
+    private var table: [Int32] = []
+    /// Per position: the top 32 bits of the key's hash (most mismatches end there), and its bytes.
+    private var entries: [(tag: UInt32, count: UInt32, start: Int)] = []
+    private var arena: [UInt8] = []
+
+    var count: Int { entries.count }
+
+    private static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var hasher = Hasher()
+        hasher.combine(bytes: UnsafeRawBufferPointer(key))
+        return UInt64(bitPattern: Int64(hasher.finalize()))
+    }
+
+    func find(_ key: UnsafeBufferPointer<UInt8>) -> Int32? {
+        guard !table.isEmpty else { return nil }
+        let hash = Self.hash(key)
+        let tag = UInt32(truncatingIfNeeded: hash >> 32)
+        let mask = table.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        return table.withUnsafeBufferPointer { table in
+            entries.withUnsafeBufferPointer { entries in
+                arena.withUnsafeBufferPointer { arena in
+                    while true {
+                        let stored = table[i]
+                        if stored == 0 { return nil }
+                        let entry = entries[Int(stored - 1)]
+                        if entry.tag == tag, Int(entry.count) == key.count,
+                           String.compareBytes(UnsafeBufferPointer(rebasing: arena[entry.start..<(entry.start + key.count)]), key) == 0 {
+                            return stored - 1
+                        }
+                        i = (i + 1) & mask
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a key not held yet, at position `count`.
+    mutating func append(_ key: UnsafeBufferPointer<UInt8>) {
+        if (entries.count + 1) * 4 > table.count * 3 { grow() }
+        let hash = Self.hash(key)
+        entries.append((UInt32(truncatingIfNeeded: hash >> 32), UInt32(key.count), arena.count))
+        arena.append(contentsOf: key)
+        place(Int32(entries.count - 1), hash: hash)
+    }
+
+    func key(at position: Int32) -> String {
+        let entry = entries[Int(position)]
+        return arena.withUnsafeBufferPointer {
+            String(decoding: UnsafeBufferPointer(rebasing: $0[entry.start..<(entry.start + Int(entry.count))]), as: UTF8.self)
+        }
+    }
+
+    private mutating func place(_ position: Int32, hash: UInt64) {
+        let mask = table.count - 1
+        var i = Int(truncatingIfNeeded: hash) & mask
+        while table[i] != 0 { i = (i + 1) & mask }
+        table[i] = position + 1
+    }
+
+    private mutating func grow() {
+        table = [Int32](repeating: 0, count: max(8, table.count * 2))
+        for position in entries.indices {
+            let entry = entries[position]
+            let hash = arena.withUnsafeBufferPointer {
+                Self.hash(UnsafeBufferPointer(rebasing: $0[entry.start..<(entry.start + Int(entry.count))]))
+            }
+            place(Int32(position), hash: hash)
+        }
     }
 }
 

@@ -86,3 +86,37 @@ struct LayoutTests {
         #expect(table[address] == nil && table.count == 0 && table.distinctValues == 0)
     }
 }
+
+/// The windows' key index: open addressing over bytes in an arena (`KeyIndex`).
+@Suite("Window key index")
+struct KeyIndexTests {
+    @Test func findsEveryKeyItHoldsAndNoOther() {
+        var random = SeededRandom(seed: 3)
+        // Keys that are prefixes of each other, empty, equal in length, and enough to grow many times.
+        var keys = ["", "a", "ab", "abc", "arn:aws:iam::1:user/u", "arn:aws:iam::1:user/u1", "\u{E9}", "e\u{301}"]
+        for n in 0..<5_000 { keys.append("arn:aws:sts::123456789012:assumed-role/r/\(n)-\(random.next() % 1000)") }
+        keys = Array(distinctInOrder(keys))
+        var index = KeyIndex()
+        for (position, key) in keys.enumerated() {
+            var bytes = key
+            #expect(bytes.withUTF8 { index.find($0) } == nil, "not held before")
+            bytes.withUTF8 { index.append($0) }
+            #expect(index.count == position + 1)
+        }
+        for (position, key) in keys.enumerated() {
+            var bytes = key
+            #expect(bytes.withUTF8 { index.find($0) } == Int32(position), "\(key)")
+            #expect(index.key(at: Int32(position)) == key)
+        }
+        for absent in ["abcd", "b", "arn:aws:iam::1:user/u2", " ", "arn:aws:sts::123456789012:assumed-role/r/"] {
+            var bytes = absent
+            #expect(bytes.withUTF8 { index.find($0) } == nil, "\(absent)")
+        }
+    }
+
+    /// Distinct in order of first appearance.
+    private func distinctInOrder(_ keys: [String]) -> [String] {
+        var seen = Set<[UInt8]>()
+        return keys.filter { seen.insert(Array($0.utf8)).inserted }
+    }
+}
