@@ -9,12 +9,12 @@ public import CloudTrail
 ///
 /// Usage by the pipeline:
 ///
-///     // route stage (unkeyed input), per decoded CloudTrail event:
+///     // route stage (unkeyed input), per event lent by CloudTrailDecoder.decodeEach:
 ///     let rule = DetectionRule(config.rule, enricher: geoIP)   // from TokentrailSettings.makeDetection
-///     switch rule.evaluate(event, origin: EventOrigin(topic: t, partition: p, offset: o)) {
-///     case .success(let observation): produce(key: observation.groupingKey, value: observation.encode())
+///     switch rule.keep(event) {
+///     case .success(let kept): batch.append(kept, origin: EventOrigin(topic: t, partition: p, offset: o))
 ///     case .failure(let reason): filtered[reason.label] += 1
-///     }
+///     }   // (made events: rule.evaluate(event, origin:) gives the Observation; batch.append(observation))
 ///     // plus, per input partition, a BoundedOutOfOrdernessWatermarks (onEvent per event,
 ///     // setCaughtUp, onPeriodicEmit for idle advance) whose `watermark` it broadcasts as markers.
 ///
@@ -23,8 +23,10 @@ public import CloudTrail
 ///     // on assignment: with a stored checkpoint, seek to checkpoint.safeOffset and
 ///     detector.restore(partition: p, from: checkpoint, mode: .external)   // keyed input: .boundedOutOfOrderness
 ///     // (without one: detector.assign(partition: p, mode: ...) and seek to the committed offset)
-///     // per record (keyed input: evaluate the rule here instead of decoding):
-///     let result = detector.process(try Observation(decoding: value), partition: p, offset: offset, now: now)
+///     // per observation of a repartition record, read in place (ObservationBatch.read, or
+///     // EncodedObservation.read for a single one); keyed input: rule.keep(event) here instead, then
+///     // detector.process(kept, origin: origin, partition: p, offset: offset, now: now):
+///     let result = detector.process(encoded, partition: p, offset: offset, now: now)
 ///     send(result.alerts)            // key: alert.recordKey, value: alert.json()
 ///     // per in-band watermark marker (external mode): the minimum over upstream input partitions of
 ///     // their latest marker read from this partition (store those latest markers in the checkpoint
