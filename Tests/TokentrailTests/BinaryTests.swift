@@ -201,10 +201,14 @@ struct RunEndpointsEndToEndTests {
         #expect(progress.contains("tokentrail_windows 1"), "one principal, one window")
         #expect(progress.contains("tokentrail_expanded_windows 1"), "three addresses: past its first event")
         #expect(progress.contains("tokentrail_commit_duration_seconds_count"))
-        // librdkafka's statistics reach /metrics through the pipeline's statistics hook.
-        var withStatistics = metrics
+        // librdkafka's statistics reach /metrics through the pipeline's statistics hook. A partition's
+        // fetch queue is in them only once it is assigned: scrape again until both kinds are there
+        // (an earlier scrape can hold the broker figures without the partition's).
+        var withStatistics = progress
         let statsDeadline = ContinuousClock.now + .seconds(15)
-        while !withStatistics.contains("tokentrail_kafka_broker_rtt_seconds"), ContinuousClock.now < statsDeadline {
+        while !(withStatistics.contains("tokentrail_kafka_broker_rtt_seconds")
+                && withStatistics.contains("tokentrail_kafka_fetch_queue_messages")),
+              ContinuousClock.now < statsDeadline {
             Thread.sleep(forTimeInterval: 0.3)
             withStatistics = try httpGet(port, "/metrics").body
         }
