@@ -3,12 +3,15 @@ import CloudTrail
 /// A value that evidence lists can keep: a total order (which values are kept is then independent
 /// of arrival order, so replays and batch recomputations agree) and a stable 64-bit fingerprint.
 protocol EvidenceValue: Equatable, Sendable {
-    static func precedes(_ a: Self, _ b: Self) -> Bool
-    /// Negative, zero or positive as `a` sorts before, is the same as, or sorts after `b`, in the
-    /// order of `precedes`. Zero is the lists' equality: for text, equal bytes.
+    /// Negative, zero or positive as `a` sorts before, is the same as, or sorts after `b`. Zero is
+    /// the lists' equality: for text, equal bytes.
     static func compare(_ a: Self, _ b: Self) -> Int
     /// Equal values give equal fingerprints in every process (no per-process hash seed).
     var fingerprint: UInt64 { get }
+}
+
+extension EvidenceValue {
+    static func precedes(_ a: Self, _ b: Self) -> Bool { compare(a, b) < 0 }
 }
 
 /// What an evidence list compares with its kept values when inserting: a value (`ValueProbe`), or
@@ -35,11 +38,7 @@ struct TextProbe: EvidenceProbe {
     init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     @inline(__always) func compare(to value: String) -> Int {
-        if let result = value.utf8.withContiguousStorageIfAvailable({ String.compareBytes(bytes, $0) }) {
-            return result
-        }
-        var copy = value
-        return copy.withUTF8 { String.compareBytes(bytes, $0) }
+        value.withUTF8Bytes { String.compareBytes(bytes, $0) }
     }
 
     var fingerprint: UInt64 { String.fingerprint(bytes) }
@@ -48,21 +47,18 @@ struct TextProbe: EvidenceProbe {
 
 extension String: EvidenceValue {
     /// Byte order of the UTF-8 forms (`a.utf8.lexicographicallyPrecedes(b.utf8)`), compared eight
-    /// bytes at a time in place: the generic algorithm walks `UTF8View` indices one byte at a time.
-    static func precedes(_ a: String, _ b: String) -> Bool {
-        let fast = a.utf8.withContiguousStorageIfAvailable { x in
-            b.utf8.withContiguousStorageIfAvailable { y in compareBytes(x, y) < 0 }
-        }
-        if let fast, let result = fast { return result }
-        return a.utf8.lexicographicallyPrecedes(b.utf8)
+    /// bytes at a time in place, and byte equality: two spellings `String` calls equal (canonically
+    /// equivalent) are two values here, as they are two fingerprints.
+    static func compare(_ a: String, _ b: String) -> Int {
+        a.withUTF8Bytes { x in b.withUTF8Bytes { y in compareBytes(x, y) } }
     }
 
-    /// Byte order, and byte equality: two spellings `String` calls equal (canonically equivalent)
-    /// are two values here, as they are two fingerprints.
-    static func compare(_ a: String, _ b: String) -> Int {
-        var a = a
-        var b = b
-        return a.withUTF8 { x in b.withUTF8 { y in compareBytes(x, y) } }
+    /// `body` over the UTF-8 bytes in place (a native or small string); a copy only otherwise.
+    @inline(__always)
+    func withUTF8Bytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if let result = utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = self
+        return copy.withUTF8(body)
     }
 
     /// Negative, zero or positive as `a` sorts before, equal to or after `b`, byte by byte (unsigned),
@@ -87,11 +83,7 @@ extension String: EvidenceValue {
     }
 
     /// FNV-1a, 64 bit, of the UTF-8 bytes.
-    var fingerprint: UInt64 {
-        if let hash = utf8.withContiguousStorageIfAvailable(Self.fingerprint) { return hash }
-        var copy = self
-        return copy.withUTF8(Self.fingerprint)
-    }
+    var fingerprint: UInt64 { withUTF8Bytes(Self.fingerprint) }
 
     static func fingerprint(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -102,8 +94,6 @@ extension String: EvidenceValue {
 
 extension SourceAddress: EvidenceValue {
     /// IPv4 before IPv6, each in numeric order.
-    static func precedes(_ a: SourceAddress, _ b: SourceAddress) -> Bool { a.sortKey < b.sortKey }
-
     static func compare(_ a: SourceAddress, _ b: SourceAddress) -> Int {
         let (x, y) = (a.sortKey, b.sortKey)
         return x < y ? -1 : (x == y ? 0 : 1)
@@ -326,12 +316,7 @@ extension SmallDistinct where Value == String {
     }
 
     /// Inserts text lent as UTF-8 bytes, compared in place: a string is made only to be kept (the
-    /// pool's shared copy when a pool is given).
-    @inline(__always)
-    mutating func insert(utf8 bytes: UnsafeBufferPointer<UInt8>, limit: Int, trackLimit: Int) {
-        insert(TextProbe(bytes), limit: limit, trackLimit: trackLimit, storing: { $0.string })
-    }
-
+    /// pool's shared copy).
     @inline(__always)
     mutating func insert(utf8 bytes: UnsafeBufferPointer<UInt8>, limit: Int, trackLimit: Int, pool: inout StringPool) {
         insert(TextProbe(bytes), limit: limit, trackLimit: trackLimit, storing: { pool.intern($0.string) })

@@ -100,15 +100,20 @@ enum CompactText: Sendable, Hashable {
 /// letters, the end before both), sort as their bytes do.
 extension CompactText: EvidenceValue {
     static func compare(_ a: CompactText, _ b: CompactText) -> Int {
+        comparePacked(a, b) ?? String.compare(a.string, b.string)
+    }
+
+    /// The order of two packed values of one shape, as integers; nil when the shapes differ or
+    /// either is free text (then only their text can say).
+    @inline(__always)
+    static func comparePacked(_ a: CompactText, _ b: CompactText) -> Int? {
         switch (a, b) {
         case let (.uuid(h1, l1), .uuid(h2, l2)), let (.upperAlphanumeric(h1, l1), .upperAlphanumeric(h2, l2)):
             return (h1, l1) < (h2, l2) ? -1 : ((h1, l1) == (h2, l2) ? 0 : 1)
         default:
-            return String.compare(a.string, b.string)
+            return nil
         }
     }
-
-    static func precedes(_ a: CompactText, _ b: CompactText) -> Bool { compare(a, b) < 0 }
 
     var fingerprint: UInt64 { string.fingerprint }
 }
@@ -125,14 +130,9 @@ struct CompactProbe: EvidenceProbe {
     }
 
     @inline(__always) func compare(to value: CompactText) -> Int {
-        switch (packed, value) {
-        case let (.uuid(h1, l1)?, .uuid(h2, l2)), let (.upperAlphanumeric(h1, l1)?, .upperAlphanumeric(h2, l2)):
-            return (h1, l1) < (h2, l2) ? -1 : ((h1, l1) == (h2, l2) ? 0 : 1)
-        default:
-            // Shapes differ, or free text: by bytes.
-            var text = value.string
-            return text.withUTF8 { String.compareBytes(bytes, $0) }
-        }
+        if let packed, let order = CompactText.comparePacked(packed, value) { return order }
+        // Shapes differ, or free text: by bytes.
+        return value.string.withUTF8Bytes { String.compareBytes(bytes, $0) }
     }
 
     var fingerprint: UInt64 { String.fingerprint(bytes) }
@@ -166,9 +166,7 @@ struct TextKey: Hashable, @unchecked Sendable {
     func withBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
         switch storage {
         case .owned(let s):
-            if let result = s.utf8.withContiguousStorageIfAvailable(body) { return result }
-            var copy = s
-            return copy.withUTF8(body)
+            return s.withUTF8Bytes(body)
         case .lent(let bytes):
             return body(bytes)
         }

@@ -136,14 +136,12 @@ extension Observation {
 
     /// The observation an encoding read in place stands for: its strings made from checked bytes.
     init(_ e: EncodedObservation) {
-        func text(_ field: ObservationText) -> String? {
-            e.withText(field) { UTF8Text.uncheckedString($0, isASCII: UTF8Text.isASCII($0)) }
-        }
         self.init(
-            groupingKey: text(.groupingKey)!, principalArn: text(.principalArn)!, principalType: text(.principalType)!,
-            accountId: text(.accountId), address: e.address, accessKeyId: text(.accessKeyId)!,
-            userAgent: text(.userAgent), eventSource: text(.eventSource), eventName: text(.eventName),
-            awsRegion: text(.awsRegion), eventTime: e.eventTime, eventID: text(.eventID),
+            groupingKey: e.string(.groupingKey)!, principalArn: e.string(.principalArn)!,
+            principalType: e.string(.principalType)!, accountId: e.string(.accountId), address: e.address,
+            accessKeyId: e.string(.accessKeyId)!, userAgent: e.string(.userAgent), eventSource: e.string(.eventSource),
+            eventName: e.string(.eventName), awsRegion: e.string(.awsRegion), eventTime: e.eventTime,
+            eventID: e.string(.eventID),
             origin: e.origin, enrichment: e.enrichment
         )
     }
@@ -345,22 +343,29 @@ public struct EncodedObservation: ObservationSource {
     var groupingKeyFlag: UInt8 { flags & (Observation.groupingKeyIsArn | Observation.groupingKeyIsAccessKey) }
 
     func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
-        let range: TextRange?
+        if field == .topic { return origin.topic.withUTF8Bytes(body) }
+        return range(field).map { body($0.bytes(in: record)) }
+    }
+
+    /// Copied from the checked bytes, without checking them again.
+    func string(_ field: ObservationText) -> String? {
+        if field == .topic { return origin.topic }
+        return range(field).map { UTF8Text.uncheckedString($0.bytes(in: record), isASCII: $0.isASCII) }
+    }
+
+    private func range(_ field: ObservationText) -> TextRange? {
         switch field {
-        case .principalArn: range = principalArn
-        case .principalType: range = principalType
-        case .accessKeyId: range = accessKeyId
-        case .topic:
-            var topic = origin.topic
-            return topic.withUTF8(body)
-        case .groupingKey: range = groupingKey
-        case .accountId: range = optional.accountId
-        case .userAgent: range = optional.userAgent
-        case .eventSource: range = optional.eventSource
-        case .eventName: range = optional.eventName
-        case .awsRegion: range = optional.awsRegion
-        case .eventID: range = optional.eventID
+        case .principalArn: principalArn
+        case .principalType: principalType
+        case .accessKeyId: accessKeyId
+        case .topic: nil
+        case .groupingKey: groupingKey
+        case .accountId: optional.accountId
+        case .userAgent: optional.userAgent
+        case .eventSource: optional.eventSource
+        case .eventName: optional.eventName
+        case .awsRegion: optional.awsRegion
+        case .eventID: optional.eventID
         }
-        return range.map { body($0.bytes(in: record)) }
     }
 }

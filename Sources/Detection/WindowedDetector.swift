@@ -282,6 +282,7 @@ public struct WindowedDetector: Sendable {
         let threshold = configuration.rule.threshold
         // Found by the key's bytes; the key is made a string only for a new window or an alert.
         var taken = o.withText(.groupingKey) { bucket.take(utf8: $0) }!
+        func key() -> String { o.string(.groupingKey)! }
         var box: WindowSlot.Box
         if case .full(let existing)? = taken?.slot {
             box = consume existing
@@ -289,10 +290,10 @@ public struct WindowedDetector: Sendable {
             // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
             if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
         } else if case .single(let first)? = taken?.slot {
-            let key = o.string(.groupingKey)!
-            let previous = first.observation(key: key, table: table, enrichments: enrichments)
+            let groupingKey = key()
+            let previous = first.observation(key: groupingKey, table: table, enrichments: enrichments)
             first.release(from: &table, enrichments: &enrichments)
-            var state = WindowState(previous, key: key, pool: &pool)
+            var state = WindowState(previous, key: groupingKey, pool: &pool)
             _ = state.add(previous, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
             box = WindowSlot.Box(state)
         } else if threshold > 1 {
@@ -301,7 +302,7 @@ public struct WindowedDetector: Sendable {
             o.withText(.groupingKey) { bucket.append(utf8: $0, first) }
             return nil
         } else {
-            box = WindowSlot.Box(WindowState(o, key: o.string(.groupingKey)!, pool: &pool))
+            box = WindowSlot.Box(WindowState(o, key: key(), pool: &pool))
         }
         let position = taken?.position
         defer {
@@ -319,15 +320,15 @@ public struct WindowedDetector: Sendable {
         if bucket.fired {
             // Within allowed lateness: the updated window is re-emitted as a later final revision.
             guard meets else { return nil }
-            return emit(.final, windowState: &box.state, key: o.string(.groupingKey)!, window: window, partition: partition, now: now)
+            return emit(.final, windowState: &box.state, key: key(), window: window, partition: partition, now: now)
         }
         guard configuration.emitOpenAlerts, meets else { return nil }
         if box.state.revision == 0 {
-            return emit(.open, windowState: &box.state, key: o.string(.groupingKey)!, window: window, partition: partition, now: now)
+            return emit(.open, windowState: &box.state, key: key(), window: window, partition: partition, now: now)
         }
         if count > Int(box.state.emittedAddressCount),
            box.state.lastSeen >= box.state.lastEmittedAt + configuration.updateInterval.milliseconds {
-            return emit(.open, windowState: &box.state, key: o.string(.groupingKey)!, window: window, partition: partition, now: now)
+            return emit(.open, windowState: &box.state, key: key(), window: window, partition: partition, now: now)
         }
         return nil
     }
@@ -575,21 +576,14 @@ struct KeyIndex: Sendable {
         let tag = UInt32(truncatingIfNeeded: hash >> 32)
         let mask = table.count - 1
         var i = Int(truncatingIfNeeded: hash) & mask
-        return table.withUnsafeBufferPointer { table in
-            entries.withUnsafeBufferPointer { entries in
-                arena.withUnsafeBufferPointer { arena in
-                    while true {
-                        let stored = table[i]
-                        if stored == 0 { return nil }
-                        let entry = entries[Int(stored - 1)]
-                        if entry.tag == tag, Int(entry.count) == key.count,
-                           String.compareBytes(UnsafeBufferPointer(rebasing: arena[entry.start..<(entry.start + key.count)]), key) == 0 {
-                            return stored - 1
-                        }
-                        i = (i + 1) & mask
-                    }
-                }
+        while true {
+            let stored = table[i]
+            if stored == 0 { return nil }
+            let entry = entries[Int(stored - 1)]
+            if entry.tag == tag, Int(entry.count) == key.count, withBytes(of: entry, { String.compareBytes($0, key) }) == 0 {
+                return stored - 1
             }
+            i = (i + 1) & mask
         }
     }
 
@@ -603,10 +597,11 @@ struct KeyIndex: Sendable {
     }
 
     func key(at position: Int32) -> String {
-        let entry = entries[Int(position)]
-        return arena.withUnsafeBufferPointer {
-            String(decoding: UnsafeBufferPointer(rebasing: $0[entry.start..<(entry.start + Int(entry.count))]), as: UTF8.self)
-        }
+        withBytes(of: entries[Int(position)]) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    private func withBytes<R>(of entry: (tag: UInt32, count: UInt32, start: Int), _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[entry.start..<(entry.start + Int(entry.count))])) }
     }
 
     private mutating func place(_ position: Int32, hash: UInt64) {
@@ -619,11 +614,7 @@ struct KeyIndex: Sendable {
     private mutating func grow() {
         table = [Int32](repeating: 0, count: max(8, table.count * 2))
         for position in entries.indices {
-            let entry = entries[position]
-            let hash = arena.withUnsafeBufferPointer {
-                Self.hash(UnsafeBufferPointer(rebasing: $0[entry.start..<(entry.start + Int(entry.count))]))
-            }
-            place(Int32(position), hash: hash)
+            place(Int32(position), hash: withBytes(of: entries[position], Self.hash))
         }
     }
 }

@@ -103,10 +103,11 @@ struct EvidenceSetTests {
         for limit in [1, 2, 5] {
             var values = SmallDistinct<String>.empty
             var lent = SmallDistinct<String>.empty
+            var pool = StringPool()
             for text in spellings + spellings {
                 values.insert(text, limit: limit, trackLimit: 10)
                 var bytes = text
-                bytes.withUTF8 { lent.insert(utf8: $0, limit: limit, trackLimit: 10) }
+                bytes.withUTF8 { lent.insert(utf8: $0, limit: limit, trackLimit: 10, pool: &pool) }
             }
             #expect(values.count == 2, "limit \(limit)")
             #expect(lent.count == 2, "limit \(limit)")
