@@ -43,6 +43,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private var decodeResult = CloudTrailDecodeResult()
     /// Route stage output not yet sent, per repartition partition (see `ObservationBatch`).
     private var pendingBatches: [Int32: ObservationBatch] = [:]
+    /// When each pending batch's first observation was consumed (wall clock, ms): the batch record's
+    /// timestamp, from which the detect stage measures open-alert latency.
+    private var pendingBatchConsumedAt: [Int32: Int64] = [:]
     private var batchObservations: [EncodedObservation] = []
     /// The wall clock as of the current poll batch (`run` refreshes it every 256 records).
     private var clock = EventTime(millisecondsSinceEpoch: 0)
@@ -256,6 +259,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let partition = repartitionPartitions > 0
             ? kept.withGroupingKey { KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer($0), partitions: Int32(repartitionPartitions)) }
             : 0
+        if pendingBatches[partition] == nil { pendingBatchConsumedAt[partition] = clock.millisecondsSinceEpoch }
         pendingBatches[partition, default: ObservationBatch()].append(kept, origin: origin)
         counters.observationsRouted += 1
         if let batch = pendingBatches[partition], batch.bytes.count >= ObservationBatch.targetBytes {
@@ -265,7 +269,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     private func sendBatch(_ batch: ObservationBatch, partition: Int32) throws {
         pendingBatches[partition] = nil
-        try send(topic: repartitionTopic, partition: partition, key: [Self.batchKeyByte], value: batch.bytes)
+        try send(topic: repartitionTopic, partition: partition, key: [Self.batchKeyByte], value: batch.bytes,
+                 timestampMilliseconds: pendingBatchConsumedAt.removeValue(forKey: partition))
     }
 
     /// The key of batch records: not nil (nil marks a watermark marker) and not used for partitioning.
@@ -308,7 +313,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             switch rule.keep(event) {
             case .success(let kept):
                 // Into the windows from the input's bytes: no strings but those a window keeps.
-                try record(detector.process(kept, origin: origin, partition: state.id, offset: m.offset, now: now))
+                try record(detector.process(kept, origin: origin, partition: state.id, offset: m.offset, now: now),
+                           consumedAt: now.millisecondsSinceEpoch)
                 processedAny = true
             case .failure(let reason):
                 counters.eventsRejected[reason.label, default: 0] += 1
@@ -354,16 +360,19 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 try deadLetterRecord(m, reason: "bad_observation", detail: problem, index: nil)
                 return
             }
+            // The batch record's timestamp is when the route stage consumed its first event.
+            let consumedAt = m.timestampMilliseconds ?? now.millisecondsSinceEpoch
             for observation in lent {
-                try record(detector.process(observation, partition: state.id, offset: m.offset, now: now))
+                try record(detector.process(observation, partition: state.id, offset: m.offset, now: now), consumedAt: consumedAt)
             }
         }
     }
 
-    private func record(_ result: ProcessResult) throws {
+    /// `consumedAt`: when the event was consumed (wall clock, ms), for the open-alert latency.
+    private func record(_ result: ProcessResult, consumedAt: Int64) throws {
         counters.observationsProcessed += 1
         if case .late = result.outcome { counters.eventsLate += 1 }
-        try sendAlerts(result.alerts)
+        try sendAlerts(result.alerts, consumedAt: consumedAt)
     }
 
     private func detectState(_ tp: KafkaTopicPartition) throws -> DetectState {
@@ -390,12 +399,15 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     /// Backpressure: while librdkafka's queue is full this waits (fetching stops with it, so memory
     /// stays bounded by the consumer's fetch queue); it never drops a record.
-    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = []) throws {
-        let tag = deliveries.issue()
+    /// `consumedAt` (wall clock, ms) has the delivery report measure the record's latency from then
+    /// (`DeliveryTracker.takeLatencies`).
+    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [],
+                      timestampMilliseconds: Int64? = nil, consumedAt: Int64? = nil) throws {
+        let tag = deliveries.issue(measuringFrom: consumedAt)
         while true {
             do {
                 try producer.send(topic: topic, partition: partition, key: key, value: value, headers: headers,
-                                  tag: tag, queueFullTimeout: .seconds(10))
+                                  timestampMilliseconds: timestampMilliseconds, tag: tag, queueFullTimeout: .seconds(10))
                 return
             } catch {
                 guard error.code == .queueFull else {
@@ -407,15 +419,18 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
     }
 
-    private func sendAlerts(_ alerts: [Alert]) throws {
+    /// `consumedAt`: when the event that brought these alerts was consumed; an `open` alert's first
+    /// revision is then measured from it to its acknowledgement (`tokentrail_open_alert_latency_seconds`).
+    private func sendAlerts(_ alerts: [Alert], consumedAt: Int64? = nil) throws {
         for alert in alerts {
+            let measured = alert.status == .open && alert.revision == 1 ? consumedAt : nil
             try send(topic: configuration.outputTopic, partition: nil, key: alert.recordKey, value: alert.json(), headers: [
                 KafkaHeader("tokentrail.alert_id", alert.id),
                 KafkaHeader("tokentrail.status", alert.status.rawValue),
                 KafkaHeader("tokentrail.revision", String(alert.revision)),
                 KafkaHeader("tokentrail.schema_version", String(Alert.schemaVersion)),
                 KafkaHeader("content-type", "application/json"),
-            ])
+            ], consumedAt: measured)
             counters.alertsProduced[alert.status.rawValue, default: 0] += 1
             logger.notice("alert", metadata: [
                 "alert_id": "\(alert.id)", "status": "\(alert.status.rawValue)", "revision": "\(alert.revision)",
@@ -611,7 +626,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             return PartitionProgress(partition: tp, watermark: watermark, lag: lag)
         }
         return PipelineSnapshot(counters: counters, owned: owned, partitions: progress, detector: detector.summary(),
-                                commitDuration: commitDuration)
+                                commitDuration: commitDuration, openAlertLatencies: deliveries.takeLatencies())
     }
 
     private func writeCheckpoint(_ cp: PartitionCheckpoint) throws {
@@ -715,15 +730,20 @@ final class DeliveryTracker: Sendable {
         var next: UInt64 = 1
         var outstanding = Set<UInt64>()
         var failures: [KafkaError] = []
+        /// Records whose latency is measured: tag -> when it started (wall clock, ms).
+        var measured: [UInt64: Int64] = [:]
+        var latencies: [Duration] = []
     }
 
     private let state = Mutex(State())
 
-    func issue() -> UInt64 {
+    /// `start` (wall clock, ms): measure from then to the record's successful delivery report.
+    func issue(measuringFrom start: Int64? = nil) -> UInt64 {
         state.withLock { s in
             let tag = s.next
             s.next += 1
             s.outstanding.insert(tag)
+            if let start { s.measured[tag] = start }
             return tag
         }
     }
@@ -733,8 +753,16 @@ final class DeliveryTracker: Sendable {
         state.withLock { s in
             s.outstanding.remove(tag)
             if let error { s.failures.append(error) }
+            if !s.measured.isEmpty, let start = s.measured.removeValue(forKey: tag), error == nil {
+                // Another host's clock (a batch routed elsewhere) can be ahead: never below zero.
+                let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+                s.latencies.append(.milliseconds(max(0, now - start)))
+            }
         }
     }
+
+    /// The latencies measured since the last call.
+    func takeLatencies() -> [Duration] { state.withLock { s in defer { s.latencies.removeAll() }; return s.latencies } }
 
     /// The delivery errors reported since the last call.
     func takeFailures() -> [KafkaError] { state.withLock { s in defer { s.failures.removeAll() }; return s.failures } }

@@ -43,13 +43,17 @@ public struct PipelineSnapshot: Sendable {
     public var detector: DetectorSummary
     /// How long the commit took (flush or transaction commit, checkpoints, offsets).
     public var commitDuration: Duration
+    /// Open alerts acknowledged since the previous snapshot: from the consumption of the event that
+    /// opened each (its first revision) to the broker's acknowledgement of the alert.
+    public var openAlertLatencies: [Duration]
     public init(counters: PipelineCounters, owned: [KafkaTopicPartition], partitions: [PartitionProgress],
-                detector: DetectorSummary, commitDuration: Duration) {
+                detector: DetectorSummary, commitDuration: Duration, openAlertLatencies: [Duration] = []) {
         self.counters = counters
         self.owned = owned
         self.partitions = partitions
         self.detector = detector
         self.commitDuration = commitDuration
+        self.openAlertLatencies = openAlertLatencies
     }
 }
 

@@ -201,6 +201,18 @@ struct RunEndpointsEndToEndTests {
         #expect(progress.contains("tokentrail_windows 1"), "one principal, one window")
         #expect(progress.contains("tokentrail_expanded_windows 1"), "three addresses: past its first event")
         #expect(progress.contains("tokentrail_commit_duration_seconds_count"))
+        // The window's open alert (its second address, through the repartition topic): one latency, from
+        // its trigger's consumption to the broker's acknowledgement, on this machine's clock. Event time
+        // (March 2026) or a lost batch timestamp would make it months or nothing.
+        var latency = progress
+        while !latency.contains("tokentrail_open_alert_latency_seconds_count 1"), ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            latency = try httpGet(port, "/metrics").body
+        }
+        #expect(latency.contains("tokentrail_open_alert_latency_seconds_count 1"), "\(latency.suffix(3000))")
+        let latencySum = latency.split(separator: "\n").first { $0.hasPrefix("tokentrail_open_alert_latency_seconds_sum ") }
+            .flatMap { Double($0.split(separator: " ").last ?? "") }
+        #expect(latencySum.map { $0 >= 0 && $0 < 30 } == true, "\(String(describing: latencySum))")
         // librdkafka's statistics reach /metrics through the pipeline's statistics hook. A partition's
         // fetch queue is in them only once it is assigned: scrape again until both kinds are there
         // (an earlier scrape can hold the broker figures without the partition's).

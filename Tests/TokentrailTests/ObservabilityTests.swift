@@ -109,6 +109,28 @@ private func sample(_ text: String, _ series: String) -> Double? {
         #expect(sample(second, "tokentrail_windows") == 0)
         #expect(sample(second, "tokentrail_commit_duration_seconds_count") == 2)
     }
+
+    /// Each snapshot's open-alert latencies are observed once, in buckets fine enough around the half
+    /// second that "p99 under 500 ms" is read off one bucket.
+    @Test func openAlertLatenciesFillTheirHistogramOnce() {
+        let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.8.0")
+        #expect(sample(text(m), "tokentrail_open_alert_latency_seconds_count") == 0, "the series exists before any alert")
+        let latencies: [Duration] = [.milliseconds(30), .milliseconds(450), .milliseconds(700)]
+        m.publish(PipelineSnapshot(counters: PipelineCounters(), owned: [], partitions: [], detector: DetectorSummary(),
+                                   commitDuration: .milliseconds(5), openAlertLatencies: latencies))
+        m.publish(PipelineSnapshot(counters: PipelineCounters(), owned: [], partitions: [], detector: DetectorSummary(),
+                                   commitDuration: .milliseconds(5), openAlertLatencies: [.seconds(2)]))
+        let t = text(m)
+        let series = "tokentrail_open_alert_latency_seconds"
+        #expect(sample(t, "\(series)_count") == 4)
+        #expect(abs((sample(t, "\(series)_sum") ?? 0) - 3.18) < 1e-9)
+        #expect(sample(t, "\(series)_bucket{le=\"0.025\"}") == 0)
+        #expect(sample(t, "\(series)_bucket{le=\"0.05\"}") == 1)
+        #expect(sample(t, "\(series)_bucket{le=\"0.4\"}") == 1)
+        #expect(sample(t, "\(series)_bucket{le=\"0.5\"}") == 2)
+        #expect(sample(t, "\(series)_bucket{le=\"0.75\"}") == 3)
+        #expect(sample(t, "\(series)_bucket{le=\"2.0\"}") == 4)
+    }
 }
 
 /// `threads` > 1: one process's pipelines publish as one.
@@ -158,6 +180,23 @@ private func sample(_ text: String, _ series: String) -> Double? {
         #expect(sample(t, "tokentrail_events_decoded_total") == 180)
         #expect(sample(t, "tokentrail_commits_total") == 2)
         #expect(r.status(at: t0 + .seconds(13)).ready, "oldest commit is now pipeline 1's, at 4 s")
+    }
+
+    /// A snapshot's latencies are those since its pipeline's last commit: the combination carries the
+    /// recording pipeline's only, so another pipeline's earlier ones are not counted again.
+    @Test func openAlertLatenciesAreCountedOncePerPipelineCommit() {
+        let snapshots = PipelineSnapshots(pipelines: 2)
+        let m = PipelineMetrics(version: "1.2.3", librdkafka: "2.8.0")
+        let publish: (PipelineSnapshot, ContinuousClock.Instant?) -> Void = { combined, _ in m.publish(combined) }
+        var s0 = snapshot(decoded: 1, rejected: 0, owned: [], windows: 0)
+        s0.openAlertLatencies = [.milliseconds(20), .milliseconds(40)]
+        var s1 = snapshot(decoded: 1, rejected: 0, owned: [], windows: 0)
+        s1.openAlertLatencies = [.milliseconds(60)]
+        snapshots.record(s0, from: 0, publish: publish)
+        snapshots.record(s1, from: 1, publish: publish)
+        s0.openAlertLatencies = []
+        snapshots.record(s0, from: 0, publish: publish)
+        #expect(sample(text(m), "tokentrail_open_alert_latency_seconds_count") == 3)
     }
 }
 

@@ -31,10 +31,20 @@ public final class PipelineMetrics: Sendable {
     private let expandedWindows: CoreMetrics.Gauge
     private let stateBytes: CoreMetrics.Gauge
     private let commitDuration: CoreMetrics.Timer
+    private let openAlertLatency: CoreMetrics.Timer
+
+    /// Finer than the default buckets around the half second an open alert should take at most.
+    static let openAlertLatencyBuckets: [Duration] = [
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(300),
+        .milliseconds(400), .milliseconds(500), .milliseconds(750), .seconds(1), .seconds(2), .seconds(5), .seconds(10),
+        .seconds(30), .seconds(60),
+    ]
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), version: String, librdkafka: String) {
         self.registry = registry
-        factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["tokentrail_open_alert_latency_seconds"] = Self.openAlertLatencyBuckets
+        self.factory = factory
         ownedPartitions = CoreMetrics.Gauge(label: "tokentrail_owned_partitions", factory: factory)
         lastCommit = CoreMetrics.Gauge(label: "tokentrail_last_commit_timestamp_seconds", factory: factory)
         ready = CoreMetrics.Gauge(label: "tokentrail_ready", factory: factory)
@@ -42,6 +52,7 @@ public final class PipelineMetrics: Sendable {
         expandedWindows = CoreMetrics.Gauge(label: "tokentrail_expanded_windows", factory: factory)
         stateBytes = CoreMetrics.Gauge(label: "tokentrail_state_bytes_estimate", factory: factory)
         commitDuration = CoreMetrics.Timer(label: "tokentrail_commit_duration_seconds", factory: factory)
+        openAlertLatency = CoreMetrics.Timer(label: "tokentrail_open_alert_latency_seconds", factory: factory)
         for g in [windows, expandedWindows, stateBytes] { g.record(0) }
         CoreMetrics.Gauge(label: "tokentrail_build_info", dimensions: [("version", version), ("librdkafka", librdkafka)], factory: factory).record(1)
         ready.record(0)
@@ -91,8 +102,9 @@ public final class PipelineMetrics: Sendable {
         windows.record(snapshot.detector.windows)
         expandedWindows.record(snapshot.detector.expandedWindows)
         stateBytes.record(snapshot.detector.estimatedBytes)
-        let c = snapshot.commitDuration.components
-        commitDuration.recordNanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
+        func nanoseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
+        commitDuration.recordNanoseconds(nanoseconds(snapshot.commitDuration))
+        for latency in snapshot.openAlertLatencies { openAlertLatency.recordNanoseconds(nanoseconds(latency)) }
         let nowMilliseconds = (now.timeIntervalSince1970 * 1000).rounded(.down)
         var values: [(name: String, dims: [(String, String)], value: Double)] = []
         for p in snapshot.partitions {

@@ -30,7 +30,8 @@ public final class PipelineSnapshots: Sendable {
         latest.withLock { all in
             all[index] = Latest(snapshot: snapshot, committedAt: now)
             var combined = PipelineSnapshot(counters: PipelineCounters(), owned: [], partitions: [], detector: DetectorSummary(),
-                                            commitDuration: snapshot.commitDuration)
+                                            commitDuration: snapshot.commitDuration,
+                                            openAlertLatencies: snapshot.openAlertLatencies)  // new since this pipeline's last: not summed
             var oldest: ContinuousClock.Instant? = now
             for entry in all {
                 guard let entry else {
