@@ -209,6 +209,21 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(detector)
     }
 
+    // Every window of a 30-minute period closes when the watermark passes its end, in one call on the
+    // pipeline thread: while it runs, nothing else is read (open alerts of new events wait).
+    Benchmark(
+        "Detection: closing 1,000,000 open windows at their end (one watermark advance)",
+        configuration: .init(metrics: [.wallClock], timeUnits: .milliseconds, warmupIterations: 0, maxIterations: 1)
+    ) { benchmark in
+        var (detector, _) = openWindows(1_000_000)
+        let now = EventTime(millisecondsSinceEpoch: start + 3_600_000)
+        benchmark.startMeasurement()
+        let alerts = detector.advance(partition: 0, externalWatermark: EventTime(millisecondsSinceEpoch: start + 3_600_000), now: now)
+        benchmark.stopMeasurement()
+        precondition(detector.summary().windows == 0, "every window closed and left")
+        blackHole(alerts)
+    }
+
     Benchmark(
         "Detection: 1,000,000 principals with open windows",
         configuration: .init(
