@@ -189,6 +189,13 @@ struct StringTable: Sendable {
     private var counts: [UInt32] = [0]
     private var free: [UInt32] = []
 
+    /// The heap it holds: its arrays, its index, and the strings too long to be stored inline.
+    var estimatedBytes: Int {
+        strings.count * MemoryLayout<String>.stride + counts.count * MemoryLayout<UInt32>.stride
+            + free.count * MemoryLayout<UInt32>.stride + index.capacity * (MemoryLayout<TextKey>.stride + MemoryLayout<UInt32>.stride)
+            + strings.reduce(0) { $0 + ($1.utf8.count > 15 ? 32 + $1.utf8.count : 0) }
+    }
+
     /// Id 0 stands for nil.
     mutating func retain(_ text: String?) -> UInt32 {
         guard var text else { return 0 }

@@ -276,6 +276,13 @@ struct EnrichmentTable: Sendable {
     private var addresses: [UInt32] = [0]
     private var free: [UInt32] = []
 
+    /// The heap it holds (the enrichments' strings are shared with the string pool; not counted).
+    var estimatedBytes: Int {
+        byAddress.capacity * (MemoryLayout<SourceAddress>.stride + MemoryLayout<(id: UInt32, windows: UInt32)>.stride)
+            + index.capacity * (MemoryLayout<AddressEnrichment>.stride + MemoryLayout<UInt32>.stride)
+            + values.count * MemoryLayout<AddressEnrichment?>.stride + (addresses.count + free.count) * MemoryLayout<UInt32>.stride
+    }
+
     /// Holds `value` for `address` (a newer value, after a database reload, replaces the older).
     mutating func retain(_ address: SourceAddress, _ value: AddressEnrichment) {
         if let entry = byAddress[address] {

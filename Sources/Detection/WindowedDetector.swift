@@ -234,13 +234,14 @@ public struct WindowedDetector: Sendable {
     /// window: call it at commit time, not per record.
     public func summary() -> DetectorSummary {
         var result = DetectorSummary()
+        result.estimatedBytes = table.estimatedBytes + enrichments.estimatedBytes
         for state in partitions.values {
             for bucket in state.buckets.values {
+                result.estimatedBytes += bucket.estimatedBytes
                 for slot in bucket.slots {
                     switch slot {
                     case .single:
                         result.windows += 1
-                        result.estimatedBytes += DetectorSummary.compactWindowBytes
                     case .full(let box):
                         result.windows += 1
                         result.expandedWindows += 1
@@ -487,13 +488,13 @@ public struct DetectorCheckpoint: Sendable, Hashable {
 
 /// What the detector holds, for the state gauges.
 public struct DetectorSummary: Sendable, Hashable {
-    /// Resident bytes of one compact (one-event) window, measured (docs/performance.md, Detection).
-    public static let compactWindowBytes = 332
     /// (grouping key, window) pairs held: open, or fired and within allowed lateness.
     public var windows = 0
     /// Windows past their first event (a second address or more), which hold full evidence lists.
     public var expandedWindows = 0
-    /// `compactWindowBytes` per compact window plus the evidence each expanded window holds.
+    /// The heap the windows hold, from their containers' capacities: slots (a compact window lives in
+    /// its slot), key indexes with the keys' bytes, the shared string and enrichment tables, and the
+    /// evidence of each expanded window. The benchmark's resident bytes per window check it.
     public var estimatedBytes = 0
     public init() {}
 }
@@ -525,6 +526,10 @@ struct WindowBucket: Sendable {
         self.firstOffset = firstOffset
         self.fired = fired
     }
+
+    /// The heap it holds for its windows, apart from what an expanded window's box holds: the slots
+    /// (a compact window lives in its slot) and the key index with the keys' bytes.
+    var estimatedBytes: Int { slots.count * MemoryLayout<WindowSlot>.stride + index.estimatedBytes }
 
     /// The grouping keys (with their positions) of the slots `include` accepts, sorted as strings (the
     /// order alerts go out in). A string is made only for those.
@@ -573,6 +578,13 @@ struct KeyIndex: Sendable {
     private var arena: [UInt8] = []
 
     var count: Int { entries.count }
+
+    /// The heap it holds: the table (all of it written), the entries and the keys' bytes. Counts, not
+    /// capacities: an array's unused tail is never written, so it does not take resident memory.
+    var estimatedBytes: Int {
+        table.count * MemoryLayout<Int32>.stride + entries.count * MemoryLayout<(tag: UInt32, count: UInt32, start: Int)>.stride
+            + arena.count
+    }
 
     private static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var hasher = Hasher()

@@ -23,6 +23,23 @@ struct WindowedDetectorTests {
         return h
     }
 
+    /// The state gauge follows what the windows hold: a thousand windows keyed by 200 more bytes each
+    /// cost those bytes more (they sit in the bucket's key arena), and every window costs something.
+    @Test func estimatedBytesFollowTheKeysTheWindowsHold() {
+        func estimate(padding: Int) -> DetectorSummary {
+            var detector = WindowedDetector()
+            for i in 0..<1_000 {
+                let arn = "arn:aws:sts::123456789012:assumed-role/deploy/" + String(repeating: "x", count: padding) + "-\(i)"
+                _ = detector.process(obs(60, "192.0.2.1", offset: Int64(i), arn: arn), partition: 0, offset: Int64(i), now: wall)
+            }
+            return detector.summary()
+        }
+        let short = estimate(padding: 0), long = estimate(padding: 200)
+        #expect(short.windows == 1_000 && long.windows == 1_000)
+        #expect(short.estimatedBytes > 1_000 * 64, "slots and index: \(short.estimatedBytes)")
+        #expect(long.estimatedBytes - short.estimatedBytes == 1_000 * 200, "the keys' extra bytes, once each")
+    }
+
     @Test func twoAddressesOneSecondEitherSideOfABoundaryDoNotAlert() {
         for order in [[0, 1], [1, 0]] {
             let pair = [obs(30 * 60 - 1, "192.0.2.1"), obs(30 * 60 + 1, "192.0.2.2")]

@@ -186,26 +186,33 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark(
         "Detection: bytes per open one-address window",
         configuration: .init(
-            metrics: [.custom("resident bytes per window", useScalingFactor: false)],
+            metrics: [.custom("resident bytes per window", useScalingFactor: false),
+                      .custom("estimated bytes per window (state gauge)", useScalingFactor: false)],
             warmupIterations: 0, maxIterations: 1
         )
     ) { benchmark in
         let count = 200_000
         let (detector, resident) = openWindows(count)
         benchmark.measurement(.custom("resident bytes per window", useScalingFactor: false), resident / count)
+        // What tokentrail_state_bytes_estimate says for the same windows: it should track the above.
+        benchmark.measurement(.custom("estimated bytes per window (state gauge)", useScalingFactor: false),
+                              detector.summary().estimatedBytes / count)
         blackHole(detector)
     }
 
     Benchmark(
         "Detection: bytes per open one-address window, GeoIP-enriched",
         configuration: .init(
-            metrics: [.custom("resident bytes per window", useScalingFactor: false)],
+            metrics: [.custom("resident bytes per window", useScalingFactor: false),
+                      .custom("estimated bytes per window (state gauge)", useScalingFactor: false)],
             warmupIterations: 0, maxIterations: 1
         )
     ) { benchmark in
         let count = 200_000
         let (detector, resident) = openWindows(count, enriched: true)
         benchmark.measurement(.custom("resident bytes per window", useScalingFactor: false), resident / count)
+        benchmark.measurement(.custom("estimated bytes per window (state gauge)", useScalingFactor: false),
+                              detector.summary().estimatedBytes / count)
         blackHole(detector)
     }
 
