@@ -216,6 +216,17 @@ let benchmarks: @Sendable () -> Void = {
         blackHole(detector)
     }
 
+    // The state gauges' summary walks every window; the pipeline takes it at each commit.
+    Benchmark(
+        "Detection: state summary of 1,000,000 open windows (taken at each commit)",
+        configuration: .init(metrics: [.wallClock], timeUnits: .milliseconds, warmupIterations: 1, maxIterations: 20)
+    ) { benchmark in
+        let (detector, _) = openWindows(1_000_000)
+        benchmark.startMeasurement()
+        blackHole(detector.summary())
+        benchmark.stopMeasurement()
+    }
+
     // Every window of a 30-minute period closes when the watermark passes its end, in one call on the
     // pipeline thread: while it runs, nothing else is read (open alerts of new events wait).
     Benchmark(
