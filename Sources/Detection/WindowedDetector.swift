@@ -492,9 +492,9 @@ public struct DetectorSummary: Sendable, Hashable {
     public var windows = 0
     /// Windows past their first event (a second address or more), which hold full evidence lists.
     public var expandedWindows = 0
-    /// The heap the windows hold, from their containers' capacities: slots (a compact window lives in
-    /// its slot), key indexes with the keys' bytes, the shared string and enrichment tables, and the
-    /// evidence of each expanded window. The benchmark's resident bytes per window check it.
+    /// The heap the windows hold, from what their containers have written: slots (a compact window
+    /// lives in its slot), key indexes with the keys' bytes, the shared string and enrichment tables,
+    /// and the evidence of each expanded window. The detection benchmark sets it beside resident memory.
     public var estimatedBytes = 0
     public init() {}
 }

@@ -767,7 +767,8 @@ final class DeliveryTracker: Sendable {
         state.withLock { s in
             s.outstanding.remove(tag)
             if let error { s.failures.append(error) }
-            if !s.measured.isEmpty, let start = s.measured.removeValue(forKey: tag), error == nil {
+            // Bounded between takes (a pipeline without metrics never takes them).
+            if !s.measured.isEmpty, let start = s.measured.removeValue(forKey: tag), error == nil, s.latencies.count < 10_000 {
                 // Another host's clock (a batch routed elsewhere) can be ahead: never below zero.
                 let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
                 s.latencies.append(.milliseconds(max(0, now - start)))
