@@ -86,23 +86,15 @@ public struct ObservationBatch: Sendable {
     /// Every observation of a batch record, or an error if any part is unreadable (then none is used).
     public static func decode(_ value: UnsafeRawBufferPointer, into out: inout [Observation]) throws(DecodingError) {
         out.removeAll(keepingCapacity: true)
-        try forEachRecord(of: value) { (index, bytes) throws(DecodingError) in
-            do throws(ObservationDecodingError) { out.append(try Observation(decoding: bytes)) } catch { throw .observation(index: index, error) }
-        }
+        var lent: [EncodedObservation] = []
+        try read(value, into: &lent)  // `Observation(decoding:)` is the same read, then the strings
+        out.append(contentsOf: lent.lazy.map(Observation.init))
     }
 
-    /// The same, read in place: every observation checked as `decode` checks it (the same errors),
-    /// and lent from `value`, so valid only while `value` is.
+    /// The same read in place (what `decode` makes its observations from, so the same checks and
+    /// errors): lent from `value`, so valid only while `value` is.
     public static func read(_ value: UnsafeRawBufferPointer, into out: inout [EncodedObservation]) throws(DecodingError) {
         out.removeAll(keepingCapacity: true)
-        try forEachRecord(of: value) { (index, bytes) throws(DecodingError) in
-            do throws(ObservationDecodingError) { out.append(try EncodedObservation.read(bytes)) } catch { throw .observation(index: index, error) }
-        }
-    }
-
-    private static func forEachRecord(
-        of value: UnsafeRawBufferPointer, _ body: (Int, UnsafeRawBufferPointer) throws(DecodingError) -> Void
-    ) throws(DecodingError) {
         guard value.count >= 2 else { throw .truncated }
         guard value[1] == version else { throw .unsupportedVersion(value[1]) }
         let buffer = value.assumingMemoryBound(to: UInt8.self)
@@ -114,7 +106,11 @@ public struct ObservationBatch: Sendable {
             guard length <= UInt64(reader.remaining) else { throw .truncated }
             let start = 2 + reader.position
             reader.position += Int(length)
-            try body(index, UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))]))
+            do throws(ObservationDecodingError) {
+                out.append(try EncodedObservation.read(UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))])))
+            } catch {
+                throw .observation(index: index, error)
+            }
             index += 1
         }
         guard index > 0 else { throw .truncated }

@@ -352,15 +352,11 @@ public struct WindowedDetector: Sendable {
                     if case .full(let box) = slot { box.qualifies(configuration.rule) } else { false }
                 }
                 for (key, position) in qualifying {
-                    var slot = bucket.take(at: position)
-                    if case .full(var box) = slot, box.qualifies(configuration.rule) {
-                        slot = .vacant
-                        if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
-                        alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
-                                           partition: partition, now: now))
-                        slot = .full(box)
-                    }
-                    bucket.put(slot, at: position)
+                    guard case .full(var box) = bucket.take(at: position) else { continue }  // only full slots qualify
+                    if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+                    alerts.append(emit(.final, windowState: &box.state, key: key, window: window,
+                                       partition: partition, now: now))
+                    bucket.put(.full(box), at: position)
                 }
             }
             if start + size + lateness > watermark {
