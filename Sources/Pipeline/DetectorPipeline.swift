@@ -65,6 +65,15 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         var caughtUp = false
     }
 
+    /// The input read since this pipeline was last caught up (every owned input partition at its end):
+    /// a start-up or a rebalance replays a backlog, and `caughtUpWithInput` logs how long it took.
+    struct Backlog {
+        var firstRecord: ContinuousClock.Instant?
+        var records = 0
+        var caughtUp = false
+    }
+    private var backlog = Backlog()
+
     /// Creates the clients and any missing topics. `stop` ends the wait for input topics early.
     public init(configuration: PipelineConfiguration, logger: Logger, until stop: @escaping @Sendable () -> Bool = { false }) throws {
         self.configuration = configuration
@@ -211,12 +220,19 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             let tp = m.topicPartition
             if !configuration.inputKeyed, tp.topic == repartitionTopic {
                 try detectFromRepartition(m, tp)
-            } else if configuration.inputKeyed {
+                return
+            }
+            if !backlog.caughtUp {
+                if backlog.firstRecord == nil { backlog.firstRecord = .now }
+                backlog.records += 1
+            }
+            if configuration.inputKeyed {
                 try detectFromInput(m, tp)
             } else {
                 try route(m, tp)
             }
         case .endOfPartition(let tp, _):
+            defer { if !backlog.caughtUp, backlog.firstRecord != nil { caughtUpWithInput() } }
             let now = clock
             if var r = routes[tp] {
                 r.watermarks.setCaughtUp(true, now: now)
@@ -229,6 +245,22 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         case .error(let e):
             logger.warning("consumer: \(e.message)", metadata: [LogKeys.errorCode: "\(e.code)"])
         }
+    }
+
+    /// Logs the first moment every owned input partition is at its end after a backlog (start-up,
+    /// rebalance): how many records it held and how fast they went. Unkeyed input counts as read once
+    /// it is routed; its last observations are then on their way through the repartition topic.
+    private func caughtUpWithInput() {
+        let atEnd = configuration.inputKeyed
+            ? detects.values.allSatisfy(\.caughtUp)
+            : routes.values.allSatisfy(\.watermarks.isCaughtUp)
+        guard atEnd, let first = backlog.firstRecord else { return }
+        let seconds = ((ContinuousClock.now - first) / .milliseconds(1)).rounded() / 1000
+        logger.info("caught up with the input", metadata: [
+            "records": "\(backlog.records)", "seconds": "\(seconds)",
+            "records_per_second": "\(seconds > 0 ? Int(Double(backlog.records) / seconds) : backlog.records)",
+        ])
+        backlog = Backlog(firstRecord: nil, records: 0, caughtUp: true)
     }
 
     /// Unkeyed input: decode, pre-filter, evaluate, re-key to the repartition topic.
@@ -664,6 +696,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
         counters.rebalances += 1
+        // New partitions may hold a backlog; one not yet read through keeps its start.
+        backlog.caughtUp = false
         let found: [KafkaTopicPartition: PartitionCheckpoint]
         do {
             found = try checkpoints.latest(for: partitions)

@@ -235,6 +235,10 @@ struct RunEndpointsEndToEndTests {
         for line in log.split(separator: "\n") {
             #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "not JSON: \(line)")
         }
+        // Once, when both input partitions (one of them empty) were read to their end: the three records.
+        let caughtUp = log.split(separator: "\n").filter { $0.contains("\"caught up with the input\"") }
+        #expect(caughtUp.count == 1, "\(log.suffix(3000))")
+        #expect(caughtUp.first?.contains("\"records\":\"3\"") == true, "\(caughtUp)")
     }
 }
 
