@@ -14,6 +14,8 @@ final class RDKafkaCallbacks: @unchecked Sendable {
     let deliveryReport: (@Sendable (KafkaDeliveryReport) -> Void)?
     nonisolated(unsafe) weak var rebalanceListener: (any KafkaRebalanceListener)?
     let fatalError = Mutex<KafkaError?>(nil)
+    /// Set once `fatalError` holds an error: polls test it without taking the lock.
+    let hasFatalError = Atomic<Bool>(false)
 
     init(
         logger: Logger, statistics: (@Sendable (String) -> Void)?,
@@ -55,6 +57,7 @@ final class RDKafkaCallbacks: @unchecked Sendable {
                 let message = String(cChars: buf)
                 let error = KafkaError(code: .rd(orig), message: "fatal: \(message)", isFatal: true)
                 box.fatalError.withLock { if $0 == nil { $0 = error } }
+                box.hasFatalError.store(true, ordering: .releasing)
                 box.logger.critical("librdkafka fatal error: \(message)", metadata: [LogKeys.errorCode: "\(KafkaError.Code.rd(orig))"])
             } else {
                 // Transport errors are retried by librdkafka itself: a warning, not a failure.

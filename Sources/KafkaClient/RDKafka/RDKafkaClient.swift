@@ -3,8 +3,9 @@ import Logging
 
 /// Owns one `rd_kafka_t` and destroys it exactly once; every C call on a handle goes through here.
 ///
-/// `@unchecked Sendable`: librdkafka handles are thread-safe for the calls made here, and the
-/// only Swift state (`callbacks`) is itself safe to share (see `RDKafkaCallbacks`).
+/// `@unchecked Sendable`: librdkafka handles are thread-safe for the calls made here, `callbacks`
+/// is itself safe to share (see `RDKafkaCallbacks`), and the topic-name cache is used only by
+/// `consumerPoll`, which only the consumer's polling thread calls (see `KafkaConsumer`).
 final class RDKafkaClient: @unchecked Sendable {
     enum Kind { case consumer, producer }
 
@@ -36,6 +37,7 @@ final class RDKafkaClient: @unchecked Sendable {
     deinit { rd_kafka_destroy(handle) }
 
     func throwIfFatal() throws(KafkaError) {
+        guard callbacks.hasFatalError.load(ordering: .acquiring) else { return }
         if let e = callbacks.fatalError.withLock({ $0 }) { throw e }
     }
 
@@ -62,7 +64,7 @@ final class RDKafkaClient: @unchecked Sendable {
         try throwIfFatal()
         guard let m = rd_kafka_consumer_poll(handle, timeoutMilliseconds) else { return nil }
         let err = m.pointee.err
-        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return .message(KafkaMessage(box: RDKafkaMessageBox(m))) }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return .message(KafkaMessage(box: RDKafkaMessageBox(m, topic: topicName(m.pointee.rkt)))) }
         defer { rd_kafka_message_destroy(m) }
         let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
@@ -74,6 +76,25 @@ final class RDKafkaClient: @unchecked Sendable {
         if error.isFatal { throw error }
         return .error(error)
     }
+
+    /// The topic's name, made once per topic handle: a consumer reads a few topics, and a new
+    /// `String` per record was a heap allocation for every name over 15 bytes. Only the polling
+    /// thread calls it.
+    private func topicName(_ rkt: OpaquePointer?) -> String {
+        guard let rkt else { return "" }
+        if let last = lastTopic, last.handle == rkt { return last.name }
+        if let known = topicNames.first(where: { $0.handle == rkt }) {
+            lastTopic = known
+            return known.name
+        }
+        let name = String(cString: rd_kafka_topic_name(rkt))
+        topicNames.append((rkt, name))
+        lastTopic = (rkt, name)
+        return name
+    }
+    // A topic handle lives as long as the client (librdkafka keeps the topics it has seen).
+    private var topicNames: [(handle: OpaquePointer, name: String)] = []
+    private var lastTopic: (handle: OpaquePointer, name: String)?
 
     func commit(_ offsets: [KafkaTopicPartitionOffset], async: Bool) throws(KafkaError) {
         guard !offsets.isEmpty else { return }

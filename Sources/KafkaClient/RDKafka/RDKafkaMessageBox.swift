@@ -6,11 +6,15 @@ import CRdKafka
 /// reads from any thread are safe, and only `deinit` (run once, by the last owner) destroys it.
 final class RDKafkaMessageBox: @unchecked Sendable {
     private let message: UnsafeMutablePointer<rd_kafka_message_t>
+    /// The topic's name, shared by the client's records of that topic.
+    let topic: String
 
-    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>) { self.message = message }
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
+        self.message = message
+        self.topic = topic
+    }
     deinit { rd_kafka_message_destroy(message) }
 
-    var topic: String { String(cString: rd_kafka_topic_name(message.pointee.rkt)) }
     var partition: Int32 { message.pointee.partition }
     var offset: Int64 { message.pointee.offset }
     var timestamp: Int64? {
