@@ -16,10 +16,14 @@ public struct BoundedOutOfOrdernessWatermarks: Sendable, Hashable {
     public private(set) var isCaughtUp = false
     /// Wall-clock time of the last event or of becoming caught up, whichever is later.
     public private(set) var lastActivity: EventTime?
+    /// `maxOutOfOrderness` in milliseconds, for `onEvent` (converting a `Duration` per event is a
+    /// call with 128-bit arithmetic).
+    private let boundMilliseconds: Int64
 
     public init(maxOutOfOrderness: Duration = .seconds(300), idleTimeout: Duration? = .seconds(30)) {
         self.maxOutOfOrderness = maxOutOfOrderness
         self.idleTimeout = idleTimeout
+        boundMilliseconds = maxOutOfOrderness.milliseconds
     }
 
     /// Flink `onEvent`: an event was read at wall-clock `now`. Returns the watermark if it advanced.
@@ -27,7 +31,7 @@ public struct BoundedOutOfOrdernessWatermarks: Sendable, Hashable {
     public mutating func onEvent(_ time: EventTime, now: EventTime) -> EventTime? {
         lastActivity = now
         if maxEventTime.map({ time > $0 }) ?? true { maxEventTime = time }
-        return advance(to: time - maxOutOfOrderness)
+        return advance(to: EventTime(millisecondsSinceEpoch: time.millisecondsSinceEpoch - boundMilliseconds))
     }
 
     /// Flink `onPeriodicEmit`: idle advance. Returns the watermark if it advanced.

@@ -55,7 +55,7 @@ struct WindowState: Sendable {
             network!.value.add(address: address, enrichment: enrichment, userAgent: o.string(.userAgent),
                                newAddress: added, limits: limits, pool: &pool)
         }
-        o.withText(.accessKeyId) {
+        _ = o.withText(.accessKeyId) {
             accessKeyIds.insert(CompactProbe($0), limit: limits.accessKeyIds, trackLimit: track, storing: \.value)
         }
         o.withText(.userAgent) { userAgents.insert(utf8: $0, limit: limits.userAgents, trackLimit: track, pool: &pool) }

@@ -55,10 +55,16 @@ public struct WindowedDetector: Sendable {
     private var pool = StringPool()
     private var table = StringTable()
     private var enrichments = EnrichmentTable()
+    /// `allowedLateness` and `updateInterval` in milliseconds, read per event: `Duration.components`
+    /// is a call with 128-bit arithmetic, about 190 instructions each time.
+    private let latenessMilliseconds: Int64
+    private let updateIntervalMilliseconds: Int64
 
     public init(_ configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.configuration = configuration
         assigner = TumblingEventTimeWindows(size: configuration.rule.windowSize)
+        latenessMilliseconds = configuration.allowedLateness.milliseconds
+        updateIntervalMilliseconds = configuration.updateInterval.milliseconds
     }
 
     /// Starts a partition empty with an explicit watermark mode (replacing any state it had).
@@ -131,7 +137,7 @@ public struct WindowedDetector: Sendable {
             return ProcessResult(outcome: .invalid, alerts: [])
         }
         let window = assigner.assignWindow(to: observation.eventTime)
-        let lateness = configuration.allowedLateness.milliseconds
+        let lateness = latenessMilliseconds
         let watermark = state.generator.watermark
         let replaying = state.replayUntilOffset.map { offset < $0 } ?? true
         var outcome = ProcessOutcome.accepted
@@ -152,8 +158,17 @@ public struct WindowedDetector: Sendable {
         switch outcome {
         case .accepted:
             state.accepted += 1
-            if let alert = accept(observation, window: window, offset: offset, silent: silent,
-                                  partition: partition, state: &state, now: now) {
+            // The window's bucket is changed in place, found by one lookup: taking it out of the
+            // dictionary and putting it back hashed its start twice per event.
+            let start = window.start.millisecondsSinceEpoch
+            var index = state.buckets.index(forKey: start)
+            if index == nil {
+                let fired = state.generator.watermark.map { window.end <= $0 } ?? false
+                state.buckets[start] = WindowBucket(firstOffset: offset, fired: fired)
+                index = state.buckets.index(forKey: start)
+            }
+            if let alert = accept(observation, window: window, offset: offset, silent: silent, partition: partition,
+                                  bucket: &state.buckets.values[index!], now: now) {
                 // A replayed record below the checkpoint's next offset: its alert was sent (and
                 // acknowledged) before the checkpoint was stored. The revision counts; the repeat is not sent.
                 if let until = state.replayUntilOffset, offset < until {
@@ -273,12 +288,8 @@ public struct WindowedDetector: Sendable {
 
     private mutating func accept(
         _ o: some ObservationSource, window: TimeWindow, offset: Int64, silent: Bool,
-        partition: Int32, state: inout PartitionState, now: EventTime
+        partition: Int32, bucket: inout WindowBucket, now: EventTime
     ) -> Alert? {
-        let start = window.start.millisecondsSinceEpoch
-        let fired = state.generator.watermark.map { window.end <= $0 } ?? false
-        var bucket = state.buckets.removeValue(forKey: start) ?? WindowBucket(firstOffset: offset, fired: fired)
-        defer { state.buckets[start] = bucket }
         bucket.firstOffset = min(bucket.firstOffset, offset)
         let threshold = configuration.rule.threshold
         // Found by the key's bytes; the key is made a string only for a new window or an alert.
@@ -328,7 +339,7 @@ public struct WindowedDetector: Sendable {
             return emit(.open, windowState: &box.state, key: key(), window: window, partition: partition, now: now)
         }
         if count > Int(box.state.emittedAddressCount),
-           box.state.lastSeen >= box.state.lastEmittedAt + configuration.updateInterval.milliseconds {
+           box.state.lastSeen >= box.state.lastEmittedAt + updateIntervalMilliseconds {
             return emit(.open, windowState: &box.state, key: key(), window: window, partition: partition, now: now)
         }
         return nil
@@ -338,7 +349,7 @@ public struct WindowedDetector: Sendable {
     private mutating func fire(_ state: inout PartitionState, partition: Int32, now: EventTime) -> [Alert] {
         guard let watermark = state.generator.watermark?.millisecondsSinceEpoch else { return [] }
         let size = assigner.sizeMilliseconds
-        let lateness = configuration.allowedLateness.milliseconds
+        let lateness = latenessMilliseconds
         var alerts: [Alert] = []
         for start in state.buckets.keys.sorted() where start + size <= watermark {
             guard var bucket = state.buckets.removeValue(forKey: start) else { continue }
