@@ -372,12 +372,13 @@ enum SmallOrigins: Sendable {
         }
     }
 
+    /// Stands in while a box is changed (so that it is uniquely referenced): holds nothing to retain.
+    private static let placeholder = SmallOrigins.one(OriginRange(topic: "", partition: 0, firstOffset: 0, lastOffset: 0))
+
     mutating func insert(_ origin: EventOrigin, limit: Int) {
-        let range = OriginRange(topic: origin.topic, partition: origin.partition,
-                                firstOffset: origin.offset, lastOffset: origin.offset)
         switch self {
         case .one(var r):
-            if r.topic == origin.topic, r.partition == origin.partition {
+            if r.partition == origin.partition, r.topic == origin.topic {
                 r.firstOffset = min(r.firstOffset, origin.offset)
                 r.lastOffset = max(r.lastOffset, origin.offset)
                 self = .one(r)
@@ -386,12 +387,15 @@ enum SmallOrigins: Sendable {
                 insert(origin, limit: limit)
             }
         case .many(var box):
-            self = .one(range)
+            self = Self.placeholder
             if !isKnownUniquelyReferenced(&box) { box = Box(kept: box.kept, others: box.others) }
-            if let i = box.kept.firstIndex(where: { $0.topic == origin.topic && $0.partition == origin.partition }) {
+            // The partition first: a cheap test that mostly decides.
+            if let i = box.kept.firstIndex(where: { $0.partition == origin.partition && $0.topic == origin.topic }) {
                 box.kept[i].firstOffset = min(box.kept[i].firstOffset, origin.offset)
                 box.kept[i].lastOffset = max(box.kept[i].lastOffset, origin.offset)
             } else {
+                let range = OriginRange(topic: origin.topic, partition: origin.partition,
+                                        firstOffset: origin.offset, lastOffset: origin.offset)
                 let fingerprint = "\(origin.topic)#\(origin.partition)".fingerprint
                 if !box.others.contains(fingerprint) {
                     let at = box.kept.firstIndex(where: { OriginRange.precedes(range, $0) }) ?? box.kept.count

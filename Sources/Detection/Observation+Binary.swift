@@ -278,10 +278,16 @@ public struct EncodedObservation: ObservationSource {
 
     /// Reads one encoded observation (the whole of `bytes`).
     public static func read(_ bytes: UnsafeRawBufferPointer) throws(ObservationDecodingError) -> EncodedObservation {
-        try ByteReader.read(bytes, read).get()
+        try ByteReader.read(bytes, { (reader: inout ByteReader) throws(ObservationDecodingError) in try read(&reader) }).get()
     }
 
-    static func read(_ reader: inout ByteReader) throws(ObservationDecodingError) -> EncodedObservation {
+    /// `topic`: the previous observation's topic name, taken instead of a new string when the bytes
+    /// are the same (a batch's observations mostly come from one input topic).
+    static func read(_ bytes: UnsafeRawBufferPointer, reusing topic: String?) throws(ObservationDecodingError) -> EncodedObservation {
+        try ByteReader.read(bytes, { (reader: inout ByteReader) throws(ObservationDecodingError) in try read(&reader, reusing: topic) }).get()
+    }
+
+    static func read(_ reader: inout ByteReader, reusing previousTopic: String? = nil) throws(ObservationDecodingError) -> EncodedObservation {
         guard try reader.byte() == Observation.encodingMagic else { throw .badMagic }
         let version = try reader.byte()
         guard version == 1 || version == 2 else { throw .unsupportedVersion(version) }
@@ -302,7 +308,13 @@ public struct EncodedObservation: ObservationSource {
         let arn = try reader.text()
         let type = try reader.text()
         let key = try reader.text()
-        let topic = try reader.string()
+        let topicRange = try reader.text()
+        let topicBytes = topicRange.bytes(in: reader.bytes)
+        let topic = if let previousTopic, previousTopic.withUTF8Bytes({ String.compareBytes($0, topicBytes) == 0 }) {
+            previousTopic
+        } else {
+            UTF8Text.uncheckedString(topicBytes, isASCII: topicRange.isASCII)
+        }
         let groupingKey: TextRange
         if flags & Observation.groupingKeyIsArn != 0 {
             groupingKey = arn

@@ -100,6 +100,7 @@ public struct ObservationBatch: Sendable {
         let buffer = value.assumingMemoryBound(to: UInt8.self)
         var reader = ByteReader(UnsafeBufferPointer(rebasing: buffer[2...]))
         var index = 0
+        var topic: String?
         while reader.remaining > 0 {
             let length: UInt64
             do { length = try reader.unsigned() } catch { throw .truncated }
@@ -107,7 +108,10 @@ public struct ObservationBatch: Sendable {
             let start = 2 + reader.position
             reader.position += Int(length)
             do throws(ObservationDecodingError) {
-                out.append(try EncodedObservation.read(UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))])))
+                let observation = try EncodedObservation.read(UnsafeRawBufferPointer(rebasing: value[start..<(start + Int(length))]),
+                                                              reusing: topic)
+                topic = observation.origin.topic
+                out.append(observation)
             } catch {
                 throw .observation(index: index, error)
             }
