@@ -319,7 +319,7 @@ extension SmallDistinct where Value == String {
     /// pool's shared copy).
     @inline(__always)
     mutating func insert(utf8 bytes: UnsafeBufferPointer<UInt8>, limit: Int, trackLimit: Int, pool: inout StringPool) {
-        insert(TextProbe(bytes), limit: limit, trackLimit: trackLimit, storing: { pool.intern($0.string) })
+        insert(TextProbe(bytes), limit: limit, trackLimit: trackLimit, storing: { pool.intern(utf8: $0.bytes) })
     }
 }
 

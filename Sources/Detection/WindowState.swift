@@ -140,8 +140,12 @@ struct NetworkEvidence: Sendable {
 /// Shares one copy of the strings that repeat across windows (user agents, event sources, ...):
 /// decoded observations bring a fresh copy each, and keeping those would dominate memory.
 /// Best effort: it forgets everything past `capacity`, which only costs sharing.
+///
+/// Found by the bytes' fingerprint (`String.fingerprint`), so text lent as bytes is looked up before
+/// any string is made: a window's new event name or source was a string made, looked up and freed.
+/// Two texts with one fingerprint (or a forged collision) only go unshared: the first one stays.
 struct StringPool: Sendable {
-    private var strings: Set<String> = []
+    private var strings: [UInt64: String] = [:]
     let capacity: Int
 
     init(capacity: Int = 1 << 16) { self.capacity = capacity }
@@ -149,9 +153,27 @@ struct StringPool: Sendable {
     mutating func intern(_ text: String) -> String {
         // Up to 15 UTF-8 bytes a String is stored inline; nothing to share.
         guard text.utf8.count > 15 else { return text }
-        if let index = strings.firstIndex(of: text) { return strings[index] }
+        return text.withUTF8Bytes { bytes in
+            let fingerprint = String.fingerprint(bytes)
+            return lookUp(bytes, fingerprint) ?? keep(text, fingerprint: fingerprint)
+        }
+    }
+
+    /// The shared copy of the text `bytes` hold, made from them only when the pool has none.
+    mutating func intern(utf8 bytes: UnsafeBufferPointer<UInt8>) -> String {
+        guard bytes.count > 15 else { return String(decoding: bytes, as: UTF8.self) }
+        let fingerprint = String.fingerprint(bytes)
+        return lookUp(bytes, fingerprint) ?? keep(String(decoding: bytes, as: UTF8.self), fingerprint: fingerprint)
+    }
+
+    private func lookUp(_ bytes: UnsafeBufferPointer<UInt8>, _ fingerprint: UInt64) -> String? {
+        guard let shared = strings[fingerprint], shared.withUTF8Bytes({ String.compareBytes($0, bytes) == 0 }) else { return nil }
+        return shared
+    }
+
+    private mutating func keep(_ text: String, fingerprint: UInt64) -> String {
         if strings.count >= capacity { strings.removeAll(keepingCapacity: true) }
-        strings.insert(text)
+        if strings[fingerprint] == nil { strings[fingerprint] = text }
         return text
     }
 }

@@ -115,6 +115,24 @@ struct EvidenceSetTests {
         }
     }
 
+    /// Windows keep one copy of a repeated long text (a million windows' event names would otherwise
+    /// each hold their own), found from lent bytes without making a string first.
+    @Test func thePoolSharesOneCopyOfEachLongText() {
+        var pool = StringPool()
+        func lent(_ text: String) -> String {
+            var bytes = text
+            return bytes.withUTF8 { pool.intern(utf8: $0) }
+        }
+        func storage(_ s: String) -> UnsafeRawPointer? { s.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil }
+        let first = lent("DescribeInstances"), again = lent("DescribeInstances"), other = lent("DescribeInstancez")
+        #expect(first == "DescribeInstances" && again == first && other == "DescribeInstancez")
+        #expect(storage(first) == storage(again), "one copy")
+        #expect(storage(other) != storage(first))
+        #expect(storage(pool.intern(["Describe", "Instances"].joined())) == storage(first),
+                "a string made elsewhere finds the same copy")
+        #expect(lent("ListBuckets") == "ListBuckets", "short texts are inline")
+    }
+
     @Test func pastTheTrackingLimitTheCountStopsAndSaysSo() {
         // A sample (as event ids are kept): nothing remembered past the kept values.
         let input = Self.values(500, distinct: 300, seed: 9)
