@@ -127,9 +127,25 @@ public struct WindowedDetector: Sendable {
     private mutating func process(
         source observation: some ObservationSource, partition: Int32, offset: Int64, now: EventTime
     ) -> ProcessResult {
-        var state = partitions.removeValue(forKey: partition)
-            ?? PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
-        defer { partitions[partition] = state }
+        // The partition's state is changed in place, found by one lookup. The dictionary is lent out
+        // of `self` meanwhile (two swaps of one reference), so that `accept` and `fire` can change the
+        // detector's tables while the state is borrowed; none of them reads `partitions`. Taking the
+        // state out and putting it back hashed the partition twice and moved the state twice per event.
+        var all: [Int32: PartitionState] = [:]
+        swap(&all, &partitions)
+        defer { swap(&all, &partitions) }
+        var index = all.index(forKey: partition)
+        if index == nil {
+            all[partition] = PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
+            index = all.index(forKey: partition)
+        }
+        return process(source: observation, partition: partition, offset: offset, now: now, state: &all.values[index!])
+    }
+
+    private mutating func process(
+        source observation: some ObservationSource, partition: Int32, offset: Int64, now: EventTime,
+        state: inout PartitionState
+    ) -> ProcessResult {
         state.nextOffset = max(state.nextOffset ?? (offset + 1), offset + 1)
 
         guard EventTime.acceptedRange.contains(observation.eventTime) else {
