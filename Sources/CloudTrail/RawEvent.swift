@@ -25,8 +25,19 @@ enum Field: UInt8, CaseIterable {
 enum KeyTable {
     @inline(__always)
     static func eq(_ p: UnsafePointer<UInt8>, _ word: StaticString) -> Bool {
+        // Eight bytes at a time, then the tail: the callers know `p` holds as many bytes as `word`.
         let w = word.utf8Start
-        for k in 0..<word.utf8CodeUnitCount where p[k] != w[k] { return false }
+        let n = word.utf8CodeUnitCount
+        var k = 0
+        while k + 8 <= n {
+            guard UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self) == UnsafeRawPointer(w + k).loadUnaligned(as: UInt64.self)
+            else { return false }
+            k += 8
+        }
+        while k < n {
+            guard p[k] == w[k] else { return false }
+            k += 1
+        }
         return true
     }
 
