@@ -65,7 +65,7 @@ struct WindowState: Sendable {
         o.withText(.eventName) { eventNames.insert(utf8: $0, limit: limits.eventNames, trackLimit: track, pool: &pool) }
         o.withText(.awsRegion) { awsRegions.insert(utf8: $0, limit: limits.awsRegions, trackLimit: track, pool: &pool) }
         // A sample only: no fingerprints kept past the bound (event_count is the true count).
-        o.withText(.eventID) { eventIDs.insert(CompactProbe($0), limit: limits.sampleEventIDs, trackLimit: 0, storing: \.value) }
+        _ = o.withText(.eventID) { eventIDs.insert(CompactProbe($0), limit: limits.sampleEventIDs, trackLimit: 0, storing: \.value) }
         if eventCount > 0 { origins.insert(o.origin, limit: limits.inputRanges) }
         eventCount += 1
         let t = o.eventTime.millisecondsSinceEpoch
