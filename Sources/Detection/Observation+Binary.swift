@@ -230,11 +230,14 @@ struct ByteReader {
         return Int64(bitPattern: raw >> 1) ^ -Int64(bitPattern: raw & 1)
     }
 
-    mutating func string() throws(ObservationDecodingError) -> String {
+    /// `previous` is returned instead of a new string when its bytes are the same.
+    mutating func string(reusing previous: String? = nil) throws(ObservationDecodingError) -> String {
         let range = try text()
+        let text = range.bytes(in: bytes)
+        if let previous, previous.withUTF8Bytes({ String.compareBytes($0, text) == 0 }) { return previous }
         // `String(validating:)` over a slice takes the standard library's unspecialised generic
         // path; `UTF8Text` checks the bytes in place (ASCII eight at a time) and copies once.
-        return UTF8Text.uncheckedString(range.bytes(in: bytes), isASCII: range.isASCII)
+        return UTF8Text.uncheckedString(text, isASCII: range.isASCII)
     }
 
     /// Where the next length-prefixed text is, once its bytes are checked to be UTF-8.
@@ -277,13 +280,9 @@ public struct EncodedObservation: ObservationSource {
                    awsRegion: TextRange?, eventID: TextRange?)
 
     /// Reads one encoded observation (the whole of `bytes`).
-    public static func read(_ bytes: UnsafeRawBufferPointer) throws(ObservationDecodingError) -> EncodedObservation {
-        try ByteReader.read(bytes, { (reader: inout ByteReader) throws(ObservationDecodingError) in try read(&reader) }).get()
-    }
-
     /// `topic`: the previous observation's topic name, taken instead of a new string when the bytes
     /// are the same (a batch's observations mostly come from one input topic).
-    static func read(_ bytes: UnsafeRawBufferPointer, reusing topic: String?) throws(ObservationDecodingError) -> EncodedObservation {
+    public static func read(_ bytes: UnsafeRawBufferPointer, reusing topic: String? = nil) throws(ObservationDecodingError) -> EncodedObservation {
         try ByteReader.read(bytes, { (reader: inout ByteReader) throws(ObservationDecodingError) in try read(&reader, reusing: topic) }).get()
     }
 
@@ -308,13 +307,7 @@ public struct EncodedObservation: ObservationSource {
         let arn = try reader.text()
         let type = try reader.text()
         let key = try reader.text()
-        let topicRange = try reader.text()
-        let topicBytes = topicRange.bytes(in: reader.bytes)
-        let topic = if let previousTopic, previousTopic.withUTF8Bytes({ String.compareBytes($0, topicBytes) == 0 }) {
-            previousTopic
-        } else {
-            UTF8Text.uncheckedString(topicBytes, isASCII: topicRange.isASCII)
-        }
+        let topic = try reader.string(reusing: previousTopic)
         let groupingKey: TextRange
         if flags & Observation.groupingKeyIsArn != 0 {
             groupingKey = arn

@@ -60,3 +60,15 @@ extension EventTime {
         EventTime(millisecondsSinceEpoch: time.millisecondsSinceEpoch - duration.milliseconds)
     }
 }
+
+extension Dictionary {
+    /// The index of `key`'s value, inserting `make()` first when there is none: one lookup when the key
+    /// is there, and the value can then be changed in place (`values[index]`) rather than taken out and
+    /// put back, which hashes the key twice and moves the value twice.
+    @inlinable
+    package mutating func index(forKey key: Key, insertingIfAbsent make: () -> Value) -> Index {
+        if let index = index(forKey: key) { return index }
+        self[key] = make()
+        return index(forKey: key)!
+    }
+}

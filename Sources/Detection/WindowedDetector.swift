@@ -134,12 +134,10 @@ public struct WindowedDetector: Sendable {
         var all: [Int32: PartitionState] = [:]
         swap(&all, &partitions)
         defer { swap(&all, &partitions) }
-        var index = all.index(forKey: partition)
-        if index == nil {
-            all[partition] = PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
-            index = all.index(forKey: partition)
+        let index = all.index(forKey: partition) {
+            PartitionState(mode: configuration.defaultWatermarkMode, configuration: configuration)
         }
-        return process(source: observation, partition: partition, offset: offset, now: now, state: &all.values[index!])
+        return process(source: observation, partition: partition, offset: offset, now: now, state: &all.values[index])
     }
 
     private mutating func process(
@@ -176,15 +174,12 @@ public struct WindowedDetector: Sendable {
             state.accepted += 1
             // The window's bucket is changed in place, found by one lookup: taking it out of the
             // dictionary and putting it back hashed its start twice per event.
-            let start = window.start.millisecondsSinceEpoch
-            var index = state.buckets.index(forKey: start)
-            if index == nil {
-                let fired = state.generator.watermark.map { window.end <= $0 } ?? false
-                state.buckets[start] = WindowBucket(firstOffset: offset, fired: fired)
-                index = state.buckets.index(forKey: start)
+            let fired = state.generator.watermark.map { window.end <= $0 } ?? false
+            let index = state.buckets.index(forKey: window.start.millisecondsSinceEpoch) {
+                WindowBucket(firstOffset: offset, fired: fired)
             }
             if let alert = accept(observation, window: window, offset: offset, silent: silent, partition: partition,
-                                  bucket: &state.buckets.values[index!], now: now) {
+                                  bucket: &state.buckets.values[index], now: now) {
                 // A replayed record below the checkpoint's next offset: its alert was sent (and
                 // acknowledged) before the checkpoint was stored. The revision counts; the repeat is not sent.
                 if let until = state.replayUntilOffset, offset < until {

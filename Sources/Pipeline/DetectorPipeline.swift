@@ -73,11 +73,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         var caughtUp = false
     }
     private var backlog = Backlog()
-    /// How many `detects` entries have `caughtUp` set. While none has (a backlog is being read), a
-    /// keyed record needs no lookup of its partition's state: a dictionary lookup by topic name and
-    /// partition per record was 2 % of the thread's instructions.
-    private var caughtUpDetects = 0
-    /// The keyed input partition of the last record and its detector id (records come in runs per partition).
+    /// The keyed input partition of the last record and its detector id, while no end of partition
+    /// has been seen since its state was read: records come in runs per partition, and a dictionary
+    /// lookup of the state by topic name per record was 2 % of the thread's instructions.
     private var lastInput: (tp: KafkaTopicPartition, id: Int32)?
 
     /// Creates the clients and any missing topics. `stop` ends the wait for input topics early.
@@ -247,7 +245,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             } else if var d = detects[tp], !d.caughtUp {
                 d.caughtUp = true
                 detects[tp] = d
-                caughtUpDetects += 1
+                lastInput = nil  // the next record reads the flag again
                 detector.setCaughtUp(partition: d.id, true, now: now)
             }
         case .error(let e):
@@ -268,7 +266,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             "records": "\(backlog.records)", "seconds": "\(seconds)",
             "records_per_second": "\(seconds > 0 ? Int(Double(backlog.records) / seconds) : backlog.records)",
         ])
-        backlog = Backlog(firstRecord: nil, records: 0, caughtUp: true)
+        backlog = Backlog(caughtUp: true)
     }
 
     /// Unkeyed input: decode, pre-filter, evaluate, re-key to the repartition topic.
@@ -276,12 +274,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let now = clock
         // The partition's state is changed in place after one lookup (a lookup and a store per
         // record cost about 900 instructions). Nothing below adds or removes partitions.
-        var found = routes.index(forKey: tp)
-        if found == nil {
-            routes[tp] = RouteState(watermarks: newWatermarks())
-            found = routes.index(forKey: tp)
-        }
-        let index = found!
+        let index = routes.index(forKey: tp) { RouteState(watermarks: newWatermarks()) }
         routes.values[index].watermarks.setCaughtUp(false, now: now)
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
         // The watermark takes the record's latest event time: one `onEvent` per record leaves it where
@@ -356,18 +349,18 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     /// Keyed input: decode and evaluate here, then straight into the detector.
     private func detectFromInput(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
+        let now = clock
         let id: Int32
         if let last = lastInput, last.tp == tp {
             id = last.id
         } else {
-            id = try detectState(tp).id
+            let state = try detectState(tp)
+            id = state.id
+            if state.caughtUp {
+                detects[tp]?.caughtUp = false
+                detector.setCaughtUp(partition: id, false, now: now)
+            }
             lastInput = (tp, id)
-        }
-        let now = clock
-        if caughtUpDetects > 0, detects[tp]?.caughtUp == true {
-            detects[tp]?.caughtUp = false
-            caughtUpDetects -= 1
-            detector.setCaughtUp(partition: id, false, now: now)
         }
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
         var processedAny = false
@@ -752,7 +745,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 } else {
                     detector.assign(partition: id, mode: mode)
                 }
-                if detects.updateValue(state, forKey: tp)?.caughtUp == true { caughtUpDetects -= 1 }
+                detects[tp] = state
             }
             logger.info("partition assigned", metadata: [
                 LogKeys.partition: "\(tp)", "checkpoint": "\(cp.map { "offset \($0.offset), watermark \($0.watermark.map { String($0) } ?? "none")" } ?? "none")",
@@ -782,10 +775,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         lastInput = nil
         for tp in partitions {
             routes[tp] = nil
-            if let d = detects.removeValue(forKey: tp) {
-                if d.caughtUp { caughtUpDetects -= 1 }
-                detector.drop(partition: d.id)
-            }
+            if let d = detects.removeValue(forKey: tp) { detector.drop(partition: d.id) }
         }
     }
 }

@@ -66,7 +66,7 @@ final class RDKafkaClient: @unchecked Sendable {
         let err = m.pointee.err
         if err == RD_KAFKA_RESP_ERR_NO_ERROR { return .message(KafkaMessage(box: RDKafkaMessageBox(m, topic: topicName(m.pointee.rkt)))) }
         defer { rd_kafka_message_destroy(m) }
-        let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let topic = topicName(m.pointee.rkt)
         if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
             return .endOfPartition(KafkaTopicPartition(topic, m.pointee.partition), offset: m.pointee.offset)
         }
@@ -82,19 +82,13 @@ final class RDKafkaClient: @unchecked Sendable {
     /// thread calls it.
     private func topicName(_ rkt: OpaquePointer?) -> String {
         guard let rkt else { return "" }
-        if let last = lastTopic, last.handle == rkt { return last.name }
-        if let known = topicNames.first(where: { $0.handle == rkt }) {
-            lastTopic = known
-            return known.name
-        }
+        if let known = topicNames.first(where: { $0.handle == rkt }) { return known.name }
         let name = String(cString: rd_kafka_topic_name(rkt))
         topicNames.append((rkt, name))
-        lastTopic = (rkt, name)
         return name
     }
     // A topic handle lives as long as the client (librdkafka keeps the topics it has seen).
     private var topicNames: [(handle: OpaquePointer, name: String)] = []
-    private var lastTopic: (handle: OpaquePointer, name: String)?
 
     func commit(_ offsets: [KafkaTopicPartitionOffset], async: Bool) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
