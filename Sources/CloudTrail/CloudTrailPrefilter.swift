@@ -94,10 +94,7 @@ public struct CloudTrailPrefilter: Sendable {
         s.pos += 1
         if s.peek() == UInt8(ascii: "}") { return false }
         repeat {
-            let k = try s.scanString()
-            guard !k.hasEscapes else { return true }
-            try s.expect(UInt8(ascii: ":"))
-            switch KeyTable.event(s.base + k.start, k.end - k.start) {
+            switch try s.key(.event) {
             case .eventTime?, .eventVersion?:
                 facts.isEvent = true
                 try s.skipValue(depth: 1)
@@ -156,10 +153,7 @@ public struct CloudTrailPrefilter: Sendable {
         s.pos += 1
         if s.peek() != UInt8(ascii: "}") {
             repeat {
-                let k = try s.scanString()
-                guard !k.hasEscapes else { return nil }
-                try s.expect(UInt8(ascii: ":"))
-                let field = KeyTable.identity(s.base + k.start, k.end - k.start)
+                let field = try s.key(.identity)
                 let isType = field == .type && type == nil
                 let isKey = field == .accessKeyId && key == nil
                 guard isType || isKey else { try s.skipValue(depth: 2); continue }

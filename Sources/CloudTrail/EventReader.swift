@@ -10,14 +10,20 @@ struct Envelope {
 }
 
 extension JSONScanner {
-    /// Calls `body` with the key's bytes, unescaped when needed (CloudTrail never escapes keys).
+    /// The field of the key at `pos` (nil: a key the decoder skips), past the colon after it. A key
+    /// spelled exactly as `known` lists it is recognised in place (`KnownKeys.match`); any other is
+    /// scanned as a string and looked up by its unescaped bytes (CloudTrail never escapes keys).
     @inline(__always)
-    mutating func key<R>(_ body: (UnsafePointer<UInt8>, Int) -> R?) throws(ScanFailure) -> R? {
+    mutating func key(_ known: KnownKeys) throws(ScanFailure) -> Field? {
+        if pos < end, base[pos] == UInt8(ascii: "\""), let hit = known.match(base, at: pos + 1, end: end) {
+            pos += 1 + hit.length
+            return hit.field
+        }
         let k = try scanString()
         try expect(UInt8(ascii: ":"))
-        if !k.hasEscapes { return body(base + k.start, k.end - k.start) }
+        if !k.hasEscapes { return known.field(base + k.start, k.end - k.start) }
         guard let bytes = try? Unescape.bytes(base, k.start, k.end) else { return nil }
-        return bytes.withUnsafeBufferPointer { body($0.baseAddress!, $0.count) }
+        return bytes.withUnsafeBufferPointer { known.field($0.baseAddress!, $0.count) }
     }
 
     /// A string-valued field: first occurrence wins, `null` counts as absent, other types fail.
@@ -91,7 +97,7 @@ extension JSONScanner {
         prefilter: CloudTrailPrefilter?
     ) throws(ScanFailure) {
         try members(depth: depth) { (s: inout JSONScanner) throws(ScanFailure) in
-            guard let field = try s.key({ KeyTable.event($0, $1) }) else { return try s.skipValue(depth: depth) }
+            guard let field = try s.key(.event) else { return try s.skipValue(depth: depth) }
             switch field {
             case .userIdentity:
                 if try s.enterObject(.userIdentity, &event, depth: depth) {
@@ -136,21 +142,19 @@ extension JSONScanner {
     /// `userIdentity` at `pos`, itself at nesting `depth`.
     mutating func readIdentity(depth: Int, _ event: inout RawEvent) throws(ScanFailure) {
         try members(depth: depth) { (s: inout JSONScanner) throws(ScanFailure) in
-            guard let field = try s.key({ KeyTable.identity($0, $1) }) else { return try s.skipValue(depth: depth) }
+            guard let field = try s.key(.identity) else { return try s.skipValue(depth: depth) }
             guard field == .sessionContext else { return try s.stringField(field, &event, depth: depth) }
             guard try s.enterObject(.sessionContext, &event, depth: depth) else { return }
             try s.members(depth: depth + 1) { (s: inout JSONScanner) throws(ScanFailure) in
-                guard let inner = try s.key({ KeyTable.sessionContext($0, $1) }) else {
+                guard let inner = try s.key(.sessionContext) else {
                     return try s.skipValue(depth: depth + 1)
                 }
                 guard try s.enterObject(inner, &event, depth: depth + 1) else { return }
                 try s.members(depth: depth + 2) { (s: inout JSONScanner) throws(ScanFailure) in
                     let wanted: Field = inner == .attributes ? .mfaAuthenticated : .sessionIssuerArn
-                    let hit = try s.key { p, n in
-                        wanted == .mfaAuthenticated
-                            ? (n == 16 && KeyTable.eq(p, "mfaAuthenticated")) : (n == 3 && KeyTable.eq(p, "arn"))
+                    guard try s.key(inner == .attributes ? .attributes : .sessionIssuer) == wanted else {
+                        return try s.skipValue(depth: depth + 2)
                     }
-                    guard hit == true else { return try s.skipValue(depth: depth + 2) }
                     if wanted == .mfaAuthenticated {
                         try s.boolField(wanted, &event, depth: depth + 2)
                     } else {

@@ -21,78 +21,167 @@ enum Field: UInt8, CaseIterable {
     }
 }
 
-/// Key lookup: by length first, then bytes; a few comparisons per key.
-enum KeyTable {
-    @inline(__always)
-    static func eq(_ p: UnsafePointer<UInt8>, _ word: StaticString) -> Bool {
-        // Eight bytes at a time, then the tail: the callers know `p` holds as many bytes as `word`.
-        let w = word.utf8Start
-        let n = word.utf8CodeUnitCount
-        var k = 0
-        while k + 8 <= n {
-            guard UnsafeRawPointer(p + k).loadUnaligned(as: UInt64.self) == UnsafeRawPointer(w + k).loadUnaligned(as: UInt64.self)
-            else { return false }
-            k += 8
-        }
-        while k < n {
-            guard p[k] == w[k] else { return false }
-            k += 1
-        }
-        return true
+/// The keys of one kind of object the decoder reads into, each with the field it holds (nil: a key
+/// CloudTrail writes there that the decoder skips). One table per object kind is both the fast path
+/// and the fallback:
+/// - `match` recognises the bytes `key":` right after a key's opening quote by their first eight
+///   bytes (one multiply, one table slot, then at most a few 8-byte compares), so a known key costs
+///   no scan for its closing quote and no second look-up. A key that is not spelled exactly so (an
+///   escape, a space before the colon, a key not listed) is not matched, and the scanner reads it
+///   as any string.
+/// - `field(_:_:)` looks up a key's (unescaped) bytes after such a scan: same table, same answer.
+struct KnownKeys: Sendable {
+    /// A key of at least six bytes: `key":` is then eight or more, and its first eight pick a slot.
+    /// Trivial, so reading a slot copies no reference.
+    private struct Entry: Sendable {
+        var head: UInt64 = 0
+        /// The last eight bytes of `key":` (overlapping `head` when it is shorter than 16).
+        var tail: UInt64 = 0
+        /// Bytes of `key":` (0: an empty slot).
+        var length: Int32 = 0
+        /// Where bytes 8..<length-8 of `key":` start in `middles` (keys over 14 bytes), eight at a time.
+        var middle: Int16 = 0
+        var field: Field?
     }
 
-    /// Keys of an event object (and of the envelopes that may wrap one).
-    static func event(_ p: UnsafePointer<UInt8>, _ n: Int) -> Field? {
-        switch n {
-        case 6: return eq(p, "detail") ? .detail : nil
-        case 7:
-            if eq(p, "eventID") { return .eventID }
-            return eq(p, "Records") ? .records : nil
-        case 9:
-            switch p[0] {
-            case UInt8(ascii: "e"):
-                if eq(p, "eventTime") { return .eventTime }
-                if eq(p, "eventName") { return .eventName }
-                return eq(p, "errorCode") ? .errorCode : nil
-            case UInt8(ascii: "a"): return eq(p, "awsRegion") ? .awsRegion : nil
-            case UInt8(ascii: "u"): return eq(p, "userAgent") ? .userAgent : nil
-            default: return nil
-            }
-        case 11: return eq(p, "eventSource") ? .eventSource : nil
-        case 12:
-            if eq(p, "userIdentity") { return .userIdentity }
-            return eq(p, "eventVersion") ? .eventVersion : nil
-        case 13: return eq(p, "eventCategory") ? .eventCategory : nil
-        case 15: return eq(p, "sourceIPAddress") ? .sourceIPAddress : nil
-        case 18: return eq(p, "recipientAccountId") ? .recipientAccountId : nil
-        case 28: return eq(p, "sessionCredentialFromConsole") ? .sessionCredentialFromConsole : nil
-        default: return nil
-        }
+    /// Keys of up to five bytes: their `key":` is compared under a mask.
+    private struct Short: Sendable {
+        var mask: UInt64
+        var head: UInt64
+        var length: Int
+        var field: Field?
     }
+
+    private let slots: [Entry]
+    private let middles: [UInt64]
+    private let shorts: [Short]
+    private let multiplier: UInt64
+    private let shift: UInt64
+    /// Every listed key and its field, for `field(_:_:)`.
+    let keys: [(key: [UInt8], field: Field?)]
+
+    /// `keys`: each key (ASCII, no `"` or backslash) and its field. Every multiplier tried is odd and
+    /// fixed, so the table is the same in every process.
+    init(_ keys: KeyValuePairs<String, Field?>) {
+        self.keys = keys.map { (Array($0.key.utf8), $0.value) }
+        @inline(__always) func word(_ b: [UInt8], _ at: Int, _ count: Int = 8) -> UInt64 {
+            var w: UInt64 = 0
+            for k in 0..<count { w |= UInt64(b[at + k]) << (8 * UInt64(k)) }
+            return w
+        }
+        var shorts: [Short] = []
+        var entries: [Entry] = []
+        var middles: [UInt64] = []
+        for (key, field) in self.keys {
+            let pattern = key + Array("\":".utf8)
+            let n = pattern.count
+            if n < 8 {
+                let mask: UInt64 = (1 << (8 * UInt64(n))) - 1
+                shorts.append(Short(mask: mask, head: word(pattern, 0, n), length: n, field: field))
+                continue
+            }
+            let middle = Int16(middles.count)
+            middles += stride(from: 8, to: n - 8, by: 8).map { word(pattern, $0) }
+            entries.append(Entry(
+                head: word(pattern, 0), tail: word(pattern, n - 8), length: Int32(n), middle: middle, field: field))
+        }
+        self.shorts = shorts
+        self.middles = middles
+        precondition(Set(entries.map(\.head)).count == entries.count, "two keys share their first eight bytes")
+        var bits: UInt64 = 4
+        while (1 << bits) < 2 * max(entries.count, 1) { bits += 1 }
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for attempt in 1... {
+            if attempt % 1000 == 0 { bits += 1 }
+            // splitmix64: a fixed sequence of odd candidates.
+            seed &+= 0x9E37_79B9_7F4A_7C15
+            var z = seed
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            let m = (z ^ (z >> 31)) | 1
+            var slots = [Entry](repeating: Entry(), count: 1 << Int(bits))
+            var clash = false
+            for e in entries {
+                let h = Int((e.head &* m) >> (64 - bits))
+                if slots[h].length != 0 { clash = true; break }
+                slots[h] = e
+            }
+            if !clash {
+                self.slots = slots
+                self.multiplier = m
+                self.shift = 64 - bits
+                return
+            }
+        }
+        fatalError("unreachable: the attempts are unbounded")
+    }
+
+    /// The `key":` at `base[at...]` (`at` just past the key's opening quote): the bytes it spans
+    /// and its field, or nil when it is not one of these keys spelled exactly so.
+    @inline(__always)
+    func match(_ base: UnsafePointer<UInt8>, at: Int, end: Int) -> (length: Int, field: Field?)? {
+        guard at + 8 <= end else { return nil }
+        let w = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
+        for s in shorts where w & s.mask == s.head { return (s.length, s.field) }
+        let e = slots[Int(truncatingIfNeeded: (w &* multiplier) >> shift)]
+        let length = Int(e.length)
+        guard e.head == w, length != 0, at + length <= end,
+              UnsafeRawPointer(base + at + length - 8).loadUnaligned(as: UInt64.self) == e.tail
+        else { return nil }
+        var k = 8
+        var m = Int(e.middle)
+        while k < length - 8 {
+            guard UnsafeRawPointer(base + at + k).loadUnaligned(as: UInt64.self) == middles[m] else { return nil }
+            k += 8
+            m += 1
+        }
+        return (length, e.field)
+    }
+
+    /// The field of a key given as its bytes (unescaped, without quotes); nil for any other key.
+    func field(_ p: UnsafePointer<UInt8>, _ n: Int) -> Field? {
+        for (key, field) in keys where key.count == n {
+            if key.indices.allSatisfy({ key[$0] == p[$0] }) { return field }
+        }
+        return nil
+    }
+
+    /// Keys of an event object (and of the envelopes that may wrap one), with the top-level keys
+    /// CloudTrail writes that the decoder skips (`vpcEndpointAccountId` is not listed: it begins as
+    /// `vpcEndpointId` does, and a key not listed is only slower).
+    static let event = KnownKeys([
+        "eventVersion": .eventVersion, "userIdentity": .userIdentity, "eventTime": .eventTime,
+        "eventSource": .eventSource, "eventName": .eventName, "awsRegion": .awsRegion,
+        "sourceIPAddress": .sourceIPAddress, "userAgent": .userAgent, "eventID": .eventID,
+        "recipientAccountId": .recipientAccountId, "eventCategory": .eventCategory, "errorCode": .errorCode,
+        "sessionCredentialFromConsole": .sessionCredentialFromConsole, "Records": .records, "detail": .detail,
+        "requestParameters": nil, "responseElements": nil, "requestID": nil, "readOnly": nil,
+        "eventType": nil, "managementEvent": nil, "tlsDetails": nil, "errorMessage": nil,
+        "additionalEventData": nil, "resources": nil, "apiVersion": nil, "sharedEventID": nil,
+        "vpcEndpointId": nil, "serviceEventDetails": nil, "eventContext": nil,
+        "edgeDeviceDetails": nil, "insightDetails": nil, "addendum": nil,
+    ])
 
     /// Keys of `userIdentity`.
-    static func identity(_ p: UnsafePointer<UInt8>, _ n: Int) -> Field? {
-        switch n {
-        case 3: return eq(p, "arn") ? .arn : nil
-        case 4: return eq(p, "type") ? .type : nil
-        case 8: return eq(p, "userName") ? .userName : nil
-        case 9: return eq(p, "accountId") ? .accountId : nil
-        case 11:
-            if eq(p, "accessKeyId") { return .accessKeyId }
-            return eq(p, "principalId") ? .principalId : nil
-        case 14: return eq(p, "sessionContext") ? .sessionContext : nil
-        default: return nil
-        }
-    }
+    static let identity = KnownKeys([
+        "type": .type, "principalId": .principalId, "arn": .arn, "accountId": .accountId,
+        "accessKeyId": .accessKeyId, "userName": .userName, "sessionContext": .sessionContext,
+        "invokedBy": nil, "credentialId": nil, "identityProvider": nil, "onBehalfOf": nil, "inScopeOf": nil,
+    ])
 
-    /// Keys of `sessionContext`.
-    static func sessionContext(_ p: UnsafePointer<UInt8>, _ n: Int) -> Field? {
-        switch n {
-        case 10: return eq(p, "attributes") ? .attributes : nil
-        case 13: return eq(p, "sessionIssuer") ? .sessionIssuer : nil
-        default: return nil
-        }
-    }
+    /// Keys of `userIdentity.sessionContext`.
+    static let sessionContext = KnownKeys([
+        "sessionIssuer": .sessionIssuer, "attributes": .attributes, "webIdFederationData": nil,
+        "sourceIdentity": nil, "ec2RoleDelivery": nil, "assumedRoot": nil,
+    ])
+
+    /// Keys of `userIdentity.sessionContext.sessionIssuer`.
+    static let sessionIssuer = KnownKeys([
+        "arn": .sessionIssuerArn, "type": nil, "principalId": nil, "accountId": nil, "userName": nil,
+    ])
+
+    /// Keys of `userIdentity.sessionContext.attributes`.
+    static let attributes = KnownKeys(["mfaAuthenticated": .mfaAuthenticated, "creationDate": nil])
 }
 
 /// One event object as found: the first occurrence of each key wins, and the first problem with a
