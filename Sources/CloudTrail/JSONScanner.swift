@@ -86,7 +86,8 @@ struct JSONScanner {
         throw .syntax(offset: pos - 1)
     }
 
-    /// Scans a string at `pos` (which must be `"`), eight bytes at a time.
+    /// Scans a string at `pos` (which must be `"`), sixteen bytes at a time (SSE2 or NEON through the
+    /// standard library's SIMD types), then eight at a time near the end of the input.
     @inline(__always)
     mutating func scanString() throws(ScanFailure) -> RawString {
         skipWhitespace()
@@ -97,23 +98,51 @@ struct JSONScanner {
         var high: UInt64 = 0  // OR of every byte passed, for the ASCII flag
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
+        let quotes = SIMD16<UInt8>(repeating: UInt8(ascii: "\""))
+        let backslashes = SIMD16<UInt8>(repeating: UInt8(ascii: "\\"))
+        let controls = SIMD16<UInt8>(repeating: 0x20)
         while true {
-            // SWAR: flag bytes equal to '"' or '\\' or below 0x20. The first flagged byte is always a
-            // true hit (borrows only propagate upwards), which is the only one we use.
-            while i + 8 <= end {
-                let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
-                let q = w ^ (ones &* 0x22)
-                let b = w ^ (ones &* 0x5C)
-                let hits = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
-                if hits != 0 {
-                    let n = hits.trailingZeroBitCount >> 3
-                    // Bytes before the hit only (a shift by 64 would be undefined, so by halves).
-                    high |= (w << (32 - UInt64(n) * 4)) << (32 - UInt64(n) * 4)
-                    i += n
-                    break
+            find: do {
+                while i &+ 16 <= end {
+                    let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)
+                    // Lanes of 0xFF where a byte is '"', '\\' or below 0x20. Read as two words: the
+                    // standard library's `any(_:)` is a reduction the optimiser does not always inline.
+                    let flagged = unsafeBitCast((v .== quotes) .| (v .== backslashes) .| (v .< controls), to: SIMD2<UInt64>.self)
+                    let bytes = unsafeBitCast(v, to: SIMD2<UInt64>.self)
+                    if flagged[0] | flagged[1] == 0 {
+                        high |= bytes[0] | bytes[1]
+                        i &+= 16
+                        continue
+                    }
+                    // The bytes before the first flagged one count for the ASCII flag.
+                    if flagged[0] != 0 {
+                        let bits = UInt64(flagged[0].trailingZeroBitCount)
+                        high |= bytes[0] & ((1 &<< bits) &- 1)
+                        i &+= Int(bits &>> 3)
+                    } else {
+                        let bits = UInt64(flagged[1].trailingZeroBitCount)
+                        high |= bytes[0] | (bytes[1] & ((1 &<< bits) &- 1))
+                        i &+= 8 &+ Int(bits &>> 3)
+                    }
+                    break find
                 }
-                high |= w
-                i += 8
+                // SWAR: flag bytes equal to '"' or '\\' or below 0x20. The first flagged byte is always a
+                // true hit (borrows only propagate upwards), which is the only one we use.
+                while i + 8 <= end {
+                    let w = UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self))
+                    let q = w ^ (ones &* 0x22)
+                    let b = w ^ (ones &* 0x5C)
+                    let hits = ((q &- ones) & ~q | (b &- ones) & ~b | (w &- ones &* 0x20) & ~w) & highs
+                    if hits != 0 {
+                        let n = hits.trailingZeroBitCount >> 3
+                        // Bytes before the hit only (a shift by 64 would be undefined, so by halves).
+                        high |= (w << (32 - UInt64(n) * 4)) << (32 - UInt64(n) * 4)
+                        i += n
+                        break find
+                    }
+                    high |= w
+                    i += 8
+                }
             }
             guard i < end else { throw .syntax(offset: i) }
             let c = base[i]
