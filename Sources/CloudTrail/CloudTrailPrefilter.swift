@@ -5,8 +5,9 @@
 /// no event that `admits` accepts. It reads top-level keys in order, the small `userIdentity`
 /// object, and stops as soon as the answer is known; CloudTrail writes `userIdentity` second and
 /// `sourceIPAddress` seventh, so the large `requestParameters`/`responseElements` are never read.
-/// Anything it is unsure of (gzip, arrays, envelopes, escapes, non-ASCII values, broken JSON)
-/// is a "maybe": the full decoder then decides or reports the error.
+/// Keys are read as the decoder reads them (`JSONScanner.key`, escaped ones unescaped). Anything it is
+/// unsure of (gzip, arrays, envelopes, escaped or non-ASCII values, broken JSON) is a "maybe": the
+/// full decoder then decides or reports the error.
 public struct CloudTrailPrefilter: Sendable {
     /// Accepted `userIdentity.type` values, compared byte for byte; empty accepts any.
     public let identityTypes: [String]
