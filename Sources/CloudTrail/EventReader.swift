@@ -16,7 +16,7 @@ extension JSONScanner {
     @inline(__always)
     mutating func key(_ known: KnownKeys) throws(ScanFailure) -> Field? {
         if pos < end, base[pos] == UInt8(ascii: "\""), let hit = known.match(base, at: pos + 1, end: end) {
-            pos += 1 + hit.length
+            pos &+= 1 &+ hit.length
             return hit.field
         }
         let k = try scanString()

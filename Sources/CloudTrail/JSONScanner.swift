@@ -207,10 +207,17 @@ struct JSONScanner {
         } while try nextOrClose(UInt8(ascii: "]"))
     }
 
-    /// `true`, `false` or `null` at `pos`, spelled exactly.
+    /// `true`, `false` or `null` at `pos`, spelled exactly: its first four bytes compared as one word.
     mutating func literal(_ word: StaticString) throws(ScanFailure) {
         let n = word.utf8CodeUnitCount
         guard end - pos >= n else { throw .syntax(offset: pos) }
+        if UnsafeRawPointer(base + pos).loadUnaligned(as: UInt32.self)
+            == UnsafeRawPointer(word.utf8Start).loadUnaligned(as: UInt32.self),
+           n == 4 || base[pos + 4] == word.utf8Start[4] {
+            pos += n
+            return
+        }
+        // Not the word: the error names the first byte that differs.
         for k in 0..<n where base[pos + k] != word.utf8Start[k] { throw .syntax(offset: pos + k) }
         pos += n
     }

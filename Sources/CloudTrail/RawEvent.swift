@@ -120,20 +120,21 @@ struct KnownKeys: Sendable {
     /// and its field, or nil when it is not one of these keys spelled exactly so.
     @inline(__always)
     func match(_ base: UnsafePointer<UInt8>, at: Int, end: Int) -> (length: Int, field: Field?)? {
-        guard at + 8 <= end else { return nil }
+        // Offsets are below the input's length (at most 4 GiB, see `JSONScanner.init`): no overflow.
+        guard at &+ 8 <= end else { return nil }
         let w = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
         for s in shorts where w & s.mask == s.head { return (s.length, s.field) }
-        let e = slots[Int(truncatingIfNeeded: (w &* multiplier) >> shift)]
+        let e = slots[Int(truncatingIfNeeded: (w &* multiplier) &>> shift)]
         let length = Int(e.length)
-        guard e.head == w, length != 0, at + length <= end,
-              UnsafeRawPointer(base + at + length - 8).loadUnaligned(as: UInt64.self) == e.tail
+        guard e.head == w, length != 0, at &+ length <= end,
+              UnsafeRawPointer(base + (at &+ length &- 8)).loadUnaligned(as: UInt64.self) == e.tail
         else { return nil }
         var k = 8
         var m = Int(e.middle)
-        while k < length - 8 {
-            guard UnsafeRawPointer(base + at + k).loadUnaligned(as: UInt64.self) == middles[m] else { return nil }
-            k += 8
-            m += 1
+        while k < length &- 8 {
+            guard UnsafeRawPointer(base + (at &+ k)).loadUnaligned(as: UInt64.self) == middles[m] else { return nil }
+            k &+= 8
+            m &+= 1
         }
         return (length, e.field)
     }
