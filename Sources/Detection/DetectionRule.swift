@@ -174,8 +174,10 @@ public struct DetectionRule: Sendable {
 
     /// Whether `needle` (non-empty, already ASCII-lowercased) occurs in `hay` ignoring ASCII case.
     ///
-    /// Candidate starts (bytes equal to the needle's first byte, either case) are found eight bytes at a
-    /// time (SWAR zero-byte test); each is then compared in full. The zero-byte test flags every true
+    /// Candidate starts are found sixteen at a time where the needle has two bytes or more (a byte
+    /// equal to its first and the next to its second, either case: `SIMD16` compares, read as two
+    /// words as `JSONScanner.scanString` does), then eight at a time on the first byte alone (SWAR
+    /// zero-byte test); each candidate is then compared in full. The zero-byte test flags every true
     /// candidate (and, after one, possibly a false one), so checking each flagged position is exact.
     private static func find(_ needle: UnsafeBufferPointer<UInt8>, in hay: UnsafePointer<UInt8>, count n: Int) -> Bool {
         let m = needle.count
@@ -198,6 +200,28 @@ public struct DetectionRule: Sendable {
         let fold: UInt64 = first &- UInt8(ascii: "a") < 26 ? ones &* 0x20 : 0
         let pattern = ones &* UInt64(first)
         var i = 0
+        if m >= 2 {
+            let second = np[1]
+            let firsts = SIMD16<UInt8>(repeating: first)
+            let seconds = SIMD16<UInt8>(repeating: second)
+            let fold1 = SIMD16<UInt8>(repeating: first &- UInt8(ascii: "a") < 26 ? 0x20 : 0)
+            let fold2 = SIMD16<UInt8>(repeating: second &- UInt8(ascii: "a") < 26 ? 0x20 : 0)
+            // Bytes i..<i+16 against the first byte, i+1..<i+17 against the second.
+            while i &+ 17 <= n {
+                let a = UnsafeRawPointer(hay + i).loadUnaligned(as: SIMD16<UInt8>.self) | fold1
+                let b = UnsafeRawPointer(hay + (i &+ 1)).loadUnaligned(as: SIMD16<UInt8>.self) | fold2
+                let lanes = unsafeBitCast((a .== firsts) .& (b .== seconds), to: SIMD2<UInt64>.self)
+                // One bit per flagged byte: byte k at bit 8k, byte 8 + k at bit 8k + 4.
+                var hits = (lanes[0] & ones) | (lanes[1] & ones) << 4
+                while hits != 0 {
+                    let bit = hits.trailingZeroBitCount
+                    let start = i &+ bit &>> 3 &+ (bit & 4 == 0 ? 0 : 8)
+                    if start <= last, matches(at: start) { return true }
+                    hits &= hits &- 1
+                }
+                i &+= 16
+            }
+        }
         while i + 8 <= n {
             let x = (UnsafeRawPointer(hay + i).loadUnaligned(as: UInt64.self) | fold) ^ pattern
             var hits = (x &- ones) & ~x & highs
