@@ -103,6 +103,7 @@ struct JSONScanner {
         let controls = SIMD16<UInt8>(repeating: 0x20)
         while true {
             find: do {
+                #if _endian(little)  // the two words' bytes in lane order
                 while i &+ 16 <= end {
                     let v = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD16<UInt8>.self)
                     // Lanes of 0xFF where a byte is '"', '\\' or below 0x20. Read as two words: the
@@ -126,6 +127,7 @@ struct JSONScanner {
                     }
                     break find
                 }
+                #endif
                 // SWAR: flag bytes equal to '"' or '\\' or below 0x20. The first flagged byte is always a
                 // true hit (borrows only propagate upwards), which is the only one we use.
                 while i + 8 <= end {

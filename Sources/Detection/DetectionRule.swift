@@ -200,6 +200,7 @@ public struct DetectionRule: Sendable {
         let fold: UInt64 = first &- UInt8(ascii: "a") < 26 ? ones &* 0x20 : 0
         let pattern = ones &* UInt64(first)
         var i = 0
+        #if _endian(little)  // the two words' bytes in lane order
         if m >= 2 {
             let second = np[1]
             let firsts = SIMD16<UInt8>(repeating: first)
@@ -222,8 +223,9 @@ public struct DetectionRule: Sendable {
                 i &+= 16
             }
         }
+        #endif
         while i + 8 <= n {
-            let x = (UnsafeRawPointer(hay + i).loadUnaligned(as: UInt64.self) | fold) ^ pattern
+            let x = (UInt64(littleEndian: UnsafeRawPointer(hay + i).loadUnaligned(as: UInt64.self)) | fold) ^ pattern
             var hits = (x &- ones) & ~x & highs
             while hits != 0 {
                 let start = i + hits.trailingZeroBitCount >> 3
