@@ -197,7 +197,8 @@ public struct DetectionRule: Sendable {
         let highs: UInt64 = 0x8080_8080_8080_8080
         // A lowercase letter is matched by itself and its uppercase form: OR-ing 0x20 into the hay maps
         // exactly those two bytes (and no other) onto it. Any other first byte matches only itself.
-        let fold: UInt64 = first &- UInt8(ascii: "a") < 26 ? ones &* 0x20 : 0
+        @inline(__always) func isLetter(_ b: UInt8) -> Bool { b &- UInt8(ascii: "a") < 26 }
+        let fold: UInt64 = isLetter(first) ? ones &* 0x20 : 0
         let pattern = ones &* UInt64(first)
         var i = 0
         #if _endian(little)  // the two words' bytes in lane order
@@ -205,8 +206,8 @@ public struct DetectionRule: Sendable {
             let second = np[1]
             let firsts = SIMD16<UInt8>(repeating: first)
             let seconds = SIMD16<UInt8>(repeating: second)
-            let fold1 = SIMD16<UInt8>(repeating: first &- UInt8(ascii: "a") < 26 ? 0x20 : 0)
-            let fold2 = SIMD16<UInt8>(repeating: second &- UInt8(ascii: "a") < 26 ? 0x20 : 0)
+            let fold1 = SIMD16<UInt8>(repeating: isLetter(first) ? 0x20 : 0)
+            let fold2 = SIMD16<UInt8>(repeating: isLetter(second) ? 0x20 : 0)
             // Bytes i..<i+16 against the first byte, i+1..<i+17 against the second.
             while i &+ 17 <= n {
                 let a = UnsafeRawPointer(hay + i).loadUnaligned(as: SIMD16<UInt8>.self) | fold1
