@@ -226,7 +226,8 @@ enum SmallDistinct<Value: EvidenceValue>: Sendable {
     /// `isKnownUniquelyReferenced` says no other copy of the enclosing value can see it (the same
     /// discipline as the standard library's collections); a shared box is copied first.
     final class Box: @unchecked Sendable {
-        var set: BoundedDistinct<Value>
+        /// Unchecked exclusivity, as `WindowSlot.Box.state`.
+        @exclusivity(unchecked) var set: BoundedDistinct<Value>
         init(_ set: BoundedDistinct<Value>) { self.set = set }
     }
 

@@ -262,7 +262,10 @@ enum WindowSlot: Sendable {
 
     /// Copy-on-write like `SmallDistinct.Box`: mutated only when uniquely referenced.
     final class Box: @unchecked Sendable {
-        var state: WindowState
+        /// Unchecked exclusivity: read and changed in place for every event of the window, only while
+        /// uniquely referenced, by the detector's one thread (the run-time check found nothing to
+        /// find, at ~90 instructions an access).
+        @exclusivity(unchecked) var state: WindowState
         init(_ state: WindowState) { self.state = state }
 
         var addressCount: Int { state.addresses.count }

@@ -88,7 +88,8 @@ final class RDKafkaClient: @unchecked Sendable {
         return name
     }
     // A topic handle lives as long as the client (librdkafka keeps the topics it has seen).
-    private var topicNames: [(handle: OpaquePointer, name: String)] = []
+    // Unchecked exclusivity: one short access per record on the polling thread (the run-time check cost more than the lookup).
+    @exclusivity(unchecked) private var topicNames: [(handle: OpaquePointer, name: String)] = []
 
     func commit(_ offsets: [KafkaTopicPartitionOffset], async: Bool) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
