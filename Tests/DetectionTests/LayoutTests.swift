@@ -23,6 +23,79 @@ struct LayoutTests {
         if case .text = CompactText("evt-1") {} else { Issue.record("text packed") }
     }
 
+    /// The packing reads eight hex digits at a time (SWAR): it must accept and value exactly what a
+    /// byte-by-byte reading does, for every byte value at every position of both shapes.
+    @Test func packingAgreesWithTheByteByByteDefinition() {
+        var inputs: [[UInt8]] = []
+        let id = Array("0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10".utf8)
+        let key = Array("ASIA2X7EXAMPLEKEY019".utf8)
+        for base in [id, key] {
+            for i in base.indices {
+                for byte in 0...255 {
+                    var text = base
+                    text[i] = UInt8(byte)
+                    inputs.append(text)
+                }
+            }
+            for n in 0...base.count { inputs.append(Array(base.prefix(n))) }
+        }
+        var state: UInt64 = 7
+        let alphabet = Array("0123456789abcdefABCDEFXYZ-:/@`gG".utf8)
+        for _ in 0..<20_000 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let n = Int(state >> 59) + (state >> 58 & 1 == 0 ? 20 : 4)  // 4-35 or 20-51
+            var text: [UInt8] = []
+            for k in 0..<min(n, 36) {
+                let bits = (state >> UInt64(k % 50)) ^ UInt64(k &* 40503)
+                text.append(alphabet[Int(bits % UInt64(alphabet.count))])
+            }
+            inputs.append(text)
+            var uuid = Array((0..<36).map { k in alphabet[Int((state >> UInt64(k)) & 15)] })
+            for dash in [8, 13, 18, 23] { uuid[dash] = UInt8(ascii: "-") }
+            inputs.append(uuid)
+        }
+        var packed = 0
+        for text in inputs {
+            let got = text.withUnsafeBufferPointer { CompactText.packed($0) }
+            #expect(got == Self.byteByByte(text), "\(text)")
+            if got != nil { packed += 1 }
+        }
+        #expect(packed > 20_000, "the inputs exercise the packed shapes")
+    }
+
+    /// The packing as first written: a byte at a time.
+    static func byteByByte(_ s: [UInt8]) -> CompactText? {
+        if s.count == 36, [8, 13, 18, 23].allSatisfy({ s[$0] == UInt8(ascii: "-") }) {
+            var words: [UInt64] = []
+            for range in [[0..<8, 9..<13, 14..<18], [19..<23, 24..<36]] {
+                var value: UInt64 = 0
+                for i in range.joined() {
+                    switch s[i] {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value << 4 | UInt64(s[i] - UInt8(ascii: "0"))
+                    case UInt8(ascii: "a")...UInt8(ascii: "f"): value = value << 4 | UInt64(s[i] - UInt8(ascii: "a") + 10)
+                    default: return nil
+                    }
+                }
+                words.append(value)
+            }
+            return .uuid(words[0], words[1])
+        }
+        guard s.count <= 20 else { return nil }
+        var words: (UInt64, UInt64) = (0, 0)
+        for i in 0..<20 {
+            var code: UInt64 = 0
+            if i < s.count {
+                switch s[i] {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): code = UInt64(s[i] - UInt8(ascii: "0") + 1)
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"): code = UInt64(s[i] - UInt8(ascii: "A") + 11)
+                default: return nil
+                }
+            }
+            if i < 10 { words.0 = words.0 << 6 | code } else { words.1 = words.1 << 6 | code }
+        }
+        return .upperAlphanumeric(words.0, words.1)
+    }
+
     @Test func stringTableReusesIDsOfClosedWindows() {
         var table = StringTable()
         let a = table.retain("aws-cli/2.15.0 Python/3.11.6 Linux/6.1")
