@@ -361,8 +361,16 @@ public struct WindowedDetector: Sendable {
         guard let watermark = state.generator.watermark?.millisecondsSinceEpoch else { return [] }
         let size = assigner.sizeMilliseconds
         let lateness = latenessMilliseconds
+        // A bucket is due once its window ends (it fires) and again once its lateness is over (it
+        // leaves). Most calls find none due: they return here, without sorting the starts or moving a
+        // bucket (fire runs whenever the watermark rises, every few records).
+        @inline(__always) func isDue(_ start: Int64) -> Bool {
+            guard start + size <= watermark else { return false }
+            return start + size + lateness <= watermark || state.buckets[start]?.fired == false
+        }
+        guard state.buckets.keys.contains(where: isDue) else { return [] }
         var alerts: [Alert] = []
-        for start in state.buckets.keys.sorted() where start + size <= watermark {
+        for start in state.buckets.keys.sorted() where isDue(start) {
             guard var bucket = state.buckets.removeValue(forKey: start) else { continue }
             if !bucket.fired {
                 bucket.fired = true
