@@ -88,9 +88,10 @@ public struct CloudTrailDecodeResult: Sendable, Hashable {
 
     /// Empties both lists but keeps their storage, for a decoder loop that reuses one result.
     public mutating func removeAll() {
-        events.removeAll(keepingCapacity: true)
-        lent.removeAll(keepingCapacity: true)
-        errors.removeAll(keepingCapacity: true)
+        // Usually empty already (`decodeEach` empties `lent`): the general removal costs even then.
+        if !events.isEmpty { events.removeAll(keepingCapacity: true) }
+        if !lent.isEmpty { lent.removeAll(keepingCapacity: true) }
+        if !errors.isEmpty { errors.removeAll(keepingCapacity: true) }
         filtered = 0
     }
 }

@@ -117,7 +117,9 @@ extension CloudTrailDecoder {
         let first = result.lent.count
         decodeDocument(document, into: &result, lending: true)
         guard let base = document.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        defer { result.lent.removeSubrange(first...) }
+        // One or a few events: `removeLast` each is cheaper than the general `removeSubrange`
+        // (~150 instructions per record).
+        defer { while result.lent.count > first { result.lent.removeLast() } }
         for i in first..<result.lent.count {
             try body(EventFields(base: base, lent: result.lent[i], fields: fields))
         }
