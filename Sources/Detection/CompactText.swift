@@ -63,19 +63,26 @@ enum CompactText: Sendable, Hashable {
         return .uuid(a << 32 | b, c << 32 | d)
     }
 
+    private static let byteOnes: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// The high bit of each byte of `x` that lies in `lo...hi`, for bytes below 0x80: the high bit of
+    /// b + (0x80 - lo) is set iff b >= lo, and that of (0x80 + hi) - b iff b <= hi; neither carries
+    /// or borrows into the next byte.
+    @inline(__always)
+    private static func bytes(of x: UInt64, from lo: UInt64, to hi: UInt64) -> UInt64 {
+        (x &+ (0x80 &- lo) &* byteOnes) & ((0x80 &+ hi) &* byteOnes &- x) & highBits
+    }
+
     /// The value of eight lowercase hex digits, the first byte (the word's lowest) most significant;
     /// nil unless every byte is `0`-`9` or `a`-`f`. All eight at once (SWAR): a digit scan took ~340
     /// instructions per event id, this ~30.
     @inline(__always)
     static func hexDigits(_ x: UInt64) -> UInt64? {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        guard x & highs == 0 else { return nil }
-        // Per byte b < 0x80, the high bit of b + (0x80 - lo) is set iff b >= lo, and that of
-        // (0x80 + hi) - b iff b <= hi; neither carries or borrows into the next byte.
-        let digit = (x &+ (0x80 - 0x30) &* ones) & ((0x80 + 0x39) &* ones &- x) & highs
-        let letter = (x &+ (0x80 - 0x61) &* ones) & ((0x80 + 0x66) &* ones &- x) & highs
-        guard digit | letter == highs else { return nil }
+        guard x & highBits == 0 else { return nil }
+        let digit = bytes(of: x, from: 0x30, to: 0x39)
+        let letter = bytes(of: x, from: 0x61, to: 0x66)
+        guard digit | letter == highBits else { return nil }
         // Nibbles: the low four bits, plus 9 for a letter ('a' = 0x61 -> 10).
         var v = ((x & 0x0F0F_0F0F_0F0F_0F0F) &+ (letter >> 7) &* 9).byteSwapped
         v = (v | v >> 4) & 0x00FF_00FF_00FF_00FF
@@ -87,15 +94,12 @@ enum CompactText: Sendable, Hashable {
     /// word's lowest) most significant, in the low 48 bits; nil unless every byte is one of them.
     @inline(__always)
     static func sixBitCodes(_ x: UInt64) -> UInt64? {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        guard x & highs == 0 else { return nil }
-        // As in `hexDigits`: a high bit per byte in range, no carry or borrow between bytes.
-        let digit = (x &+ (0x80 - 0x30) &* ones) & ((0x80 + 0x39) &* ones &- x) & highs
-        let letter = (x &+ (0x80 - 0x41) &* ones) & ((0x80 + 0x5A) &* ones &- x) & highs
-        guard digit | letter == highs else { return nil }
+        guard x & highBits == 0 else { return nil }
+        let digit = bytes(of: x, from: 0x30, to: 0x39)
+        let letter = bytes(of: x, from: 0x41, to: 0x5A)
+        guard digit | letter == highBits else { return nil }
         // A letter's code is byte - 0x36 ('A' -> 11), a digit's byte + 7 - 0x36 ('0' -> 1).
-        var v = ((x &+ (digit >> 7) &* 7) &- 0x36 &* ones).byteSwapped
+        var v = ((x &+ (digit >> 7) &* 7) &- 0x36 &* byteOnes).byteSwapped
         v = (v >> 2 & 0x0FC0_0FC0_0FC0_0FC0) | (v & 0x003F_003F_003F_003F)
         v = (v >> 4 & 0x00FF_F000_00FF_F000) | (v & 0x0000_0FFF_0000_0FFF)
         return (v >> 8 & 0xFFFF_FF00_0000) | (v & 0xFF_FFFF)
