@@ -303,7 +303,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// route stage makes no string per event.
     private func routeObservation(_ kept: KeptEvent, origin: EventOrigin) throws {
         let partition = repartitionPartitions > 0
-            ? kept.withGroupingKey { KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer($0), partitions: Int32(repartitionPartitions)) }
+            ? KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer(kept.groupingKeyUTF8), partitions: Int32(repartitionPartitions))
             : 0
         let i = Int(partition)
         if pendingBatches[i] == nil { pendingBatches[i] = PendingBatch(consumedAt: clock.millisecondsSinceEpoch) }
