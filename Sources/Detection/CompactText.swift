@@ -74,17 +74,24 @@ enum CompactText: Sendable, Hashable {
         (x &+ (0x80 &- lo) &* byteOnes) & ((0x80 &+ hi) &* byteOnes &- x) & highBits
     }
 
+    /// Which bytes of `x` are digits and which are letters `lettersFrom...lettersTo` (the high bit of
+    /// each), or nil unless every byte is one of the two.
+    @inline(__always)
+    private static func digitsAndLetters(_ x: UInt64, lettersFrom lo: UInt64, to hi: UInt64) -> (digits: UInt64, letters: UInt64)? {
+        guard x & highBits == 0 else { return nil }
+        let digits = bytes(of: x, from: 0x30, to: 0x39)
+        let letters = bytes(of: x, from: lo, to: hi)
+        return digits | letters == highBits ? (digits, letters) : nil
+    }
+
     /// The value of eight lowercase hex digits, the first byte (the word's lowest) most significant;
     /// nil unless every byte is `0`-`9` or `a`-`f`. All eight at once (SWAR): a digit scan took ~340
     /// instructions per event id, this ~30.
     @inline(__always)
     static func hexDigits(_ x: UInt64) -> UInt64? {
-        guard x & highBits == 0 else { return nil }
-        let digit = bytes(of: x, from: 0x30, to: 0x39)
-        let letter = bytes(of: x, from: 0x61, to: 0x66)
-        guard digit | letter == highBits else { return nil }
+        guard let (_, letters) = digitsAndLetters(x, lettersFrom: 0x61, to: 0x66) else { return nil }
         // Nibbles: the low four bits, plus 9 for a letter ('a' = 0x61 -> 10).
-        var v = ((x & 0x0F0F_0F0F_0F0F_0F0F) &+ (letter >> 7) &* 9).byteSwapped
+        var v = ((x & 0x0F0F_0F0F_0F0F_0F0F) &+ (letters >> 7) &* 9).byteSwapped
         v = (v | v >> 4) & 0x00FF_00FF_00FF_00FF
         v = (v | v >> 8) & 0x0000_FFFF_0000_FFFF
         return (v | v >> 16) & 0xFFFF_FFFF
@@ -94,12 +101,9 @@ enum CompactText: Sendable, Hashable {
     /// word's lowest) most significant, in the low 48 bits; nil unless every byte is one of them.
     @inline(__always)
     static func sixBitCodes(_ x: UInt64) -> UInt64? {
-        guard x & highBits == 0 else { return nil }
-        let digit = bytes(of: x, from: 0x30, to: 0x39)
-        let letter = bytes(of: x, from: 0x41, to: 0x5A)
-        guard digit | letter == highBits else { return nil }
+        guard let (digits, _) = digitsAndLetters(x, lettersFrom: 0x41, to: 0x5A) else { return nil }
         // A letter's code is byte - 0x36 ('A' -> 11), a digit's byte + 7 - 0x36 ('0' -> 1).
-        var v = ((x &+ (digit >> 7) &* 7) &- 0x36 &* byteOnes).byteSwapped
+        var v = ((x &+ (digits >> 7) &* 7) &- 0x36 &* byteOnes).byteSwapped
         v = (v >> 2 & 0x0FC0_0FC0_0FC0_0FC0) | (v & 0x003F_003F_003F_003F)
         v = (v >> 4 & 0x00FF_F000_00FF_F000) | (v & 0x0000_0FFF_0000_0FFF)
         return (v >> 8 & 0xFFFF_FF00_0000) | (v & 0xFF_FFFF)
