@@ -64,7 +64,7 @@ final class RDKafkaClient: @unchecked Sendable {
         try throwIfFatal()
         guard let m = rd_kafka_consumer_poll(handle, timeoutMilliseconds) else { return nil }
         let err = m.pointee.err
-        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return .message(KafkaMessage(box: RDKafkaMessageBox(m, topic: topicName(m.pointee.rkt)))) }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return .message(KafkaMessage(box: RDKafkaMessageBox(m, topic: topicName(m.pointee.rkt), client: self))) }
         defer { rd_kafka_message_destroy(m) }
         let topic = topicName(m.pointee.rkt)
         if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {

@@ -8,10 +8,15 @@ final class RDKafkaMessageBox: @unchecked Sendable {
     private let message: UnsafeMutablePointer<rd_kafka_message_t>
     /// The topic's name, shared by the client's records of that topic.
     let topic: String
+    /// The client the message came from, kept alive while the message is: `rd_kafka_destroy` waits
+    /// until every message of its handle is destroyed, so a message that outlived its client blocked
+    /// the thread destroying it for ever.
+    private let client: AnyObject
 
-    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String) {
+    init(_ message: UnsafeMutablePointer<rd_kafka_message_t>, topic: String, client: AnyObject) {
         self.message = message
         self.topic = topic
+        self.client = client
     }
     deinit { rd_kafka_message_destroy(message) }
 
