@@ -45,7 +45,8 @@ public struct Alert: Sendable, Hashable {
     public var activityType: ActivityType? = nil
 
     /// The output record key: the grouping key, UTF-8.
-    public var recordKey: [UInt8] { Array(groupingKey.utf8) }
+    /// The grouping key, cut as every value of the alert is (`ValueCut`).
+    public var recordKey: [UInt8] { Array(ValueCut.cut(groupingKey).utf8) }
 
     /// hex SHA-256 of `rule id | grouping key | window start (RFC 3339)`: the same window has the same
     /// id on any instance, after any restart.

@@ -30,9 +30,12 @@ struct JSONWriter {
         needsComma = false
     }
 
+    /// Values longer than `ValueCut.maxBytes` are cut (ending in `…`): no alert can be made too
+    /// large to produce by what an event says.
     mutating func string(_ text: String) {
         separator()
         bytes.append(UInt8(ascii: "\""))
+        let text = text.utf8.count > ValueCut.maxBytes ? ValueCut.cut(text) : text
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])

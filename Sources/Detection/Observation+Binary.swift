@@ -61,8 +61,14 @@ extension Observation {
         @inline(__always) func has(_ field: ObservationText) -> Bool { o.withText(field) { _ in () } != nil }
         @inline(__always) func text(_ field: ObservationText) {
             _ = o.withText(field) { bytes in
-                appendUnsigned(UInt64(bytes.count), to: &out)
-                out.append(contentsOf: bytes)
+                if bytes.count <= ValueCut.maxBytes {
+                    appendUnsigned(UInt64(bytes.count), to: &out)
+                    out.append(contentsOf: bytes)
+                } else {
+                    // A hostile value: cut, so that one event cannot make a repartition record too large.
+                    appendUnsigned(UInt64(ValueCut.keptCount(bytes) + ValueCut.marker.count), to: &out)
+                    ValueCut.append(bytes, to: &out)
+                }
             }
         }
         var flags: UInt8 = has(.accountId) ? 1 : 0
