@@ -62,11 +62,28 @@ enum AlertLine {
         let addresses = dict("source_addresses")
         let values = addresses["values"] as? [String] ?? []
         let total = addresses["count"] as? Int ?? values.count
-        let agents = (dict("user_agents")["values"] as? [String] ?? []).prefix(2).joined(separator: " | ")
+        let agents = (a["user_agents"] as? [String] ?? []).prefix(2).joined(separator: " | ")
         let start = (window["start"] as? String ?? "?").replacingOccurrences(of: "T", with: " ")
         let end = (window["end"] as? String ?? "?").split(separator: "T").last.map(String.init) ?? "?"
         let shown = values.prefix(6).joined(separator: ", ") + (total > 6 ? ", ... (\(total) in all)" : "")
-        return "\(status) r\(revision)  \(principal)  \(start)-\(end)  \(total) addresses: \(shown)"
+        let line = "\(status) r\(revision)  \(principal)  \(start)-\(end)  \(total) addresses: \(shown)"
             + "  events: \(a["event_count"] as? Int ?? 0)" + (agents.isEmpty ? "" : "  agents: \(agents)")
+        return printable(line)
+    }
+
+    /// Control characters (C0, DEL, C1: terminal escape sequences) and bidirectional overrides shown
+    /// as `\u{..}`: the values come from events, and an attacker chooses their user agent.
+    static func printable(_ text: String) -> String {
+        var out = ""
+        out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0..<0x20, 0x7F...0x9F, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }
