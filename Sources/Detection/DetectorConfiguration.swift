@@ -7,6 +7,10 @@ public struct DetectorConfiguration: Sendable, Hashable {
     public var allowedLateness: Duration = .zero
     /// Idle advance after this much wall-clock silence on a caught-up partition; nil disables it.
     public var idleTimeout: Duration? = .seconds(30)
+    /// An event time more than this ahead of the wall clock is refused (dead-lettered): it would move
+    /// a watermark into the future, fire every open window early and make later events late. Restored
+    /// and upstream watermarks beyond the same bound are refused too.
+    public var maxFutureSkew: Duration = .seconds(900)
     /// At most one `open` revision per this much EVENT time of the window's own data, so that a
     /// replay reproduces the same revisions with the same content.
     public var updateInterval: Duration = .seconds(60)

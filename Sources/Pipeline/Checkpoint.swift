@@ -26,6 +26,22 @@ struct PartitionCheckpoint: Codable, Sendable, Hashable {
 
     func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
     static func decode(_ bytes: [UInt8]) -> PartitionCheckpoint? { try? JSONDecoder().decode(Self.self, from: Data(bytes)) }
+
+    /// The layout this build writes and reads.
+    static let currentVersion = 1
+
+    /// Why this checkpoint cannot be used, or nil: another version, or values no commit writes.
+    var problem: String? {
+        if version != Self.currentVersion { return "version \(version), this build reads \(Self.currentVersion)" }
+        if offset < 0 { return "negative offset \(offset)" }
+        if let next, next < offset { return "next offset \(next) below offset \(offset)" }
+        return nil
+    }
+
+    /// Whether no watermark in it (its own, its upstream markers') is past `limit` (ms).
+    func isWithin(_ limit: Int64) -> Bool {
+        (watermark ?? .min) <= limit && (upstream ?? [:]).values.allSatisfy { $0.isWithin(limit) }
+    }
 }
 
 /// A route stage's statement about one input partition, broadcast to every repartition partition
@@ -43,6 +59,9 @@ struct WatermarkMarker: Codable, Sendable, Hashable {
     var wallWatermark: Int64
 
     var upstreamKey: String { "\(topic)/\(partition)" }
+
+    /// Whether neither of its watermarks is past `limit` (ms): the wall clock plus `time.max_future_skew`.
+    func isWithin(_ limit: Int64) -> Bool { (watermark ?? .min) <= limit && wallWatermark <= limit }
     func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
     static func decode(_ bytes: UnsafeRawBufferPointer) -> WatermarkMarker? {
         try? JSONDecoder().decode(Self.self, from: Data(bytes))
@@ -59,6 +78,8 @@ final class CheckpointReader {
     /// How far back from the end to read. The newest record per key is among the last few: one
     /// commit writes one record per owned partition that maps here.
     private let tail: Int64 = 1_000
+    /// Partitions whose newest checkpoint in the last `latest` call could not be used, and why.
+    private(set) var unusable: [KafkaTopicPartition: String] = [:]
 
     init(kafka: KafkaConfiguration, topic: String, partitions: Int, group: String, logger: Logger) throws {
         var config = KafkaConsumerConfiguration(common: kafka, groupID: "\(group).checkpoint-reader")
@@ -87,6 +108,7 @@ final class CheckpointReader {
         try consumer.assign(starts)
         defer { try? consumer.assign(nil) }
         var found: [KafkaTopicPartition: PartitionCheckpoint] = [:]
+        unusable = [:]
         var done = Set<Int32>()
         let deadline = ContinuousClock.now + timeout
         while done.count < cps.count {
@@ -95,9 +117,16 @@ final class CheckpointReader {
             }
             switch try consumer.poll(timeout: .milliseconds(100)) {
             case .message(let m)?:
-                guard let key = m.key.map({ String(decoding: $0, as: UTF8.self) }), let tp = wanted[key],
-                      let cp = PartitionCheckpoint.decode(m.value) else { continue }
-                found[tp] = cp
+                guard let key = m.key.map({ String(decoding: $0, as: UTF8.self) }), let tp = wanted[key] else { continue }
+                // The newest record of a key decides: an unusable one is reported, never passed over
+                // in favour of an older checkpoint (whose watermark would be behind what was fired).
+                if let cp = PartitionCheckpoint.decode(m.value), cp.problem == nil {
+                    found[tp] = cp
+                    unusable[tp] = nil
+                } else {
+                    found[tp] = nil
+                    unusable[tp] = PartitionCheckpoint.decode(m.value)?.problem ?? "does not decode"
+                }
             case .endOfPartition(let tp, _)?:
                 done.insert(tp.partition)
             case .error(let e)?:

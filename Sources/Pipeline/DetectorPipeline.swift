@@ -54,6 +54,13 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// The last state summary, when it was taken and how long it took (`stateSummary`).
     private var lastSummary: (summary: DetectorSummary, at: ContinuousClock.Instant, took: Duration)?
     @exclusivity(unchecked) public private(set) var counters = PipelineCounters()
+    /// Bad input is logged once per reason and interval, then counted (`BadInputLog`).
+    private var badInputLog = BadInputLog()
+    /// `time.max_future_skew` in milliseconds: events, markers and checkpoints past it are refused.
+    private let maxFutureSkewMilliseconds: Int64
+    /// A failure seen where it cannot be thrown (inside a rebalance callback): `run` throws it next,
+    /// so that nothing commits past a record that was not delivered.
+    private var deferredFailure: KafkaError?
     /// Called after each commit with the counters (metrics, readiness).
     public var onCommit: ((PipelineSnapshot) -> Void)?
 
@@ -90,6 +97,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         checkpointTopic = configuration.effectiveCheckpointTopic
         inputTopics = Set(configuration.inputTopics)
         rule = DetectionRule(configuration.detector.rule, enricher: configuration.enricher)
+        maxFutureSkewMilliseconds = configuration.detector.maxFutureSkew.milliseconds
         let r = configuration.detector.rule
         decoder = CloudTrailDecoder(
             limits: configuration.decoderLimits,
@@ -198,6 +206,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 try handle(event)
                 polled += 1
             }
+            if let failure = deferredFailure { throw failure }
             try flushBatches()
             let now = ContinuousClock.now
             if now - lastTick >= configuration.tickInterval {
@@ -279,7 +288,6 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         // The partition's state is changed in place after one lookup (a lookup and a store per
         // record cost about 900 instructions). Nothing below adds or removes partitions.
         let index = routes.index(forKey: tp) { RouteState(watermarks: newWatermarks()) }
-        routes.values[index].watermarks.setCaughtUp(false, now: now)
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
         // The watermark takes the record's latest event time: one `onEvent` per record leaves it where
         // one per event did (it only rises, and `now` is the record's).
@@ -293,7 +301,15 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 counters.eventsRejected[reason.label, default: 0] += 1
             }
         }
-        if let latest { routes.values[index].watermarks.onEvent(latest, now: now) }
+        // Only a record that yields an event time keeps the partition from idling. One without (garbage,
+        // refused future times) counts as an end of partition: a partition that keeps receiving garbage
+        // never reaches its end, yet must be idle after `idle_timeout` like a silent one.
+        if let latest {
+            routes.values[index].watermarks.setCaughtUp(false, now: now)
+            routes.values[index].watermarks.onEvent(latest, now: now)
+        } else {
+            routes.values[index].watermarks.setCaughtUp(true, now: now)
+        }
         routes.values[index].nextOffset = m.offset + 1
     }
 
@@ -337,38 +353,47 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     /// Lends each event of an input record to `body` in place (`CloudTrailDecoder.decodeEach`: strings
     /// are made only for what the rule keeps), then dead-letters the record's bad members and counts.
-    private func forEachEvent(of m: KafkaMessage, _ body: (EventFields) throws -> Void) throws {
+    /// An event dated more than `time.max_future_skew` ahead of the wall clock is not lent: it
+    /// would move the watermark into the future. It is dead-lettered with the record's other problems.
+    /// Returns whether any event was lent (the record yielded an event time).
+    @discardableResult
+    private func forEachEvent(of m: KafkaMessage, _ body: (EventFields) throws -> Void) throws -> Bool {
         decodeResult.removeAll()
         var decoded = 0
+        var future = 0
+        let latestAccepted = clock.millisecondsSinceEpoch + maxFutureSkewMilliseconds
         try m.withValueBytes { bytes in
             try decoder.decodeEach(bytes, into: &decodeResult) { event in
                 decoded += 1
+                guard event.eventTime.millisecondsSinceEpoch <= latestAccepted else {
+                    future += 1
+                    return
+                }
                 try body(event)
             }
         }
-        try deadLetter(decodeResult.errors, of: m)
+        if future > 0 || !decodeResult.errors.isEmpty {
+            try deadLetter(m, problems: RecordProblems(errors: decodeResult.errors, futureEvents: future,
+                                                       maxFutureSkew: configuration.detector.maxFutureSkew))
+        }
         counters.eventsPrefiltered += decodeResult.filtered
         counters.eventsDecoded += decoded
+        return decoded > future
     }
 
     /// Keyed input: decode and evaluate here, then straight into the detector.
     private func detectFromInput(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         let now = clock
         let id: Int32
-        if let last = lastInput, last.tp == tp {
-            id = last.id
+        let cached = lastInput.map { $0.tp == tp } ?? false
+        if cached {
+            id = lastInput!.id
         } else {
-            let state = try detectState(tp)
-            id = state.id
-            if state.caughtUp {
-                detects[tp]?.caughtUp = false
-                detector.setCaughtUp(partition: id, false, now: now)
-            }
-            lastInput = (tp, id)
+            id = try detectState(tp).id
         }
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
         var processedAny = false
-        try forEachEvent(of: m) { event in
+        let yielded = try forEachEvent(of: m) { event in
             switch rule.keep(event) {
             case .success(let kept):
                 // Into the windows from the input's bytes: no strings but those a window keeps.
@@ -380,6 +405,20 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             }
         }
         if !processedAny { detector.noteActivity(partition: id, offset: m.offset, now: now) }
+        // Only a record that yields an event time keeps the partition from idling (see `route`).
+        if yielded {
+            if !cached {
+                if detects[tp]?.caughtUp == true {
+                    detects[tp]?.caughtUp = false
+                    detector.setCaughtUp(partition: id, false, now: now)
+                }
+                lastInput = (tp, id)
+            }
+        } else if detects[tp]?.caughtUp == false {
+            detects[tp]?.caughtUp = true
+            lastInput = nil  // the next record with an event time clears the flag again
+            detector.setCaughtUp(partition: id, true, now: now)
+        }
     }
 
     private func detectFromRepartition(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
@@ -388,7 +427,19 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let isMarker = m.withKeyBytes { $0 == nil }
         if isMarker {
             guard let marker = m.withValueBytes({ WatermarkMarker.decode($0) }) else {
-                logger.warning("unreadable watermark marker", metadata: [LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)"])
+                counters.watermarksRefused["unreadable_marker", default: 0] += 1
+                badInputLog.warning(logger, "unreadable watermark marker", reason: "unreadable_marker",
+                                    metadata: [LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)"])
+                detector.noteActivity(partition: state.id, offset: m.offset, now: now)
+                return
+            }
+            guard marker.isWithin(now.millisecondsSinceEpoch + maxFutureSkewMilliseconds) else {
+                counters.watermarksRefused["marker_in_future", default: 0] += 1
+                badInputLog.warning(logger, "watermark marker beyond time.max_future_skew refused", reason: "marker_in_future", metadata: [
+                    LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)", "upstream": "\(marker.upstreamKey)",
+                    "watermark": "\(marker.watermark.map(String.init) ?? "none")", "wall_watermark": "\(marker.wallWatermark)",
+                ])
+                detector.noteActivity(partition: state.id, offset: m.offset, now: now)
                 return
             }
             state.upstream[marker.upstreamKey] = marker
@@ -416,7 +467,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 do { lent.append(try EncodedObservation.read(value)) } catch { problem = "\(error)" }
             }
             if let problem {
-                try deadLetterRecord(m, reason: "bad_observation", detail: problem, index: nil)
+                var problems = RecordProblems()
+                problems.add(reason: "bad_observation", detail: problem, index: nil)
+                try deadLetter(m, problems: problems)
                 return
             }
             // The batch record's timestamp is when the route stage consumed its first event.
@@ -499,39 +552,51 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
     }
 
-    private func deadLetter(_ errors: [CloudTrailDecodingError], of m: KafkaMessage) throws {
-        for e in errors {
-            try deadLetterRecord(m, reason: e.reason.rawValue, detail: e.description, index: e.recordIndex)
-        }
-    }
-
-    /// The original bytes (cut to `deadLetterMaxBytes`), with the reason and origin in headers.
-    private func deadLetterRecord(_ m: KafkaMessage, reason: String, detail: String, index: Int?) throws {
+    /// One dead letter per input record, whatever it held: the original bytes (cut to
+    /// `deadLetterMaxBytes`), the first problem and a count per reason in headers, and its origin.
+    private func deadLetter(_ m: KafkaMessage, problems: RecordProblems) throws {
+        guard let first = problems.first else { return }
         var headers = [
-            KafkaHeader("tokentrail.error", reason),
-            KafkaHeader("tokentrail.error.detail", detail),
+            KafkaHeader("tokentrail.error", first.reason),
+            KafkaHeader("tokentrail.error.detail", first.detail),
+            KafkaHeader("tokentrail.errors", problems.summary),
+            KafkaHeader("tokentrail.error_count", String(problems.total)),
             KafkaHeader("tokentrail.source.topic", m.topic),
             KafkaHeader("tokentrail.source.partition", String(m.partition)),
             KafkaHeader("tokentrail.source.offset", String(m.offset)),
         ]
-        if let index { headers.append(KafkaHeader("tokentrail.record_index", String(index))) }
+        if let index = problems.indexes.first {
+            headers.append(KafkaHeader("tokentrail.record_index", String(index)))
+            headers.append(KafkaHeader("tokentrail.record_indexes", problems.indexes.map(String.init).joined(separator: ",")))
+        }
         let size = m.valueCount
         let limit = configuration.deadLetterMaxBytes
         if size > limit {
             headers.append(KafkaHeader("tokentrail.truncated", "true"))
             headers.append(KafkaHeader("tokentrail.original_size", String(size)))
         }
+        var key = m.key
+        if let k = key, k.count > Self.maxDeadLetterKeyBytes {
+            key = Array(k.prefix(Self.maxDeadLetterKeyBytes))
+            headers.append(KafkaHeader("tokentrail.key_truncated", "true"))
+            headers.append(KafkaHeader("tokentrail.original_key_size", String(k.count)))
+        }
         let value = m.withValueBytes { Array($0.prefix(limit)) }
-        try send(topic: configuration.deadLetterTopic, partition: nil, key: m.key, value: value, headers: headers)
-        counters.deadLettered[reason, default: 0] += 1
-        logger.warning("dead-lettered a record", metadata: [
-            "reason": "\(reason)", LogKeys.topic: "\(m.topic)", LogKeys.partition: "\(m.partition)", LogKeys.offset: "\(m.offset)",
+        try send(topic: configuration.deadLetterTopic, partition: nil, key: key, value: value, headers: headers)
+        for (reason, n) in problems.counts { counters.deadLettered[reason, default: 0] += n }
+        badInputLog.warning(logger, "dead-lettered a record", reason: first.reason, metadata: [
+            "errors": "\(problems.summary)", LogKeys.topic: "\(m.topic)", LogKeys.partition: "\(m.partition)",
+            LogKeys.offset: "\(m.offset)",
         ])
     }
+
+    /// A dead letter's key is the input record's, cut to this (the value is cut to `deadLetterMaxBytes`).
+    private static let maxDeadLetterKeyBytes = 16_384
 
     // MARK: timers
 
     private func tick() throws {
+        badInputLog.flush(logger)
         try flushBatches()
         let now = Self.wallClock
         let bound = configuration.detector.maxOutOfOrderness.milliseconds
@@ -729,9 +794,22 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             logger.error("could not read checkpoints; starting from committed offsets: \(error)")
             found = [:]
         }
+        for (tp, why) in checkpoints.unusable {
+            counters.watermarksRefused["checkpoint_unreadable", default: 0] += 1
+            logger.error("newest checkpoint unusable; starting from the committed offset", metadata: [LogKeys.partition: "\(tp)", "problem": "\(why)"])
+        }
         var starts: [KafkaTopicPartition: KafkaOffset] = [:]
+        let limit = Self.wallClock.millisecondsSinceEpoch + maxFutureSkewMilliseconds
         for tp in partitions {
-            let cp = found[tp]
+            var cp = found[tp]
+            if let c = cp, !c.isWithin(limit) {
+                // A watermark from the future would fire every window at once and make all input late.
+                counters.watermarksRefused["checkpoint_in_future", default: 0] += 1
+                logger.error("checkpoint watermark beyond time.max_future_skew refused; starting from the committed offset", metadata: [
+                    LogKeys.partition: "\(tp)", "offset": "\(c.offset)", "watermark": "\(c.watermark.map(String.init) ?? "none")",
+                ])
+                cp = nil
+            }
             if inputTopics.contains(tp.topic), !configuration.inputKeyed {
                 var wm = newWatermarks()
                 if let w = cp?.watermark { _ = wm.advance(to: EventTime(millisecondsSinceEpoch: w)) }
@@ -764,6 +842,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             try commit()
         } catch {
             logger.error("commit on revoke failed; the next owner replays from the last commit: \(error)")
+            // A record not delivered: the partitions that stay must not commit past it either.
+            if let e = error as? KafkaError, e.isFatal { deferredFailure = e }
         }
         drop(partitions)
     }

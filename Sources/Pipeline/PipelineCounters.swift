@@ -12,7 +12,10 @@ public struct PipelineCounters: Sendable, Hashable {
     public var observationsRouted = 0
     public var observationsProcessed = 0
     public var eventsLate = 0
+    /// Bad events and records by reason (one dead-letter record per input record may count several).
     public var deadLettered: [String: Int] = [:]
+    /// Watermarks refused (markers, checkpoints) by reason: unreadable, or beyond `time.max_future_skew`.
+    public var watermarksRefused: [String: Int] = [:]
     public var alertsProduced: [String: Int] = [:]
     public var markersSent = 0
     public var commits = 0
@@ -69,6 +72,7 @@ extension PipelineCounters {
         c.observationsProcessed += b.observationsProcessed
         c.eventsLate += b.eventsLate
         c.deadLettered.merge(b.deadLettered, uniquingKeysWith: +)
+        c.watermarksRefused.merge(b.watermarksRefused, uniquingKeysWith: +)
         c.alertsProduced.merge(b.alertsProduced, uniquingKeysWith: +)
         c.markersSent += b.markersSent
         c.commits += b.commits

@@ -330,6 +330,8 @@ public enum ConfigSchema {
 
             duration("time.max_out_of_orderness", \.detector.maxOutOfOrderness, Duration.zero...day,
                      "Watermark = highest event time minus this: CloudTrail's delivery delay."),
+            duration("time.max_future_skew", \.detector.maxFutureSkew, Duration.zero...day,
+                     "Events dated more than this ahead of the wall clock are dead-lettered (event_time_in_future) and never move a watermark."),
             duration("time.allowed_lateness", \.detector.allowedLateness, Duration.zero...day,
                      "A fired window stays updatable this long; later events are counted late."),
             key("time.idle_timeout", "A caught-up partition silent this long follows the wall clock, so the last windows close; off disables it.",

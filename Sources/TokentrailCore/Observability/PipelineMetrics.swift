@@ -83,6 +83,7 @@ public final class PipelineMetrics: Sendable {
         [
         ("tokentrail_events_rejected_total", "reason", \.eventsRejected),
         ("tokentrail_dead_lettered_total", "reason", \.deadLettered),
+        ("tokentrail_watermarks_refused_total", "reason", \.watermarksRefused),
         ("tokentrail_alerts_total", "status", \.alertsProduced),
         ]
     }
