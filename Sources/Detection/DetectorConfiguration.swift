@@ -17,6 +17,11 @@ public struct DetectorConfiguration: Sendable, Hashable {
     /// False: only `final` alerts (revision 1).
     public var emitOpenAlerts = true
     public var evidenceLimits = EvidenceLimits()
+    /// Most (grouping key, window) pairs one detector holds. At the bound a new pair is refused
+    /// (`ProcessOutcome.refused`, counted) while the pairs held keep collecting and alerting, so
+    /// memory stays bounded whatever the input: a principal first seen while the state is full is
+    /// not tracked in that window (lost recall, visible in the metrics), until windows close.
+    public var maxWindows = 1_000_000
     /// Mode of a partition first seen through `process` (see `WindowedDetector.assign`).
     public var defaultWatermarkMode: WatermarkMode = .boundedOutOfOrderness
 

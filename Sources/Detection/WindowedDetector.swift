@@ -59,6 +59,8 @@ public struct WindowedDetector: Sendable {
     /// is a call with 128-bit arithmetic, about 190 instructions each time.
     private let latenessMilliseconds: Int64
     private let updateIntervalMilliseconds: Int64
+    /// (grouping key, window) pairs held over all partitions; at `configuration.maxWindows` new ones are refused.
+    public private(set) var windowCount = 0
 
     public init(_ configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.configuration = configuration
@@ -178,8 +180,14 @@ public struct WindowedDetector: Sendable {
             let index = state.buckets.index(forKey: window.start.millisecondsSinceEpoch) {
                 WindowBucket(firstOffset: offset, fired: fired)
             }
-            if let alert = accept(observation, window: window, offset: offset, silent: silent, partition: partition,
-                                  bucket: &state.buckets.values[index], now: now) {
+            var refused = false
+            let alert = accept(observation, window: window, offset: offset, silent: silent, partition: partition,
+                               bucket: &state.buckets.values[index], now: now, refused: &refused)
+            if refused {
+                state.accepted -= 1
+                state.refused += 1
+                outcome = .refused
+            } else if let alert {
                 // A replayed record below the checkpoint's next offset: its alert was sent (and
                 // acknowledged) before the checkpoint was stored. The revision counts; the repeat is not sent.
                 if let until = state.replayUntilOffset, offset < until {
@@ -190,7 +198,7 @@ public struct WindowedDetector: Sendable {
             }
         case .late: state.late += 1
         case .skipped: state.skipped += 1
-        case .invalid: break
+        case .invalid, .refused: break
         }
 
         switch state.mode {
@@ -286,7 +294,7 @@ public struct WindowedDetector: Sendable {
     public func statistics(partition: Int32) -> PartitionStatistics? {
         guard let state = partitions[partition] else { return nil }
         return PartitionStatistics(
-            accepted: state.accepted, late: state.late, skipped: state.skipped, invalid: state.invalid,
+            accepted: state.accepted, late: state.late, skipped: state.skipped, invalid: state.invalid, refused: state.refused,
             suppressed: state.suppressed,
             windows: state.buckets.values.reduce(0) { $0 + $1.slots.count },
             watermark: state.generator.watermark
@@ -299,7 +307,7 @@ public struct WindowedDetector: Sendable {
 
     private mutating func accept(
         _ o: some ObservationSource, window: TimeWindow, offset: Int64, silent: Bool,
-        partition: Int32, bucket: inout WindowBucket, now: EventTime
+        partition: Int32, bucket: inout WindowBucket, now: EventTime, refused: inout Bool
     ) -> Alert? {
         bucket.firstOffset = min(bucket.firstOffset, offset)
         let threshold = configuration.rule.threshold
@@ -319,12 +327,18 @@ public struct WindowedDetector: Sendable {
             var state = WindowState(previous, key: groupingKey, pool: &pool)
             _ = state.add(previous, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
             box = WindowSlot.Box(state)
+        } else if windowCount >= configuration.maxWindows {
+            // A new (key, window) at the bound: refused. The windows held keep collecting and alerting.
+            refused = true
+            return nil
         } else if threshold > 1 {
+            windowCount += 1
             // One event, one address: below any threshold, kept compact.
             let first = WindowSlot.single(FirstEvent(o, table: &table, enrichments: &enrichments))
             o.withText(.groupingKey) { bucket.append(utf8: $0, first) }
             return nil
         } else {
+            windowCount += 1
             box = WindowSlot.Box(WindowState(o, key: key(), pool: &pool))
         }
         let position = taken?.position
@@ -404,7 +418,15 @@ public struct WindowedDetector: Sendable {
     /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
     private mutating func release(_ bucket: WindowBucket) {
         for slot in bucket.slots {
-            if case .single(let first) = slot { first.release(from: &table, enrichments: &enrichments) }
+            switch slot {
+            case .single(let first):
+                first.release(from: &table, enrichments: &enrichments)
+                windowCount -= 1
+            case .full:
+                windowCount -= 1
+            case .vacant:
+                break
+            }
         }
     }
 
@@ -488,6 +510,8 @@ public enum ProcessOutcome: String, Sendable, Hashable {
     case skipped
     /// Event time outside `EventTime.acceptedRange` (only a hand-made observation can have one).
     case invalid
+    /// Its window is new and the detector holds `maxWindows` already: dropped and counted.
+    case refused
 }
 
 public struct ProcessResult: Sendable, Hashable {
@@ -531,6 +555,8 @@ public struct PartitionStatistics: Sendable, Hashable {
     public var late: Int
     public var skipped: Int
     public var invalid: Int
+    /// Events whose new window was refused at `maxWindows`.
+    public var refused: Int
     /// Alerts a replay rebuilt below the restored checkpoint's next offset and did not send again.
     public var suppressed: Int
     /// Windows holding state (open, or fired and within allowed lateness).
@@ -679,6 +705,7 @@ struct PartitionState: Sendable {
     var late = 0
     var skipped = 0
     var invalid = 0
+    var refused = 0
     /// Alerts rebuilt by a replay below `replayUntilOffset` (sent before the restart) and not repeated.
     var suppressed = 0
 

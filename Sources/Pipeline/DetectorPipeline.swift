@@ -483,7 +483,17 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// `consumedAt`: when the event was consumed (wall clock, ms), for the open-alert latency.
     private func record(_ result: ProcessResult, consumedAt: Int64) throws {
         counters.observationsProcessed += 1
-        if case .late = result.outcome { counters.eventsLate += 1 }
+        switch result.outcome {
+        case .late:
+            counters.eventsLate += 1
+        case .refused:
+            counters.windowsRefused += 1
+            badInputLog.warning(logger, "state full: a new window was refused (state.max_windows)", reason: "state_full", metadata: [
+                "max_windows": "\(configuration.detector.maxWindows)", "windows": "\(detector.windowCount)",
+            ])
+        default:
+            break
+        }
         try sendAlerts(result.alerts, consumedAt: consumedAt)
     }
 

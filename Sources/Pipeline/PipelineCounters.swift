@@ -12,6 +12,8 @@ public struct PipelineCounters: Sendable, Hashable {
     public var observationsRouted = 0
     public var observationsProcessed = 0
     public var eventsLate = 0
+    /// Events whose new window the detector refused at `state.max_windows`.
+    public var windowsRefused = 0
     /// Bad events and records by reason (one dead-letter record per input record may count several).
     public var deadLettered: [String: Int] = [:]
     /// Watermarks refused (markers, checkpoints) by reason: unreadable, or beyond `time.max_future_skew`.
@@ -71,6 +73,7 @@ extension PipelineCounters {
         c.observationsRouted += b.observationsRouted
         c.observationsProcessed += b.observationsProcessed
         c.eventsLate += b.eventsLate
+        c.windowsRefused += b.windowsRefused
         c.deadLettered.merge(b.deadLettered, uniquingKeysWith: +)
         c.watermarksRefused.merge(b.watermarksRefused, uniquingKeysWith: +)
         c.alertsProduced.merge(b.alertsProduced, uniquingKeysWith: +)

@@ -57,8 +57,13 @@ struct ObservationBatchTests {
         tiny.accountId = nil; tiny.userAgent = nil; tiny.eventSource = nil; tiny.eventName = nil; tiny.awsRegion = nil
         tiny.origin = EventOrigin(topic: "t", partition: 0, offset: 0)
         #expect(tiny.encode().count < 128)
+        // Over 16 KiB with every value within `ValueCut.maxBytes` (longer ones are cut).
         var huge = observation(2)
-        huge.userAgent = String(repeating: "agent/1.0 ", count: 2_000)
+        func long(_ s: String) -> String { String(repeating: s, count: 2_000 / s.utf8.count) }
+        huge.userAgent = long("agent/1.0 "); huge.eventSource = long("source "); huge.eventName = long("name ")
+        huge.awsRegion = long("region "); huge.eventID = long("id "); huge.accountId = long("1")
+        huge.principalType = long("type "); huge.accessKeyId = "ASIA" + long("K")
+        huge.origin = EventOrigin(topic: long("topic"), partition: 0, offset: 0)
         #expect(huge.encode().count >= 1 << 14)
         let sent = [tiny, observation(3), huge, tiny, observation(4), huge]
         var batch = ObservationBatch()

@@ -127,6 +127,30 @@ struct WindowedDetectorTests {
         #expect(h.alerts.last?.eventCount == 2)
     }
 
+    /// At `maxWindows` a new (key, window) is refused and counted; the windows held keep alerting, and
+    /// room comes back when windows close.
+    @Test func newWindowsAreRefusedAtTheBoundAndHeldOnesStillAlert() {
+        var configuration = DetectorConfiguration()
+        configuration.maxWindows = 3
+        var h = Harness(configuration)
+        for i in 0..<4 { h.process(obs(1, "192.0.2.1", arn: "arn:aws:sts::1:assumed-role/r/s\(i)"), offset: Int64(i), now: wall) }
+        #expect(h.outcomes == [.accepted, .accepted, .accepted, .refused])
+        #expect(h.detector.windowCount == 3)
+        #expect(h.detector.statistics(partition: 0)?.refused == 1)
+        // A second address for a held principal still makes its alert; the refused one never does.
+        h.process(obs(2, "192.0.2.2", arn: "arn:aws:sts::1:assumed-role/r/s0"), offset: 4, now: wall)
+        h.process(obs(2, "192.0.2.2", arn: "arn:aws:sts::1:assumed-role/r/s3"), offset: 5, now: wall)
+        #expect(h.opens.map(\.principal.arn) == ["arn:aws:sts::1:assumed-role/r/s0"])
+        #expect(h.outcomes.suffix(2) == [.accepted, .refused])
+        // The window closes and leaves: a new one fits again.
+        h.advance(to: at(windowEnd), now: wall)
+        #expect(h.finals.map(\.principal.arn) == ["arn:aws:sts::1:assumed-role/r/s0"])
+        #expect(h.detector.windowCount == 0)
+        h.process(obs(31 * 60, "192.0.2.1", arn: "arn:aws:sts::1:assumed-role/r/s3"), offset: 6, now: wall)
+        #expect(h.outcomes.last == .accepted)
+        #expect(h.detector.windowCount == 1)
+    }
+
     @Test func windowsFireWhenTheWatermarkReachesTheirEndNotBefore() {
         var h = Harness()
         h.process(obs(1, "192.0.2.1"), offset: 0, now: wall)

@@ -36,12 +36,8 @@ struct HostileInputTests {
                                                   ip: "198.51.100.\(p + 1)", time: times[p]).utf8))
         })
         let expected = try s.simulate(["--count", "20000", "--attacks", "20", "--partitions", "4", "--seed", "11"])
-        let tt = try s.start("future")
-        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
-        let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(180))
-        tt.signal(SIGTERM)
-        #expect(tt.wait(timeout: .seconds(35)) == 0)
-        #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
+        let (got, reader, log) = try s.detectUntilFinals("future", covering: expected, timeout: .seconds(180))
+        #expect(got == expected, "\(diff(got, expected))\n\(log.suffix(1500))")
         #expect(!reader.alerts.contains { $0.principal.contains("/future") }, "no window opened in the future")
         let dead = try readAll(s.bootstrap, "\(s.group).dlq", for: .seconds(5))
         #expect(dead.count == 4, "dead-lettered \(dead.count)")
@@ -66,14 +62,10 @@ struct HostileInputTests {
         }
         try produceRaw(s.bootstrap, topic: repartition, markers)
         let expected = try s.simulate(["--count", "5000", "--attacks", "10", "--partitions", "4", "--seed", "13"])
-        let tt = try s.start("future-state")
-        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
-        let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(120))
-        tt.signal(SIGTERM)
-        #expect(tt.wait(timeout: .seconds(35)) == 0)
-        #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
-        #expect(tt.log.contains("checkpoint watermark beyond time.max_future_skew refused"))
-        #expect(tt.log.contains("watermark marker beyond time.max_future_skew refused"))
+        let (got, _, log) = try s.detectUntilFinals("future-state", covering: expected, timeout: .seconds(120))
+        #expect(got == expected, "\(diff(got, expected))\n\(log.suffix(1500))")
+        #expect(log.contains("checkpoint watermark beyond time.max_future_skew refused"))
+        #expect(log.contains("watermark marker beyond time.max_future_skew refused"))
     }
 
     @Test func aPartitionThatReceivesOnlyGarbageDoesNotHoldBackFinalAlerts() throws {

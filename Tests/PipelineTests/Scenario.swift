@@ -54,6 +54,19 @@ final class Scenario {
         return Set(reader.finals.map { Self.signature($0.principal, $0.windowStart, $0.addresses) })
     }
 
+    /// One tokentrail process from start to SIGTERM: reads alerts until the finals cover `expected`,
+    /// then stops it (which must exit 0). Returns the finals' signatures, the reader and the log.
+    func detectUntilFinals(_ name: String, _ extra: [String] = [], covering expected: Set<String>, timeout: Duration)
+        throws -> (got: Set<String>, reader: AlertReader, log: String)
+    {
+        let tt = try start(name, extra)
+        let reader = try AlertReader(bootstrap: bootstrap, topic: output)
+        let got = try awaitFinals(reader, covering: expected, timeout: timeout)
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        return (got, reader, tt.log)
+    }
+
     struct Failure: Error, CustomStringConvertible {
         let description: String
         init(_ d: String) { description = d }

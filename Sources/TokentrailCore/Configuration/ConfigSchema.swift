@@ -108,7 +108,7 @@ public enum ConfigSchema {
     }
 
     /// Sections in print order; a key's section must be one of these.
-    public static let sections = ["", "topics", "topics.create", "rule", "time", "evidence", "enrichment", "metrics", "logging"]
+    public static let sections = ["", "topics", "topics.create", "rule", "time", "state", "evidence", "enrichment", "metrics", "logging"]
 
     static func key(
         _ path: String, _ doc: String, allowed: String,
@@ -330,6 +330,8 @@ public enum ConfigSchema {
 
             duration("time.max_out_of_orderness", \.detector.maxOutOfOrderness, Duration.zero...day,
                      "Watermark = highest event time minus this: CloudTrail's delivery delay."),
+            int("state.max_windows", \.detector.maxWindows, 1_000...1_000_000_000,
+                "Most (principal, window) pairs a pipeline thread holds; at the bound new ones are refused and counted (tokentrail_windows_refused_total)."),
             duration("time.max_future_skew", \.detector.maxFutureSkew, Duration.zero...day,
                      "Events dated more than this ahead of the wall clock are dead-lettered (event_time_in_future) and never move a watermark."),
             duration("time.allowed_lateness", \.detector.allowedLateness, Duration.zero...day,

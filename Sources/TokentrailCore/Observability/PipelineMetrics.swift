@@ -72,6 +72,7 @@ public final class PipelineMetrics: Sendable {
         ("tokentrail_observations_routed_total", \.observationsRouted),
         ("tokentrail_observations_processed_total", \.observationsProcessed),
         ("tokentrail_events_late_total", \.eventsLate),
+        ("tokentrail_windows_refused_total", \.windowsRefused),
         ("tokentrail_watermark_markers_sent_total", \.markersSent),
         ("tokentrail_commits_total", \.commits),
         ("tokentrail_rebalances_total", \.rebalances),
