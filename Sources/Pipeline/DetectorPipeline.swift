@@ -38,7 +38,10 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private let checkpointTopic: String
     private let inputTopics: Set<String>
     /// Every input partition that exists: the detect watermark is the minimum of their markers.
+    /// Partitions added while running are found when a marker names one (`refreshInputPartitions`).
     private var inputPartitions: [KafkaTopicPartition] = []
+    private var knownInputPartitions: Set<KafkaTopicPartition> = []
+    private var lastPartitionRefresh: ContinuousClock.Instant?
     private var repartitionPartitions = 0
     private var checkpointPartitions = 0
 
@@ -126,6 +129,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
         inputPartitions = configuration.inputTopics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
+        knownInputPartitions = Set(inputPartitions)
         repartitionPartitions = counts[repartitionTopic] ?? 0
         pendingBatches = Array(repeating: nil, count: max(1, repartitionPartitions))
         checkpointPartitions = counts[checkpointTopic] ?? 1
@@ -442,6 +446,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 detector.noteActivity(partition: state.id, offset: m.offset, now: now)
                 return
             }
+            if !knownInputPartitions.contains(KafkaTopicPartition(marker.topic, marker.partition)) { refreshInputPartitions() }
             state.upstream[marker.upstreamKey] = marker
             detects[tp] = state
             detector.noteActivity(partition: state.id, offset: m.offset, now: now)
@@ -503,6 +508,22 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let s = DetectState(id: detectorID(tp))
         detects[tp] = s
         return s
+    }
+
+    /// A marker named an input partition not known here: partitions were added while running. The
+    /// metadata decides (a forged marker for a partition that does not exist adds nothing), at most
+    /// every 10 s; from then on the new partition's markers take part in the minimum.
+    private func refreshInputPartitions() {
+        let now = ContinuousClock.now
+        if let last = lastPartitionRefresh, now - last < .seconds(10) { return }
+        lastPartitionRefresh = now
+        guard let counts = try? admin.partitionCounts(timeout: .seconds(5)) else { return }
+        let found = configuration.inputTopics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
+        let added = found.filter { !knownInputPartitions.contains($0) }
+        guard !added.isEmpty else { return }
+        inputPartitions += added
+        knownInputPartitions.formUnion(added)
+        logger.info("input partitions added", metadata: [LogKeys.partitions: "\(added)"])
     }
 
     /// Detector partitions are Int32: one number per (topic, partition) this process may read.

@@ -44,15 +44,16 @@ struct HostileInputTests {
         #expect(dead.allSatisfy { $0.header("tokentrail.error")?.stringValue == "event_time_in_future" })
     }
 
-    @Test func watermarksFromTheFutureInCheckpointsAndMarkersAreRefused() throws {
+    @Test func watermarksFromTheFutureAndUnknownCheckpointVersionsAreRefused() throws {
         let s = try Scenario(bootstrap: try TestBroker.require())
         // What an earlier, poisoned run (or a hostile producer) left: checkpoints and upstream markers dated 2099.
         let checkpoints = "\(s.group).checkpoints", repartition = "\(s.group).repartition"
         try TestBroker.createTopic(s.bootstrap, checkpoints, partitions: 4)
         try TestBroker.createTopic(s.bootstrap, repartition, partitions: 4)
+        // Partition 3's newest checkpoint has a layout this build does not write (version 2).
         try produceRaw(s.bootstrap, topic: checkpoints, (0..<4).map { p in
             (Int32(p), "\(s.group)|\(s.input)|\(p)",
-             Array(#"{"version":1,"group":"\#(s.group)","topic":"\#(s.input)","partition":\#(p),"offset":0,"next":0,"watermark":\#(Self.year2099)}"#.utf8))
+             Array(#"{"version":\#(p == 3 ? 2 : 1),"group":"\#(s.group)","topic":"\#(s.input)","partition":\#(p),"offset":0,"next":0,"watermark":\#(Self.year2099)}"#.utf8))
         })
         var markers: [(partition: Int32?, key: String?, value: [UInt8])] = []
         for r in 0..<4 {
@@ -66,6 +67,7 @@ struct HostileInputTests {
         #expect(got == expected, "\(diff(got, expected))\n\(log.suffix(1500))")
         #expect(log.contains("checkpoint watermark beyond time.max_future_skew refused"))
         #expect(log.contains("watermark marker beyond time.max_future_skew refused"))
+        #expect(log.contains("newest checkpoint unusable") && log.contains("version 2, this build reads 1"))
     }
 
     @Test func aPartitionThatReceivesOnlyGarbageDoesNotHoldBackFinalAlerts() throws {
