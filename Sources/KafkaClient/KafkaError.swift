@@ -21,6 +21,8 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let topicAlreadyExists = Code(rawValue: 36, name: "TOPIC_ALREADY_EXISTS")
         public static let unknownTopicOrPartition = Code(rawValue: 3, name: "UNKNOWN_TOPIC_OR_PART")
         public static let clientClosed = Code(rawValue: -100_003, name: "client_closed")
+        /// A transaction was given up on (tokentrail's own: it is aborted and its input replayed).
+        public static let transactionAborted = Code(rawValue: -100_004, name: "transaction_aborted")
     }
 
     public var code: Code

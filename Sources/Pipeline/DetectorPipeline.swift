@@ -64,6 +64,11 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// A failure seen where it cannot be thrown (inside a rebalance callback): `run` throws it next,
     /// so that nothing commits past a record that was not delivered.
     private var deferredFailure: KafkaError?
+    /// Exactly-once: the open transaction must be aborted and the owned partitions rewound (set where
+    /// that cannot be done at once: in a rebalance callback).
+    private var rewindNeeded: String?
+    /// `run`'s stop condition, for the waits that retry while the broker is away.
+    private var stopRequested: @Sendable () -> Bool = { false }
     /// Called after each commit with the counters (metrics, readiness).
     public var onCommit: ((PipelineSnapshot) -> Void)?
 
@@ -186,6 +191,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// Runs until `stop` is set, then commits, leaves the group and returns. Throws on a fatal error
     /// (nothing past the last commit is lost: a restart replays it).
     public func run(until stop: @escaping @Sendable () -> Bool) throws {
+        stopRequested = stop
         logger.info("starting", metadata: [
             "librdkafka": "\(Librdkafka.version)", "group": "\(configuration.groupID)",
             "inputs": "\(configuration.inputTopics)", "keyed": "\(configuration.inputKeyed)",
@@ -203,25 +209,33 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         var lastTick = ContinuousClock.now
         var lastCommit = ContinuousClock.now
         while !stop() {
-            var polled = 0
-            while polled < 5_000, let event = try consumer.poll(timeout: polled == 0 ? .milliseconds(100) : .zero) {
-                // One wall-clock read per 256 records (it was 3 % of this thread), never older than that.
-                if polled & 255 == 0 { clock = Self.wallClock }
-                try handle(event)
-                polled += 1
+            do {
+                var polled = 0
+                while polled < 5_000, let event = try consumer.poll(timeout: polled == 0 ? .milliseconds(100) : .zero) {
+                    // One wall-clock read per 256 records (it was 3 % of this thread), never older than that.
+                    if polled & 255 == 0 { clock = Self.wallClock }
+                    try handle(event)
+                    polled += 1
+                }
+                if let failure = deferredFailure { throw failure }
+                if let reason = rewindNeeded { throw KafkaError(code: .transactionAborted, message: reason) }
+                try flushBatches()
+                let now = ContinuousClock.now
+                if now - lastTick >= configuration.tickInterval {
+                    try tick()
+                    lastTick = now
+                }
+                if now - lastCommit >= configuration.commitInterval, pendingCommit == nil {
+                    if configuration.processingGuarantee == .atLeastOnce { try startCommit() } else { try commit() }
+                    lastCommit = now
+                }
+                try advanceCommit()
+            } catch let error as KafkaError where configuration.processingGuarantee == .exactlyOnce && !error.isFatal {
+                // A transaction that cannot complete (a broker away past a call's timeout, partitions
+                // lost, an abortable error) is aborted and its partitions replayed, as Kafka Streams does.
+                try abortAndRewind(after: error)
+                lastCommit = .now
             }
-            if let failure = deferredFailure { throw failure }
-            try flushBatches()
-            let now = ContinuousClock.now
-            if now - lastTick >= configuration.tickInterval {
-                try tick()
-                lastTick = now
-            }
-            if now - lastCommit >= configuration.commitInterval, pendingCommit == nil {
-                if configuration.processingGuarantee == .atLeastOnce { try startCommit() } else { try commit() }
-                lastCommit = now
-            }
-            try advanceCommit()
         }
         logger.info("stopping: committing and leaving the group")
         try commit()
@@ -705,8 +719,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             }
         case .exactlyOnce:
             for cp in records { try writeCheckpoint(cp) }
-            if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets, consumer: consumer) }
-            try producer.commitTransaction()
+            if !offsets.isEmpty { try retrying("send offsets to the transaction") { () throws(KafkaError) in try producer.sendOffsetsToTransaction(offsets, consumer: consumer) } }
+            try retrying("commit transaction") { () throws(KafkaError) in try producer.commitTransaction() }
             transactionOpen = false
             // What a crash can lose starts here (tests use it to tell a broker's fault from ours).
             logger.debug("transaction committed", metadata: ["commits": "\(counters.commits + 1)"])
@@ -801,13 +815,60 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                  key: Array(cp.key.utf8), value: cp.encoded())
     }
 
-    /// A record the broker refused is not retried here: the process stops before committing past
-    /// it, and the restart replays it (at-least-once).
+    /// A record the broker refused is not retried here. At-least-once, the process stops before
+    /// committing past it, and the restart replays it; exactly-once, the transaction is aborted and
+    /// the partitions rewound (`abortAndRewind`).
     private func throwDeliveryFailures() throws {
         let failures = deliveries.takeFailures()
         if let first = failures.first {
-            throw KafkaError(code: first.code, message: "\(failures.count) record(s) not delivered: \(first.message)", isFatal: true)
+            throw KafkaError(code: first.code, message: "\(failures.count) record(s) not delivered: \(first.message)",
+                             isFatal: configuration.processingGuarantee == .atLeastOnce)
         }
+    }
+
+    /// Repeats a transactional call that timed out (the broker away): librdkafka requires the same
+    /// call again, not another one, until it completes or fails otherwise. Gives up when `run` stops.
+    private func retrying(_ what: String, _ call: () throws(KafkaError) -> Void) throws {
+        var attempts = 0
+        while true {
+            var failure: KafkaError?
+            do { try call() } catch { failure = error }
+            guard let failure else { return }
+            if failure.isFatal || failure.requiresAbort || !failure.isRetriable || stopRequested() { throw failure }
+            attempts += 1
+            if attempts == 1 || attempts % 10 == 0 {
+                logger.warning("\(what) timed out; retrying while the broker is away", metadata: ["attempts": "\(attempts)", "error": "\(failure.message)"])
+            }
+            Thread.sleep(forTimeInterval: 1)
+        }
+    }
+
+    /// Exactly-once: aborts the open transaction (retrying while the broker is away, until `run` stops)
+    /// and rewinds every owned partition to its last committed checkpoint: the replay produces again
+    /// what the aborted transaction held, and a `read_committed` reader never saw it.
+    private func abortAndRewind(after error: KafkaError) throws {
+        logger.warning("transaction aborted; rewinding to the last commit", metadata: [
+            LogKeys.errorCode: "\(error.code)", "error": "\(error.message)",
+        ])
+        rewindNeeded = nil
+        if transactionOpen {
+            try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction() }
+            transactionOpen = false
+        }
+        _ = deliveries.takeFailures()  // of the aborted transaction
+        for i in pendingBatches.indices { pendingBatches[i] = nil }
+        let owned = Array(routes.keys) + Array(detects.keys)
+        drop(owned)
+        var starts = restore(owned)
+        let rest = owned.filter { starts[$0] == nil }
+        if !rest.isEmpty {
+            for tpo in try consumer.committed(rest) where tpo.offset.rawValue >= 0 { starts[tpo.topicPartition] = tpo.offset }
+        }
+        if !owned.isEmpty {
+            try consumer.seek(owned.map { KafkaTopicPartitionOffset($0, starts[$0] ?? .beginning) })
+        }
+        counters.transactionsAborted += 1
+        try beginTransaction()
     }
 
     // MARK: rebalances (on the polling thread, inside poll)
@@ -816,6 +877,12 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         counters.rebalances += 1
         // New partitions may hold a backlog; one not yet read through keeps its start.
         backlog.caughtUp = false
+        return restore(partitions)
+    }
+
+    /// Sets up `partitions` from their latest checkpoints; returns where to start reading those that
+    /// have one (the others start at their committed offset).
+    private func restore(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
         let found: [KafkaTopicPartition: PartitionCheckpoint]
         do {
             found = try checkpoints.latest(for: partitions)
@@ -875,6 +942,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             logger.error("commit on revoke failed; the next owner replays from the last commit: \(error)")
             // A record not delivered: the partitions that stay must not commit past it either.
             if let e = error as? KafkaError, e.isFatal { deferredFailure = e }
+            if configuration.processingGuarantee == .exactlyOnce { rewindNeeded = "commit on revoke failed: \(error)" }
         }
         drop(partitions)
     }
@@ -883,6 +951,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         counters.rebalances += 1
         pendingCommit = nil  // its offsets may name partitions that are gone
         logger.warning("partitions lost without a hand-over", metadata: [LogKeys.partitions: "\(partitions)"])
+        // The open transaction holds output of partitions another member now owns.
+        if configuration.processingGuarantee == .exactlyOnce, transactionOpen { rewindNeeded = "partitions lost" }
         drop(partitions)
     }
 

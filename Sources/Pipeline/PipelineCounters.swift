@@ -21,6 +21,8 @@ public struct PipelineCounters: Sendable, Hashable {
     public var alertsProduced: [String: Int] = [:]
     public var markersSent = 0
     public var commits = 0
+    /// Exactly-once transactions aborted (and their partitions rewound) after a failure.
+    public var transactionsAborted = 0
     public var rebalances = 0
     public init() {}
 }
@@ -79,6 +81,7 @@ extension PipelineCounters {
         c.alertsProduced.merge(b.alertsProduced, uniquingKeysWith: +)
         c.markersSent += b.markersSent
         c.commits += b.commits
+        c.transactionsAborted += b.transactionsAborted
         c.rebalances += b.rebalances
         return c
     }

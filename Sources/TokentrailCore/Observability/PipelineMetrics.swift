@@ -75,6 +75,7 @@ public final class PipelineMetrics: Sendable {
         ("tokentrail_windows_refused_total", \.windowsRefused),
         ("tokentrail_watermark_markers_sent_total", \.markersSent),
         ("tokentrail_commits_total", \.commits),
+        ("tokentrail_transactions_aborted_total", \.transactionsAborted),
         ("tokentrail_rebalances_total", \.rebalances),
         ]
     }
