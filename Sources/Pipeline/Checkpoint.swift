@@ -7,7 +7,7 @@ import KafkaClient
 /// never go back. Detect partitions store the detector's checkpoint and the latest upstream marker
 /// per input partition, from which their watermark is the minimum.
 struct PartitionCheckpoint: Codable, Sendable, Hashable {
-    var version = 1
+    var version = Self.currentVersion
     var group: String
     var topic: String
     var partition: Int32

@@ -57,8 +57,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// The last state summary, when it was taken and how long it took (`stateSummary`).
     private var lastSummary: (summary: DetectorSummary, at: ContinuousClock.Instant, took: Duration)?
     @exclusivity(unchecked) public private(set) var counters = PipelineCounters()
-    /// Bad input is logged once per reason and interval, then counted (`BadInputLog`).
-    private var badInputLog = BadInputLog()
+    /// Bad input and a full state are logged once per reason and interval, then counted.
+    private var warnings = RateLimitedWarnings()
     /// `time.max_future_skew` in milliseconds: events, markers and checkpoints past it are refused.
     private let maxFutureSkewMilliseconds: Int64
     /// A failure seen where it cannot be thrown (inside a rebalance callback): `run` throws it next,
@@ -133,7 +133,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         })
         try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
-        inputPartitions = configuration.inputTopics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
+        inputPartitions = Self.inputPartitions(configuration.inputTopics, counts: counts)
         knownInputPartitions = Set(inputPartitions)
         repartitionPartitions = counts[repartitionTopic] ?? 0
         pendingBatches = Array(repeating: nil, count: max(1, repartitionPartitions))
@@ -403,9 +403,10 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private func detectFromInput(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         let now = clock
         let id: Int32
-        let cached = lastInput.map { $0.tp == tp } ?? false
-        if cached {
-            id = lastInput!.id
+        var cached = false
+        if let last = lastInput, last.tp == tp {
+            id = last.id
+            cached = true
         } else {
             id = try detectState(tp).id
         }
@@ -444,20 +445,22 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let now = clock
         let isMarker = m.withKeyBytes { $0 == nil }
         if isMarker {
-            guard let marker = m.withValueBytes({ WatermarkMarker.decode($0) }) else {
-                counters.watermarksRefused["unreadable_marker", default: 0] += 1
-                badInputLog.warning(logger, "unreadable watermark marker", reason: "unreadable_marker",
-                                    metadata: [LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)"])
+            /// Counts, logs (rate-limited) and steps over a marker that is not taken.
+            func refuse(_ reason: String, _ message: Logger.Message, _ metadata: Logger.Metadata = [:]) {
+                counters.watermarksRefused[reason, default: 0] += 1
+                warnings.warning(logger, message, reason: reason,
+                                 metadata: metadata.merging([LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)"]) { $1 })
                 detector.noteActivity(partition: state.id, offset: m.offset, now: now)
+            }
+            guard let marker = m.withValueBytes({ WatermarkMarker.decode($0) }) else {
+                refuse("unreadable_marker", "unreadable watermark marker")
                 return
             }
             guard marker.isWithin(now.millisecondsSinceEpoch + maxFutureSkewMilliseconds) else {
-                counters.watermarksRefused["marker_in_future", default: 0] += 1
-                badInputLog.warning(logger, "watermark marker beyond time.max_future_skew refused", reason: "marker_in_future", metadata: [
-                    LogKeys.partition: "\(tp)", LogKeys.offset: "\(m.offset)", "upstream": "\(marker.upstreamKey)",
-                    "watermark": "\(marker.watermark.map(String.init) ?? "none")", "wall_watermark": "\(marker.wallWatermark)",
+                refuse("marker_in_future", "watermark marker beyond time.max_future_skew refused", [
+                    "upstream": "\(marker.upstreamKey)", "watermark": "\(marker.watermark.map(String.init) ?? "none")",
+                    "wall_watermark": "\(marker.wallWatermark)",
                 ])
-                detector.noteActivity(partition: state.id, offset: m.offset, now: now)
                 return
             }
             if !knownInputPartitions.contains(KafkaTopicPartition(marker.topic, marker.partition)) { refreshInputPartitions() }
@@ -507,7 +510,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             counters.eventsLate += 1
         case .refused:
             counters.windowsRefused += 1
-            badInputLog.warning(logger, "state full: a new window was refused (state.max_windows)", reason: "state_full", metadata: [
+            warnings.warning(logger, "state full: a new window was refused (state.max_windows)", reason: "state_full", metadata: [
                 "max_windows": "\(configuration.detector.maxWindows)", "windows": "\(detector.windowCount)",
             ])
         default:
@@ -532,12 +535,17 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         if let last = lastPartitionRefresh, now - last < .seconds(10) { return }
         lastPartitionRefresh = now
         guard let counts = try? admin.partitionCounts(timeout: .seconds(5)) else { return }
-        let found = configuration.inputTopics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
+        let found = Self.inputPartitions(configuration.inputTopics, counts: counts)
         let added = found.filter { !knownInputPartitions.contains($0) }
         guard !added.isEmpty else { return }
         inputPartitions += added
         knownInputPartitions.formUnion(added)
         logger.info("input partitions added", metadata: [LogKeys.partitions: "\(added)"])
+    }
+
+    /// Every partition of `topics`, from the metadata's partition counts.
+    private static func inputPartitions(_ topics: [String], counts: [String: Int]) -> [KafkaTopicPartition] {
+        topics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
     }
 
     /// Detector partitions are Int32: one number per (topic, partition) this process may read.
@@ -629,7 +637,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let value = m.withValueBytes { Array($0.prefix(limit)) }
         try send(topic: configuration.deadLetterTopic, partition: nil, key: key, value: value, headers: headers)
         for (reason, n) in problems.counts { counters.deadLettered[reason, default: 0] += n }
-        badInputLog.warning(logger, "dead-lettered a record", reason: first.reason, metadata: [
+        warnings.warning(logger, "dead-lettered a record", reason: first.reason, metadata: [
             "errors": "\(problems.summary)", LogKeys.topic: "\(m.topic)", LogKeys.partition: "\(m.partition)",
             LogKeys.offset: "\(m.offset)",
         ])
@@ -641,7 +649,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     // MARK: timers
 
     private func tick() throws {
-        badInputLog.flush(logger)
+        warnings.flush(logger)
         try flushBatches()
         let now = Self.wallClock
         let bound = configuration.detector.maxOutOfOrderness.milliseconds

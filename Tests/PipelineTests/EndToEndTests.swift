@@ -58,15 +58,8 @@ struct EndToEndTests {
         #expect(tt.wait(timeout: .seconds(35)) == 0)
         #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
 
-        let dlq = try KafkaConsumer(configuration: TestBroker.consumerConfig(s.bootstrap, group: TestBroker.unique("dlq")), logger: TestBroker.logger)
-        try dlq.subscribe(topics: ["\(s.group).dlq"])
-        var dead: [KafkaMessage] = []
-        let until = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < until {
-            if case .message(let m)? = try dlq.poll(timeout: .milliseconds(100)) { dead.append(m) }
-        }
-        try dlq.close()
-        // Every bad record is there once (for a batch: once per bad member), with its reason and origin:
+        let dead = try readTopic(s.bootstrap, "\(s.group).dlq", for: .seconds(20))
+        // Every bad record is there once (a batch once, naming its bad member), with its reason and origin:
         // 3 cut events and 3 of random bytes (not_json), 3 of 5 MiB without eventTime, 3 batches with one bad member.
         #expect(dead.count == 12, "dead-lettered \(dead.count)")
         let reasons = Set(dead.compactMap { $0.header("tokentrail.error")?.stringValue })

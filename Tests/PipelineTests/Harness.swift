@@ -106,3 +106,19 @@ func produceRaw(_ bootstrap: String, topic: String, _ records: [(partition: Int3
     for r in records { try producer.send(topic: topic, partition: r.partition, key: r.key.map { Array($0.utf8) }, value: r.value) }
     try producer.close(timeout: .seconds(30))
 }
+
+/// Every record on `topic` that arrives within `duration`, read from the start of every partition
+/// (assigned, not subscribed: no group join to wait for).
+func readTopic(_ bootstrap: String, _ topic: String, for duration: Duration) throws -> [KafkaMessage] {
+    let partitions = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap), logger: TestBroker.logger)
+        .partitionCounts()[topic] ?? 0
+    let c = try KafkaConsumer(configuration: TestBroker.consumerConfig(bootstrap, group: TestBroker.unique("read")), logger: TestBroker.logger)
+    try c.assign((0..<Int32(partitions)).map { KafkaTopicPartitionOffset(KafkaTopicPartition(topic, $0), KafkaOffset(0)) })
+    var out: [KafkaMessage] = []
+    let until = ContinuousClock.now + duration
+    while ContinuousClock.now < until {
+        if case .message(let m)? = try c.poll(timeout: .milliseconds(100)) { out.append(m) }
+    }
+    try c.close()
+    return out
+}

@@ -11,22 +11,6 @@ struct HostileInputTests {
     /// 2099-01-01T00:00:00Z in milliseconds.
     static let year2099: Int64 = 4_070_908_800_000
 
-    /// Every record on `topic` that arrives within `duration`, read from the start of every partition
-    /// without joining a group (a close in the middle of a join can wait a long time on the test broker).
-    func readAll(_ bootstrap: String, _ topic: String, for duration: Duration) throws -> [KafkaMessage] {
-        let partitions = try KafkaAdmin(configuration: KafkaConfiguration(bootstrapServers: bootstrap), logger: TestBroker.logger)
-            .partitionCounts()[topic] ?? 0
-        let c = try KafkaConsumer(configuration: TestBroker.consumerConfig(bootstrap, group: TestBroker.unique("read")), logger: TestBroker.logger)
-        try c.assign((0..<Int32(partitions)).map { KafkaTopicPartitionOffset(KafkaTopicPartition(topic, $0), KafkaOffset(0)) })
-        var out: [KafkaMessage] = []
-        let until = ContinuousClock.now + duration
-        while ContinuousClock.now < until {
-            if case .message(let m)? = try c.poll(timeout: .milliseconds(100)) { out.append(m) }
-        }
-        try c.close()
-        return out
-    }
-
     @Test func eventsDatedInTheFutureAreDeadLetteredAndDetectionGoesOn() throws {
         let s = try Scenario(bootstrap: try TestBroker.require())
         // A well-formed, matching event at the head of every partition, dated far ahead of the wall clock.
@@ -39,7 +23,7 @@ struct HostileInputTests {
         let (got, reader, log) = try s.detectUntilFinals("future", covering: expected, timeout: .seconds(180))
         #expect(got == expected, "\(diff(got, expected))\n\(log.suffix(1500))")
         #expect(!reader.alerts.contains { $0.principal.contains("/future") }, "no window opened in the future")
-        let dead = try readAll(s.bootstrap, "\(s.group).dlq", for: .seconds(5))
+        let dead = try readTopic(s.bootstrap, "\(s.group).dlq", for: .seconds(5))
         #expect(dead.count == 4, "dead-lettered \(dead.count)")
         #expect(dead.allSatisfy { $0.header("tokentrail.error")?.stringValue == "event_time_in_future" })
     }
@@ -135,7 +119,7 @@ struct HostileInputTests {
         // The events behind the batch are read: the partition is not blocked.
         try reader.read(until: .now + .seconds(90)) { alerts in alerts.contains { $0.status == "final" } }
         #expect(reader.finals.map(\.principal) == [arn], "\(tt.log.suffix(1500))")
-        let dead = try readAll(s.bootstrap, "\(s.group).dlq", for: .seconds(5))
+        let dead = try readTopic(s.bootstrap, "\(s.group).dlq", for: .seconds(5))
         tt.signal(SIGTERM)
         #expect(tt.wait(timeout: .seconds(35)) == 0)
         #expect(dead.count == 1, "dead-lettered \(dead.count)")

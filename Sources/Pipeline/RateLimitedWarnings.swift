@@ -1,9 +1,9 @@
 import Logging
 
-/// Log lines about bad input, rate-limited: the first of each reason in an interval is logged with
-/// its details, the rest are counted and summed up in one line per interval. A producer that writes
-/// garbage as fast as it can must not turn into a log line per record.
-struct BadInputLog {
+/// Warnings that input can cause (bad records, refused markers, a full state), rate-limited: the first
+/// of each reason in an interval is logged with its details, the rest are counted and summed up in one
+/// line per interval. A producer that writes garbage as fast as it can must not make a line per record.
+struct RateLimitedWarnings {
     let interval: Duration
     private var windowStart: ContinuousClock.Instant?
     /// Reasons seen in the current interval, and how many were not logged.
@@ -32,7 +32,7 @@ struct BadInputLog {
         guard let start = windowStart, now - start >= interval else { return }
         let counts = suppressed.filter { $0.value > 0 }
         if !counts.isEmpty {
-            logger.warning("more bad input, not logged one by one", metadata: [
+            logger.warning("more of the same warnings, not logged one by one", metadata: [
                 "counts": "\(counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
                 "seconds": "\(Int((now - start) / .seconds(1)))",
             ])
