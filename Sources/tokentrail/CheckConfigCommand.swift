@@ -4,7 +4,7 @@ import Logging
 import TokentrailCore
 
 /// `tokentrail check-config`: validate, let librdkafka judge the kafka map, print the effective
-/// configuration with secrets masked. Exit 0 when valid, 2 when not: usable as a CI gate or an
+/// configuration with secrets masked. Exit 0 when valid, 2 when not (64 for a command-line usage error): usable as a CI gate or an
 /// init container before `run`.
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(

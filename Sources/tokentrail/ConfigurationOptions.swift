@@ -21,7 +21,7 @@ struct ConfigurationOptions: ParsableArguments {
     var groupId: String?
     @Option(help: "Topic for records that cannot be decoded (topics.dead_letter).")
     var deadLetterTopic: String?
-    @Flag(inversion: .prefixedNo, help: "The input is already keyed by principal ARN: no repartition stage (input_keyed).")
+    @Flag(inversion: .prefixedNo, help: "The input is already keyed by the grouping key (rule.grouping_key): no repartition stage (input_keyed).")
     var inputKeyed: Bool?
     @Option(help: "at_least_once or exactly_once (processing_guarantee).")
     var processingGuarantee: String?

@@ -37,7 +37,7 @@ struct Simulate: ParsableCommand {
     var start = "2026-03-02T00:00:00Z"
     @Option(help: "Span of event times, in minutes.")
     var durationMinutes = 360
-    @Option(help: "Bound on event-time disorder within a partition, seconds (keep below the detector's 300).")
+    @Option(help: "Bound on event-time disorder within a partition, seconds (keep below the detector's time.max_out_of_orderness, 5m by default).")
     var maxDisorderSeconds = 60
     @Flag(help: "Keyed input: partition by principal ARN and set it as the record key.")
     var keyed = false

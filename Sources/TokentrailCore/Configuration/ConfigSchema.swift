@@ -229,7 +229,7 @@ public enum ConfigSchema {
             strings("topics.input", \.inputTopics, nonEmpty: true, "Topics with CloudTrail events."),
             topic("topics.output", \.outputTopic, "Where alerts go (downstream SIEM tooling subscribes)."),
             topic("topics.dead_letter", \.deadLetterTopic, "Records that cannot be decoded, with their origin in headers."),
-            optionalTopic("topics.repartition", \.repartitionTopic, "Route stage output keyed by principal (unkeyed input); null means <group_id>.repartition."),
+            optionalTopic("topics.repartition", \.repartitionTopic, "Route stage output keyed by the grouping key (unkeyed input); null means <group_id>.repartition."),
             optionalTopic("topics.checkpoint", \.checkpointTopic, "Per-partition {safe offset, watermark} records; null means <group_id>.checkpoints."),
             int("topics.dead_letter_max_bytes", \.deadLetterMaxBytes, 1_024...100_000_000,
                 "Largest dead-lettered value; larger records are cut (a header says so) so that the DLQ never refuses one."),
