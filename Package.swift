@@ -109,7 +109,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "KafkaTestSupport",
-            dependencies: ["KafkaClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["KafkaClient", "CRdKafka", .product(name: "Logging", package: "swift-log")],
             path: "Tests/KafkaTestSupport",
             swiftSettings: strict
         ),

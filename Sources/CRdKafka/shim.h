@@ -1,6 +1,7 @@
 #ifndef TOKENTRAIL_CRDKAFKA_SHIM_H
 #define TOKENTRAIL_CRDKAFKA_SHIM_H
 #include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,5 +40,12 @@ static inline rd_kafka_error_t *tt_produce(rd_kafka_t *rk, const char *topic, in
 /* The delivery report's per-message opaque (rkmessage->_private) as an integer tag. */
 static inline uint64_t tt_message_tag(const rd_kafka_message_t *m) { return (uint64_t)(uintptr_t)m->_private; }
 static inline void *tt_tag_pointer(uint64_t tag) { return (void *)(uintptr_t)tag; }
+
+/* librdkafka's mock cluster (tests inject broker errors through it): the per-broker error push is
+ * variadic, so one error at a time is pushed here. */
+static inline rd_kafka_resp_err_t tt_mock_broker_push_error(rd_kafka_mock_cluster_t *mcluster, int32_t broker_id,
+                                                            int16_t api_key, rd_kafka_resp_err_t err, int rtt_ms) {
+    return rd_kafka_mock_broker_push_request_error_rtts(mcluster, broker_id, api_key, 1, err, rtt_ms);
+}
 
 #endif

@@ -18,6 +18,10 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
         public static let queueFull = Code(rawValue: -184, name: "_QUEUE_FULL")
         /// The record is larger than `message.max.bytes`.
         public static let messageTooLarge = Code(rawValue: 10, name: "MSG_SIZE_TOO_LARGE")
+        /// A produce request's batch is larger than the broker accepts.
+        public static let recordListTooLarge = Code(rawValue: 18, name: "RECORD_LIST_TOO_LARGE")
+        /// The broker's validation refused the record.
+        public static let invalidRecord = Code(rawValue: 87, name: "INVALID_RECORD")
         public static let topicAlreadyExists = Code(rawValue: 36, name: "TOPIC_ALREADY_EXISTS")
         public static let unknownTopicOrPartition = Code(rawValue: 3, name: "UNKNOWN_TOPIC_OR_PART")
         public static let clientClosed = Code(rawValue: -100_003, name: "client_closed")

@@ -56,5 +56,24 @@ public struct KafkaDeliveryReport: Sendable {
     /// The record's offset, on success.
     public var offset: Int64?
     public var error: KafkaError?
+    /// On failure, what was sent (to dead-letter it in another form).
+    public var record: KafkaProducedRecord?
     public var isSuccess: Bool { error == nil }
+}
+
+/// A record as it was handed to the producer.
+public struct KafkaProducedRecord: Sendable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var value: [UInt8]
+    public var headers: [KafkaHeader]
+
+    public init(topic: String, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader]) {
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
+
+    public func header(_ name: String) -> String? { headers.first { $0.name == name }?.stringValue }
 }

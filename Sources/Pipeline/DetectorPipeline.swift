@@ -64,6 +64,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// A failure seen where it cannot be thrown (inside a rebalance callback): `run` throws it next,
     /// so that nothing commits past a record that was not delivered.
     private var deferredFailure: KafkaError?
+    /// Alerts and dead letters the broker refused for what they are (see `RefusedRecords`).
+    private var refused = RefusedRecords()
     /// Exactly-once: the open transaction must be aborted and the owned partitions rewound (set where
     /// that cannot be done at once: in a rebalance callback).
     private var rewindNeeded: String?
@@ -129,7 +131,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
         let deliveries = deliveries
         producer = try KafkaProducer(configuration: producerConfig, logger: logger, statistics: configuration.statistics, deliveryReport: { report in
-            deliveries.reported(report.tag, error: report.error)
+            deliveries.reported(report.tag, error: report.error, record: report.record)
         })
         try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
@@ -568,6 +570,13 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// (`DeliveryTracker.takeLatencies`).
     private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [],
                       timestampMilliseconds: Int64? = nil, consumedAt: Int64? = nil) throws {
+        if !refused.remembered.isEmpty, let id = RefusedRecords.identity(topic: topic, headers: headers),
+           refused.remembered.contains(id) {
+            // Exactly-once replay of a record refused in an aborted transaction: its cut form instead.
+            try sendCutForm(of: KafkaProducedRecord(topic: topic, key: key, value: value, headers: headers),
+                            refusedBy: KafkaError(code: .messageTooLarge, message: "refused in an aborted transaction"))
+            return
+        }
         let tag = deliveries.issue(measuringFrom: consumedAt)
         while true {
             do {
@@ -575,6 +584,12 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                                   timestampMilliseconds: timestampMilliseconds, tag: tag, queueFullTimeout: .seconds(10))
                 return
             } catch {
+                if RefusedRecords.isRefusal(error.code), topic == configuration.outputTopic || topic == configuration.deadLetterTopic {
+                    // librdkafka's own size check (nothing was enqueued): the cut form at once.
+                    deliveries.reported(tag, error: nil)
+                    try sendCutForm(of: KafkaProducedRecord(topic: topic, key: key, value: value, headers: headers), refusedBy: error)
+                    return
+                }
                 guard error.code == .queueFull else {
                     deliveries.reported(tag, error: nil)  // never enqueued: no report will come; thrown here
                     throw error
@@ -713,13 +728,12 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         switch configuration.processingGuarantee {
         case .atLeastOnce:
             // A slow or unreachable broker postpones the commit (the next interval tries again);
-            // a record the broker refused stops the process (see throwDeliveryFailures).
+            // a record the broker refused is dead-lettered in a cut form, or stops the process
+            // (see handleDeliveryFailures).
             do {
-                try producer.flush(timeout: .seconds(30))
-                try throwDeliveryFailures()
+                repeat { try producer.flush(timeout: .seconds(30)) } while try handleDeliveryFailures()
                 for cp in records { try writeCheckpoint(cp) }
-                try producer.flush(timeout: .seconds(30))
-                try throwDeliveryFailures()
+                repeat { try producer.flush(timeout: .seconds(30)) } while try handleDeliveryFailures()
                 try consumer.commit(offsets)
             } catch let e as KafkaError where !e.isFatal {
                 logger.warning("commit postponed: \(e.message)", metadata: [LogKeys.errorCode: "\(e.code)"])
@@ -732,7 +746,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             transactionOpen = false
             // What a crash can lose starts here (tests use it to tell a broker's fault from ours).
             logger.debug("transaction committed", metadata: ["commits": "\(counters.commits + 1)"])
-            try throwDeliveryFailures()
+            _ = try handleDeliveryFailures()
             try beginTransaction()
         }
         counters.commits += 1
@@ -759,7 +773,12 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             }
             return
         }
-        try throwDeliveryFailures()
+        if try handleDeliveryFailures() {
+            // Cut forms of refused records were sent: the commit waits for them as well.
+            pending.barrier = deliveries.issued
+            pendingCommit = pending
+            return
+        }
         switch pending.stage {
         case .output:
             for cp in pending.checkpoints { try writeCheckpoint(cp) }
@@ -823,15 +842,56 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                  key: Array(cp.key.utf8), value: cp.encoded())
     }
 
-    /// A record the broker refused is not retried here. At-least-once, the process stops before
-    /// committing past it, and the restart replays it; exactly-once, the transaction is aborted and
-    /// the partitions rewound (`abortAndRewind`).
-    private func throwDeliveryFailures() throws {
+    /// Takes the delivery failures. An alert or dead letter refused for what it is goes to the
+    /// dead-letter topic in a cut form (`RefusedRecords`): at once at-least-once (returns true: the
+    /// commit must wait for it too); exactly-once it is remembered and the transaction aborted, and
+    /// the replay sends the cut form. Any other failure is not retried here: at-least-once the
+    /// process stops before committing past it (a restart replays it); exactly-once the transaction
+    /// is aborted and the partitions rewound (`abortAndRewind`).
+    private func handleDeliveryFailures() throws -> Bool {
         let failures = deliveries.takeFailures()
-        if let first = failures.first {
-            throw KafkaError(code: first.code, message: "\(failures.count) record(s) not delivered: \(first.message)",
-                             isFatal: configuration.processingGuarantee == .atLeastOnce)
+        guard !failures.isEmpty else { return false }
+        let exactlyOnce = configuration.processingGuarantee == .exactlyOnce
+        var other: [KafkaError] = []
+        var sent = false
+        for failure in failures {
+            guard let record = failure.record, RefusedRecords.isRefusal(failure.error.code),
+                  record.topic == configuration.outputTopic || record.topic == configuration.deadLetterTopic else {
+                other.append(failure.error)
+                continue
+            }
+            if exactlyOnce {
+                if let id = RefusedRecords.identity(topic: record.topic, headers: record.headers) { refused.remember(id) }
+                other.append(failure.error)
+            } else {
+                sent = try sendCutForm(of: record, refusedBy: failure.error) || sent
+            }
         }
+        if let first = other.first {
+            throw KafkaError(code: first.code, message: "\(other.count) record(s) not delivered: \(first.message)",
+                             isFatal: !exactlyOnce)
+        }
+        return sent
+    }
+
+    /// Sends a refused record's cut form to the dead-letter topic, counted and logged; false when the
+    /// record already was a cut form (given up, logged as an error).
+    @discardableResult
+    private func sendCutForm(of record: KafkaProducedRecord, refusedBy error: KafkaError) throws -> Bool {
+        guard let cut = RefusedRecords.cutForm(of: record, refusedBy: error, deadLetterTopic: configuration.deadLetterTopic) else {
+            logger.error("the dead-letter topic refused the cut form of a refused record: given up", metadata: [
+                LogKeys.topic: "\(record.header(RefusedRecords.refusedTopicHeader) ?? "?")", LogKeys.errorCode: "\(error.code)",
+                "alert_id": "\(record.header("tokentrail.alert_id") ?? "-")",
+            ])
+            return false
+        }
+        logger.error("the broker refused a record: it goes to the dead-letter topic in a cut form", metadata: [
+            LogKeys.topic: "\(record.topic)", LogKeys.errorCode: "\(error.code)", "bytes": "\(record.value.count)",
+            "alert_id": "\(record.header("tokentrail.alert_id") ?? "-")",
+        ])
+        counters.deadLettered[RefusedRecords.reason, default: 0] += 1
+        try send(topic: cut.topic, partition: nil, key: cut.key, value: cut.value, headers: cut.headers)
+        return true
     }
 
     /// Repeats a transactional call that timed out (the broker away): librdkafka requires the same
@@ -863,7 +923,14 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             try retrying("abort transaction") { () throws(KafkaError) in try producer.abortTransaction() }
             transactionOpen = false
         }
-        _ = deliveries.takeFailures()  // of the aborted transaction
+        // The aborted transaction's failures: records refused for what they are are remembered (the
+        // replay sends their cut form); the rest is produced again by the replay.
+        for failure in deliveries.takeFailures() {
+            if let record = failure.record, RefusedRecords.isRefusal(failure.error.code),
+               let id = RefusedRecords.identity(topic: record.topic, headers: record.headers) {
+                refused.remember(id)
+            }
+        }
         for i in pendingBatches.indices { pendingBatches[i] = nil }
         let owned = Array(routes.keys) + Array(detects.keys)
         drop(owned)
@@ -986,13 +1053,19 @@ struct PendingCommit {
     var warned = false
 }
 
+/// A record not delivered: the error, and the record as sent (when the report carried it).
+struct DeliveryFailure: Sendable {
+    var error: KafkaError
+    var record: KafkaProducedRecord?
+}
+
 /// Which records have delivery reports: every `send` takes a tag in increasing order, the
 /// producer's report (success or failure) hands it back; failures are kept until a commit takes them.
 final class DeliveryTracker: Sendable {
     private struct State {
         var next: UInt64 = 1
         var outstanding = Set<UInt64>()
-        var failures: [KafkaError] = []
+        var failures: [DeliveryFailure] = []
         /// Records whose latency is measured: tag -> when it started (wall clock, ms).
         var measured: [UInt64: Int64] = [:]
         var latencies: [Duration] = []
@@ -1012,10 +1085,10 @@ final class DeliveryTracker: Sendable {
     }
 
     /// Called on the producer's poll thread for every report.
-    func reported(_ tag: UInt64, error: KafkaError?) {
+    func reported(_ tag: UInt64, error: KafkaError?, record: KafkaProducedRecord? = nil) {
         state.withLock { s in
             s.outstanding.remove(tag)
-            if let error { s.failures.append(error) }
+            if let error { s.failures.append(DeliveryFailure(error: error, record: record)) }
             // Bounded between takes (a pipeline without metrics never takes them).
             if !s.measured.isEmpty, let start = s.measured.removeValue(forKey: tag), error == nil, s.latencies.count < 10_000 {
                 // Another host's clock (a batch routed elsewhere) can be ahead: never below zero.
@@ -1029,7 +1102,7 @@ final class DeliveryTracker: Sendable {
     func takeLatencies() -> [Duration] { state.withLock { s in defer { s.latencies.removeAll() }; return s.latencies } }
 
     /// The delivery errors reported since the last call.
-    func takeFailures() -> [KafkaError] { state.withLock { s in defer { s.failures.removeAll() }; return s.failures } }
+    func takeFailures() -> [DeliveryFailure] { state.withLock { s in defer { s.failures.removeAll() }; return s.failures } }
 
     /// The next tag `issue` will give: a barrier after everything sent so far.
     var issued: UInt64 { state.withLock { $0.next } }

@@ -16,6 +16,18 @@ final class Scenario {
         try TestBroker.createTopic(bootstrap, input, partitions: partitions)
     }
 
+    /// On librdkafka's mock cluster, which has no CreateTopics: every topic the run uses is created
+    /// here, led by broker 1, but the output topic, led by `outputLeader` (so that errors injected
+    /// into that broker's produce requests hit alerts and nothing else).
+    init(mock: MockCluster, partitions: Int32 = 4, outputLeader: Int32 = 2) throws {
+        bootstrap = mock.bootstrap
+        try mock.createTopic(input, partitions: partitions, leader: 1)
+        for topic in ["\(group).repartition", "\(group).checkpoints", "\(group).dlq"] {
+            try mock.createTopic(topic, partitions: partitions, leader: 1)
+        }
+        try mock.createTopic(output, partitions: 2, leader: outputLeader)
+    }
+
     /// Runs `tokentrail simulate` into the input topic; returns the oracle's expected final alerts.
     @discardableResult
     func simulate(_ arguments: [String]) throws -> Set<String> {

@@ -78,10 +78,17 @@ final class RDKafkaCallbacks: @unchecked Sendable {
                 guard let box = RDKafkaCallbacks.from(opaque), let m = message else { return }
                 let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
                 let err = m.pointee.err
+                let failed = err != RD_KAFKA_RESP_ERR_NO_ERROR
+                // A failed record is copied (rare): the pipeline may dead-letter it in another form.
+                let record = !failed ? nil : KafkaProducedRecord(
+                    topic: topic,
+                    key: m.pointee.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.pointee.key_len)) },
+                    value: m.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.pointee.len)) } ?? [],
+                    headers: RDKafkaMessageBox.headers(of: UnsafeMutablePointer(mutating: m)))
                 box.deliveryReport?(KafkaDeliveryReport(
                     tag: tt_message_tag(m), topic: topic, partition: m.pointee.partition,
-                    offset: err == RD_KAFKA_RESP_ERR_NO_ERROR ? m.pointee.offset : nil,
-                    error: err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError.rd(err, "delivery to \(topic)")))
+                    offset: failed ? nil : m.pointee.offset,
+                    error: failed ? KafkaError.rd(err, "delivery to \(topic)") : nil, record: record))
             }
         }
         if consumer {

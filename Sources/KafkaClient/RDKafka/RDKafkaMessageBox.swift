@@ -37,7 +37,10 @@ final class RDKafkaMessageBox: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(start: k, count: message.pointee.key_len))
     }
 
-    func headers() -> [KafkaHeader] {
+    func headers() -> [KafkaHeader] { Self.headers(of: message) }
+
+    /// The headers of a message librdkafka owns (consumed, or in a delivery report).
+    static func headers(of message: UnsafeMutablePointer<rd_kafka_message_t>) -> [KafkaHeader] {
         var hdrs: OpaquePointer?
         // The headers belong to the message: not destroyed here.
         guard rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return [] }

@@ -1,0 +1,67 @@
+import KafkaClient
+
+/// Records the broker refuses for what they are (too large for the topic's `max.message.bytes`, or
+/// failing its validation), as opposed to a broker that is away. Retrying such a record, or replaying
+/// the input that made it, makes the same record again: a crash loop that is also a way to switch
+/// detection off. So an alert or a dead letter that is refused goes to the dead-letter topic again
+/// in a cut form (`cutForm`): its first `cutBytes` bytes and its headers, saying where it was going
+/// and why it was refused. A cut form that is refused in turn is given up (logged as an error).
+///
+/// Exactly-once, a refused record makes the transaction abortable, and the replay after the abort
+/// makes the same record again: `remembered` holds the identities of refused records (an alert's id
+/// and revision, a dead letter's source offset) so that the replay sends their cut form instead.
+struct RefusedRecords {
+    static let cutBytes = 16_384
+    static let reason = "record_refused"
+    /// The header that marks a cut form (its value: the topic the record was refused by).
+    static let refusedTopicHeader = "tokentrail.refused.topic"
+
+    private(set) var remembered = Set<String>()
+    /// Alerts refused and replayed are rare; the bound only keeps a hostile stream from growing it.
+    private static let maxRemembered = 10_000
+
+    /// A refusal of this record, not of the moment: `MSG_SIZE_TOO_LARGE` (broker, or librdkafka's
+    /// own `message.max.bytes` check), `RECORD_LIST_TOO_LARGE`, `INVALID_RECORD`.
+    static func isRefusal(_ code: KafkaError.Code) -> Bool {
+        [KafkaError.Code.messageTooLarge, .recordListTooLarge, .invalidRecord].contains { $0.rawValue == code.rawValue }
+    }
+
+    /// What identifies a record across a replay: nil for records that are not alerts or dead letters.
+    static func identity(topic: String, headers: [KafkaHeader]) -> String? {
+        func value(_ name: String) -> String? { headers.first { $0.name == name }?.stringValue }
+        if let id = value("tokentrail.alert_id"), let revision = value("tokentrail.revision") {
+            return "alert \(id)#\(revision)"
+        }
+        if let t = value("tokentrail.source.topic"), let p = value("tokentrail.source.partition"),
+           let o = value("tokentrail.source.offset") {
+            return "dead letter \(t)/\(p)/\(o)"
+        }
+        return nil
+    }
+
+    mutating func remember(_ identity: String) {
+        if remembered.count >= Self.maxRemembered { remembered.removeAll(keepingCapacity: true) }
+        remembered.insert(identity)
+    }
+
+    /// The record as a dead letter: the first `cutBytes` bytes of its value, its key (dead letters
+    /// already cut it), its headers but `content-type` (a cut JSON value is no longer JSON) and
+    /// earlier cut marks, and headers that say where it was going and why it was refused. Nil for
+    /// a record that already is a cut form.
+    static func cutForm(of record: KafkaProducedRecord, refusedBy error: KafkaError, deadLetterTopic: String) -> KafkaProducedRecord? {
+        guard record.header(refusedTopicHeader) == nil else { return nil }
+        let dropped: Set<String> = ["content-type", "tokentrail.truncated", "tokentrail.original_size"]
+        var headers = record.headers.filter { !dropped.contains($0.name) }
+        if record.header("tokentrail.error") == nil {
+            headers.append(KafkaHeader("tokentrail.error", reason))
+            headers.append(KafkaHeader("tokentrail.error.detail", error.message))
+        }
+        headers.append(KafkaHeader(refusedTopicHeader, record.topic))
+        headers.append(KafkaHeader("tokentrail.refused.error", "\(error.code): \(error.message)"))
+        if record.value.count > cutBytes {
+            headers.append(KafkaHeader("tokentrail.truncated", "true"))
+            headers.append(KafkaHeader("tokentrail.original_size", String(record.value.count)))
+        }
+        return KafkaProducedRecord(topic: deadLetterTopic, key: record.key, value: Array(record.value.prefix(cutBytes)), headers: headers)
+    }
+}

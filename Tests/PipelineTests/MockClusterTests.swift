@@ -1,0 +1,104 @@
+import Foundation
+import KafkaClient
+import KafkaTestSupport
+import Testing
+
+/// Broker faults tansu cannot make, injected by librdkafka's mock cluster (brokers inside the test
+/// process, on loopback TCP), against the built binary: a topic that refuses alerts as too large,
+/// transactions that must be aborted. The output topic has a broker of its own, so that an error
+/// injected into that broker's produce requests hits alerts and nothing else. No external broker:
+/// these run everywhere.
+@Suite(.serialized, .timeLimit(.minutes(5)))
+struct MockClusterTests {
+    /// The simulator's traffic, with the oracle's final windows.
+    static let traffic = ["--count", "5000", "--attacks", "10", "--partitions", "4", "--seed", "21"]
+
+    /// At-least-once, alerts the broker refuses as too large for the topic (`MSG_SIZE_TOO_LARGE`, as
+    /// from a topic whose `max.message.bytes` is below the alert): the process goes on, each refused
+    /// alert is on the dead-letter topic in a cut form that says why, and every final window is on
+    /// one of the two.
+    @Test func alertsTheBrokerRefusesGoToTheDeadLetterTopicAndRunGoesOn() throws {
+        let mock = try MockCluster(brokers: 2)
+        let s = try Scenario(mock: mock)
+        mock.pushErrors(.produce, broker: 2, .messageTooLarge, count: 3)
+        let expected = try s.simulate(Self.traffic)
+        let tt = try s.start("refused")
+        let (output, refused) = try readUntilFinals(s, covering: expected, from: tt)
+        #expect(tt.isRunning, "run goes on after a refused alert:\n\(tt.log.suffix(2000))")
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        #expect(!refused.alerts.isEmpty, "the refused alerts are dead-lettered")
+        let dead = try readTopic(s.bootstrap, "\(s.group).dlq", for: .seconds(3))
+        #expect(dead.count == refused.alerts.count)
+        for d in dead {
+            #expect(d.header("tokentrail.error")?.stringValue == "record_refused")
+            #expect(d.header("tokentrail.refused.topic")?.stringValue == s.output)
+            #expect(d.header("tokentrail.refused.error")?.stringValue?.hasPrefix("MSG_SIZE_TOO_LARGE") == true)
+            #expect(d.header("tokentrail.alert_id") != nil && d.header("content-type") == nil)
+        }
+        #expect(tt.log.contains("the broker refused a record"))
+        #expect(inconsistentRepeats(output.alerts + refused.alerts).isEmpty)
+    }
+
+    /// Exactly-once: a produce request to the output answered `UNKNOWN_PRODUCER_ID` (the transaction
+    /// must be aborted), transaction ends answered with retriable coordinator errors. The process
+    /// aborts, rewinds and goes on, and the traffic that follows makes every final alert, each
+    /// revision once, for a `read_committed` reader.
+    ///
+    /// What the aborted transaction held is not checked here: the mock cluster has no transactional
+    /// isolation (a `read_committed` fetch sees aborted records: its last stable offset is the log's
+    /// end, it lists no aborted transactions and EndTxn writes no markers), so the rewind reads the
+    /// aborted transaction's checkpoints as committed. The broker-freeze test checks that on tansu.
+    @Test func exactlyOnceAbortsAFailedTransactionAndGoesOn() throws {
+        let mock = try MockCluster(brokers: 2)
+        let s = try Scenario(mock: mock)
+        mock.pushErrors(.produce, broker: 2, .unknownProducerId, count: 1)
+        mock.pushErrors(.endTxn, [.concurrentTransactions, .notCoordinator, .coordinatorNotAvailable])
+        try s.simulate(Self.traffic)
+        let tt = try s.start("abort", ["--processing-guarantee", "exactly_once", "--instance-id", "abort"])
+        let aborted = ContinuousClock.now + .seconds(90)
+        while ContinuousClock.now < aborted, tt.isRunning,
+              !tt.log.contains("transaction aborted; rewinding") || mock.pendingErrors(.produce, broker: 2) > 0 {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(tt.log.contains("transaction aborted; rewinding"), "the injected error aborted a transaction:\n\(tt.log.suffix(2000))")
+        // Traffic after the aborts: a day later, windows of its own.
+        let later = try s.simulate(["--count", "5000", "--attacks", "10", "--partitions", "4", "--seed", "22",
+                                    "--start", "2026-03-03T00:00:00Z"])
+        let output = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        let got = try s.awaitFinals(output, covering: later, timeout: .seconds(150))
+        #expect(got.isSuperset(of: later), "\(diff(got, later))\n\(tt.log.suffix(3000))")
+        #expect(tt.isRunning, "\(tt.log.suffix(2000))")
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        let afterAborts = output.alerts.filter { $0.windowStart >= "2026-03-03" }
+        #expect(repeats(afterAborts).isEmpty, "seen more than once: \(repeats(afterAborts).prefix(5))")
+    }
+
+    /// Reads the output topic and the dead-letter topic until the final windows on the two cover
+    /// `expected`, or `tt` exits (a dead-lettered cut form of an alert below `RefusedRecords.cutBytes` is the whole alert).
+    private func readUntilFinals(_ s: Scenario, covering expected: Set<String>, from tt: TokentrailProcess) throws
+        -> (output: AlertReader, refused: AlertReader)
+    {
+        let output = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        let refused = try AlertReader(bootstrap: s.bootstrap, topic: "\(s.group).dlq")
+        let deadline = ContinuousClock.now + .seconds(150)
+        func finals() -> Set<String> {
+            Set((output.finals + refused.finals).map { Scenario.signature($0.principal, $0.windowStart, $0.addresses) })
+        }
+        while ContinuousClock.now < deadline, !finals().isSuperset(of: expected), tt.isRunning {
+            try output.read(until: .now + .milliseconds(500)) { _ in false }
+            try refused.read(until: .now + .milliseconds(500)) { _ in false }
+        }
+        // Anything extra on its way shows up too.
+        try output.read(until: .now + .seconds(2)) { _ in false }
+        try refused.read(until: .now + .seconds(2)) { _ in false }
+        #expect(finals() == expected, "\(diff(finals(), expected))\n\(tt.log.suffix(3000))")
+        return (output, refused)
+    }
+
+    private func repeats(_ alerts: [ReadAlert]) -> [String] {
+        var seen = Set<String>()
+        return alerts.map { "\($0.id)#\($0.revision)" }.filter { !seen.insert($0).inserted }
+    }
+}
