@@ -22,7 +22,12 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
-        let settings = resolved.settings
+        var settings = resolved.settings
+        // Exactly-once without a configured instance_id: a slot of this host, so that two processes
+        // on one host never share a transactional.id (one would fence the other).
+        let slot = settings.instanceID == nil && settings.processingGuarantee == .exactlyOnce
+            ? InstanceSlot.acquire(group: settings.groupID) : nil
+        if let slot { settings.instanceID = slot.instanceID }
         let redactor = SecretRedactor(secrets: SecretMasking.secretValues(settings))
         LoggingSetup.bootstrap(settings.logging, redactor: redactor)
         var logger = Logger(label: "tokentrail")
@@ -33,6 +38,14 @@ struct Run: ParsableCommand {
             "kafka": "\(SecretMasking.masked(settings.kafka).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
         for w in resolved.warnings { logger.warning("configuration: \(w)") }
+        if let slot {
+            if let file = slot.lockFile {
+                logger.info("instance id from this host's slots", metadata: ["instance_id": "\(slot.instanceID)", "lock": "\(file)"])
+            } else {
+                logger.warning("no instance slot could be locked in the temporary directory: this instance id is unique but not stable across restarts; set instance_id",
+                               metadata: ["instance_id": "\(slot.instanceID)"])
+            }
+        }
         if Librdkafka.hasTaggedFieldsDefect {
             logger.warning("librdkafka \(Librdkafka.version) < 2.2 mis-skips tagged protocol fields (librdkafka PR #4278): upgrade")
         }

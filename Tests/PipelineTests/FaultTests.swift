@@ -110,6 +110,33 @@ struct FaultTests {
         #expect(unexplained.isEmpty, "seen more than once, not from a transaction left open by a kill: \(unexplained.prefix(10))\ncrashes: \(crashes)\n\(logs)")
     }
 
+    /// Exactly-once, two processes of one group on one host, no `instance_id` configured, traffic
+    /// flowing: each takes a transactional id of its own (the host name, then `<host>-1`), so
+    /// neither fences the other (the broker fences the older producer of a `transactional.id` on
+    /// every InitProducerId).
+    @Test func twoExactlyOnceProcessesOnOneHostDoNotFenceEachOther() throws {
+        let s = try Scenario(bootstrap: try TestBroker.require())
+        let sim = try simulateInBackground(s, ["--count", "20000", "--attacks", "20", "--partitions", "4", "--seed", "8", "--rate", "2000"])
+        let first = try s.start("host-a", ["--processing-guarantee", "exactly_once"])
+        let joined = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < joined, !first.log.contains("partitions assigned") { Thread.sleep(forTimeInterval: 0.1) }
+        let second = try s.start("host-b", ["--processing-guarantee", "exactly_once"])
+        try finish(sim)
+        let expected = try s.expected()
+        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(180))
+        #expect(got == expected, "\(diff(got, expected))")
+        #expect(first.isRunning && second.isRunning, "fenced?\n\(first.log.suffix(1500))\n\(second.log.suffix(1500))")
+        for p in [first, second] { p.signal(SIGTERM) }
+        #expect(first.wait(timeout: .seconds(35)) == 0)
+        #expect(second.wait(timeout: .seconds(35)) == 0)
+        let host = ProcessInfo.processInfo.hostName
+        #expect(first.log.contains(#""instance_id":"\#(host)""#), "\(first.log.prefix(1500))")
+        #expect(second.log.contains(#""instance_id":"\#(host)-1""#), "\(second.log.prefix(1500))")
+        #expect(!(first.log + second.log).contains("PRODUCER_FENCED"))
+        #expect(inconsistentRepeats(reader.alerts).isEmpty)
+    }
+
     @Test func scaleOutToThreeAndBackStillExact() throws {
         let s = try Scenario(bootstrap: try TestBroker.require())
         let sim = try simulateInBackground(s, ["--count", "30000", "--attacks", "30", "--partitions", "4", "--seed", "6", "--rate", "2500"])

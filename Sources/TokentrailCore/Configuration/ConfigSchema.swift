@@ -204,7 +204,7 @@ public enum ConfigSchema {
                     s.groupID = g
                 },
                 render: { .string($0.groupID) }),
-            key("instance_id", "Stable id of this process (exactly_once: part of its transactional.id); null means the host name.",
+            key("instance_id", "Stable id of this process (exactly_once: part of its transactional.id); null means the host name, with -N for the N-th other process of the group on the host.",
                 allowed: "null or a non-empty string",
                 apply: { (s, r) throws(ConfigProblem) in
                     if r.entry.value == .null { s.instanceID = nil; return }
