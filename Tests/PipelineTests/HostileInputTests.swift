@@ -107,6 +107,58 @@ struct HostileInputTests {
         #expect(final.raw.utf8.count < 100_000)
     }
 
+    /// A 600 KB value in every field an alert copies from its events (one principal per field, two
+    /// addresses each): every alert is made, every string in it at most 2,048 bytes, ending in `…`
+    /// where it was cut, each alert well below a broker's 1 MB limit.
+    @Test func sixHundredKilobytesInEveryFieldAnAlertCopiesIsCut() throws {
+        let s = try Scenario(bootstrap: try TestBroker.require(), partitions: 1)
+        let huge = String(repeating: "Z", count: 600_000)
+        let fields = ["arn", "accessKeyId", "eventSource", "eventName", "awsRegion", "accountId", "eventID"]
+        var records: [(partition: Int32?, key: String?, value: [UInt8])] = []
+        for (f, field) in fields.enumerated() {
+            let arn = "arn:aws:sts::111122223333:assumed-role/app/\(field)" + (field == "arn" ? huge : "")
+            for i in 0..<2 {
+                var event = cloudTrailEvent(arn: arn, key: "ASIAFIELD\(f)" + (field == "accessKeyId" ? huge : ""),
+                                            ip: "203.0.113.\(10 * f + i + 1)", time: "2026-03-02T08:0\(i + 1):00Z",
+                                            id: field == "eventID" ? "\(i)" + huge : UUID().uuidString,
+                                            eventSource: field == "eventSource" ? huge + "\(i)" : "s3.amazonaws.com")
+                switch field {
+                case "eventName": event = event.replacingOccurrences(of: #""eventName":"ListBuckets""#, with: #""eventName":"\#(huge)\#(i)""#)
+                case "awsRegion": event = event.replacingOccurrences(of: #""awsRegion":"us-east-1""#, with: #""awsRegion":"\#(huge)\#(i)""#)
+                case "accountId": event = event.replacingOccurrences(of: #""accountId":"111122223333","accessKeyId""#, with: #""accountId":"\#(huge)","accessKeyId""#)
+                default: break
+                }
+                records.append((0, nil, Array(event.utf8)))
+            }
+        }
+        try produceRaw(s.bootstrap, topic: s.input, records)
+        let tt = try s.start("fields")
+        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        try reader.read(until: .now + .seconds(120)) { alerts in Set(alerts.filter { $0.status == "final" }.map(\.id)).count == fields.count }
+        #expect(tt.isRunning, "the process must not stop: \(tt.log.suffix(1500))")
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        #expect(Set(reader.finals.map(\.id)).count == fields.count, "finals: \(reader.finals.map { $0.principal.prefix(60) })\n\(tt.log.suffix(1500))")
+        for a in reader.alerts {
+            #expect(a.raw.utf8.count < 100_000)
+            let long = Self.strings(in: a.json).filter { $0.utf8.count > 2_048 || ($0.utf8.count > 1_000 && !$0.hasSuffix("…")) }
+            #expect(long.isEmpty, "\(long.map { "\($0.prefix(40))… (\($0.utf8.count) bytes)" })")
+            #expect(a.addresses.count == 2)
+        }
+        let cutArn = reader.finals.map(\.principal).filter { $0.hasPrefix("arn:aws:sts::111122223333:assumed-role/app/arnZZZ") }
+        #expect(cutArn.count == 1 && cutArn.allSatisfy { $0.hasSuffix("…") })
+    }
+
+    /// Every string in a JSON value, however deep.
+    static func strings(in value: Any) -> [String] {
+        switch value {
+        case let s as String: [s]
+        case let a as [Any]: a.flatMap { strings(in: $0) }
+        case let d as [String: Any]: d.values.flatMap { strings(in: $0) }
+        default: []
+        }
+    }
+
     @Test func aBatchOfTwoHundredThousandBadMembersMakesOneDeadLetter() throws {
         let s = try Scenario(bootstrap: try TestBroker.require(), partitions: 1)
         let arn = "arn:aws:sts::111122223333:assumed-role/app/after-batch"
