@@ -158,6 +158,30 @@ struct FaultTests {
         #expect(inconsistentRepeats(reader.alerts).isEmpty)
     }
 
+    /// SIGTERM while the broker is frozen: nothing can be flushed or committed, and `run` still ends
+    /// within `shutdown_timeout`, not with a clean status (it committed nothing). A process started
+    /// once the broker is back replays from the last commit: no final alert is lost.
+    @Test(arguments: ["at_least_once", "exactly_once"])
+    func stopWhileTheBrokerIsFrozenKeepsTheShutdownBoundAndLosesNothing(guarantee: String) throws {
+        _ = try TestBroker.require()
+        let broker = try PrivateBroker()
+        let s = try Scenario(bootstrap: broker.bootstrap)
+        let expected = try s.simulate(["--count", "5000", "--attacks", "10", "--partitions", "4", "--seed", "9"])
+        let extra = ["--processing-guarantee", guarantee, "--instance-id", "stop-\(guarantee)", "--shutdown-timeout-seconds", "10"]
+        let tt = try s.start("stop-frozen", extra)
+        let caughtUp = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < caughtUp, !tt.log.contains("caught up with the input") { Thread.sleep(forTimeInterval: 0.1) }
+        broker.pause()
+        Thread.sleep(forTimeInterval: 1)
+        tt.signal(SIGTERM)
+        let status = tt.wait(timeout: .seconds(40))
+        broker.resume()
+        #expect(status != nil, "run ends within its shutdown bound with the broker frozen:\n\(tt.log.suffix(1500))")
+        #expect(status != 0, "a stop that committed nothing is not a clean stop:\n\(tt.log.suffix(1500))")
+        let (got, _, log) = try s.detectUntilFinals("after-frozen-stop", extra, covering: expected, timeout: .seconds(120))
+        #expect(got == expected, "\(diff(got, expected))\n\(log.suffix(1500))")
+    }
+
     /// A minute without a broker (SIGSTOP, then SIGCONT), longer than the session timeout and every
     /// 30 s client call: the member is ejected from its group and its transaction cannot complete.
     @Test(arguments: ["at_least_once", "exactly_once"])
