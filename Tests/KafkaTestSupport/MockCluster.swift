@@ -15,7 +15,7 @@ public final class MockCluster: @unchecked Sendable {
 
     /// Kafka error codes used by the tests.
     public enum ErrorCode: Int32, Sendable {
-        case messageTooLarge = 10, notCoordinator = 16, coordinatorNotAvailable = 15, unknownProducerId = 59,
+        case messageTooLarge = 10, notCoordinator = 16, topicAuthorizationFailed = 29, coordinatorNotAvailable = 15, unknownProducerId = 59,
              concurrentTransactions = 51
     }
 

@@ -40,6 +40,39 @@ struct MockClusterTests {
         #expect(inconsistentRepeats(output.alerts + refused.alerts).isEmpty)
     }
 
+    /// At-least-once, alerts not delivered (`TOPIC_AUTHORIZATION_FAILED`: neither retried nor a
+    /// refusal of the record) and first seen when partitions are revoked (no periodic commit in this
+    /// test): under cooperative-sticky the member keeps its other partitions, and no commit may move
+    /// them past an alert that was never delivered. The member stops instead; the one that takes
+    /// over replays from the last commit, and every final window arrives.
+    @Test func aDeliveryFailureSeenWhilePartitionsAreRevokedIsNeverCommittedPast() throws {
+        let mock = try MockCluster(brokers: 2)
+        let s = try Scenario(mock: mock)
+        mock.pushErrors(.produce, broker: 2, .topicAuthorizationFailed, count: 3)
+        let expected = try s.simulate(Self.traffic)
+        let noPeriodicCommit = ["--commit-interval-ms", "600000"]
+        let first = try s.start("revoke-a", noPeriodicCommit)
+        let caughtUp = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < caughtUp, mock.pendingErrors(.produce, broker: 2) > 0 || !first.log.contains("caught up with the input") {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        let second = try s.start("revoke-b", noPeriodicCommit)
+        let output = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        // The first member stops on the failure by itself; if it (wrongly) goes on, SIGTERM makes it commit.
+        let firstStatus = first.wait(timeout: .seconds(60))
+        if firstStatus == nil {
+            first.signal(SIGTERM)
+            _ = first.wait(timeout: .seconds(35))
+        }
+        let got = try s.awaitFinals(output, covering: expected, timeout: .seconds(120))
+        second.signal(SIGTERM)
+        #expect(second.wait(timeout: .seconds(35)) == 0)
+        #expect(got == expected, "\(diff(got, expected))\nfirst:\n\(first.log.suffix(2000))")
+        #expect(firstStatus == 1, "the member that saw the failure stops by itself, with an error")
+        #expect(first.log.contains("not delivered"))
+    }
+
     /// Exactly-once: a produce request to the output answered `UNKNOWN_PRODUCER_ID` (the transaction
     /// must be aborted), transaction ends answered with retriable coordinator errors. The process
     /// aborts, rewinds and goes on, and the traffic that follows makes every final alert, each
