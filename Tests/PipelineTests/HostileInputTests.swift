@@ -28,6 +28,32 @@ struct HostileInputTests {
         #expect(dead.allSatisfy { $0.header("tokentrail.error")?.stringValue == "event_time_in_future" })
     }
 
+    /// Matching events dated far in the past (two addresses in 1970, and year 1), on every partition
+    /// behind the traffic: late (year 1: out of range), counted, and nothing else: no alert for them.
+    @Test func eventsDatedFarInThePastAreLateAndChangeNothing() throws {
+        let s = try Scenario(bootstrap: try TestBroker.require())
+        let expected = try s.simulate(["--count", "5000", "--attacks", "10", "--partitions", "4", "--seed", "14"])
+        let tt = try s.start("past")
+        let reader = try AlertReader(bootstrap: s.bootstrap, topic: s.output)
+        let got = try s.awaitFinals(reader, covering: expected, timeout: .seconds(120))
+        let times = ["1970-01-01T00:00:00Z", "1970-01-01T00:01:00Z", "0001-01-01T00:00:00Z"]
+        try produceRaw(s.bootstrap, topic: s.input, (0..<4).flatMap { p in
+            times.indices.map { i in
+                (Int32(p), nil, Array(cloudTrailEvent(arn: "arn:aws:sts::111122223333:assumed-role/app/past\(p)", key: "ASIAPAST\(p)",
+                                                      ip: "198.51.100.\(10 * p + i + 1)", time: times[i]).utf8))
+            }
+        })
+        // A moment to read them (the 1970 pair would make an alert if it were not late).
+        try reader.read(until: .now + .seconds(8)) { _ in false }
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        #expect(got == expected, "\(diff(got, expected))\n\(tt.log.suffix(1500))")
+        #expect(!reader.alerts.contains { $0.principal.contains("/past") })
+        let late = tt.log.firstMatch(of: /eventsLate: (\d+)/).flatMap { Int($0.1) } ?? 0
+        let outOfRange = tt.log.firstMatch(of: /event_time_out_of_range\W+(\d+)/).flatMap { Int($0.1) } ?? 0
+        #expect(late == 8 && outOfRange == 4, "late \(late), out of range \(outOfRange)")
+    }
+
     @Test func watermarksFromTheFutureAndUnknownCheckpointVersionsAreRefused() throws {
         let s = try Scenario(bootstrap: try TestBroker.require())
         // What an earlier, poisoned run (or a hostile producer) left: checkpoints and upstream markers dated 2099.
