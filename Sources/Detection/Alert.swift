@@ -15,8 +15,6 @@ public struct Alert: Sendable, Hashable {
 
     /// Bumped when a field changes meaning or disappears (adding fields does not bump it).
     public static let schemaVersion = 1
-    /// For the record's content-type header.
-    public static let contentType = "application/json"
 
     public var id: String
     public var status: Status

@@ -133,7 +133,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         producer = try KafkaProducer(configuration: producerConfig, logger: logger, statistics: configuration.statistics, deliveryReport: { report in
             deliveries.reported(report.tag, error: report.error, record: report.record)
         })
-        try Self.prepareTopics(configuration: configuration, admin: admin, logger: logger, until: stop)
+        try TopicSetup.prepare(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
         inputPartitions = Self.inputPartitions(configuration.inputTopics, counts: counts)
         knownInputPartitions = Set(inputPartitions)
@@ -143,45 +143,6 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         checkpoints = try CheckpointReader(
             kafka: configuration.kafka, topic: checkpointTopic, partitions: checkpointPartitions,
             group: configuration.groupID, logger: logger)
-    }
-
-    /// Creates what tokentrail writes and is missing: repartition, checkpoint, output, dead-letter topics.
-    static func prepareTopics(configuration c: PipelineConfiguration, admin: KafkaAdmin, logger: Logger, until stop: () -> Bool) throws {
-        var counts = try admin.partitionCounts()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while c.inputTopics.contains(where: { counts[$0] == nil }) {
-            guard ContinuousClock.now < deadline, !stop() else {
-                throw KafkaError(code: .unknownTopicOrPartition,
-                                 message: "input topic(s) \(c.inputTopics.filter { counts[$0] == nil }) do not exist")
-            }
-            logger.warning("waiting for input topics", metadata: ["topics": "\(c.inputTopics)"])
-            Thread.sleep(forTimeInterval: 1)
-            counts = try admin.partitionCounts()
-        }
-        let inputMax = c.inputTopics.compactMap { counts[$0] }.max() ?? 1
-        let n = c.createdTopicPartitions > 0 ? c.createdTopicPartitions : inputMax
-        let retention = ["retention.ms": String(c.createdTopicRetentionMilliseconds)]
-        var specs = [
-            KafkaTopicSpec(name: c.outputTopic, partitions: n, replicationFactor: c.createdTopicReplicationFactor, config: retention),
-            KafkaTopicSpec(name: c.deadLetterTopic, partitions: n, replicationFactor: c.createdTopicReplicationFactor, config: retention),
-            // Compaction keeps the latest checkpoint per key (brokers that support it).
-            KafkaTopicSpec(name: c.effectiveCheckpointTopic, partitions: max(inputMax, n), replicationFactor: c.createdTopicReplicationFactor,
-                           config: retention.merging(["cleanup.policy": "compact,delete"]) { $1 }),
-        ]
-        if !c.inputKeyed {
-            specs.append(KafkaTopicSpec(name: c.effectiveRepartitionTopic, partitions: inputMax,
-                                        replicationFactor: c.createdTopicReplicationFactor, config: retention))
-        }
-        let missing = specs.filter { counts[$0.name] == nil }
-        if !missing.isEmpty {
-            logger.info("creating topics", metadata: ["topics": "\(missing.map(\.name))"])
-            try admin.createTopics(missing)
-            // Wait until the metadata shows them.
-            let until = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < until, try missing.contains(where: { try admin.partitionCounts()[$0.name] == nil }) {
-                Thread.sleep(forTimeInterval: 0.2)
-            }
-        }
     }
 
     private static var wallClock: EventTime {
@@ -604,13 +565,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private func sendAlerts(_ alerts: [Alert], consumedAt: Int64? = nil) throws {
         for alert in alerts {
             let measured = alert.status == .open && alert.revision == 1 ? consumedAt : nil
-            try send(topic: configuration.outputTopic, partition: nil, key: alert.recordKey, value: alert.json(), headers: [
-                KafkaHeader("tokentrail.alert_id", alert.id),
-                KafkaHeader("tokentrail.status", alert.status.rawValue),
-                KafkaHeader("tokentrail.revision", String(alert.revision)),
-                KafkaHeader("tokentrail.schema_version", String(Alert.schemaVersion)),
-                KafkaHeader("content-type", "application/json"),
-            ], consumedAt: measured)
+            let r = OutputRecords.alert(alert, topic: configuration.outputTopic)
+            try send(topic: r.topic, partition: nil, key: r.key, value: r.value, headers: r.headers, consumedAt: measured)
             counters.alertsProduced[alert.status.rawValue, default: 0] += 1
             logger.notice("alert", metadata: [
                 "alert_id": "\(alert.id)", "status": "\(alert.status.rawValue)", "revision": "\(alert.revision)",
@@ -620,46 +576,18 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
     }
 
-    /// One dead letter per input record, whatever it held: the original bytes (cut to
-    /// `deadLetterMaxBytes`), the first problem and a count per reason in headers, and its origin.
+    /// One dead letter per input record, whatever it held (`OutputRecords.deadLetter`).
     private func deadLetter(_ m: KafkaMessage, problems: RecordProblems) throws {
-        guard let first = problems.first else { return }
-        var headers = [
-            KafkaHeader("tokentrail.error", first.reason),
-            KafkaHeader("tokentrail.error.detail", first.detail),
-            KafkaHeader("tokentrail.errors", problems.summary),
-            KafkaHeader("tokentrail.error_count", String(problems.total)),
-            KafkaHeader("tokentrail.source.topic", m.topic),
-            KafkaHeader("tokentrail.source.partition", String(m.partition)),
-            KafkaHeader("tokentrail.source.offset", String(m.offset)),
-        ]
-        if let index = problems.indexes.first {
-            headers.append(KafkaHeader("tokentrail.record_index", String(index)))
-            headers.append(KafkaHeader("tokentrail.record_indexes", problems.indexes.map(String.init).joined(separator: ",")))
-        }
-        let size = m.valueCount
-        let limit = configuration.deadLetterMaxBytes
-        if size > limit {
-            headers.append(KafkaHeader("tokentrail.truncated", "true"))
-            headers.append(KafkaHeader("tokentrail.original_size", String(size)))
-        }
-        var key = m.key
-        if let k = key, k.count > Self.maxDeadLetterKeyBytes {
-            key = Array(k.prefix(Self.maxDeadLetterKeyBytes))
-            headers.append(KafkaHeader("tokentrail.key_truncated", "true"))
-            headers.append(KafkaHeader("tokentrail.original_key_size", String(k.count)))
-        }
-        let value = m.withValueBytes { Array($0.prefix(limit)) }
-        try send(topic: configuration.deadLetterTopic, partition: nil, key: key, value: value, headers: headers)
+        guard let first = problems.first,
+              let r = OutputRecords.deadLetter(m, problems: problems, topic: configuration.deadLetterTopic,
+                                               maxBytes: configuration.deadLetterMaxBytes) else { return }
+        try send(topic: r.topic, partition: nil, key: r.key, value: r.value, headers: r.headers)
         for (reason, n) in problems.counts { counters.deadLettered[reason, default: 0] += n }
         warnings.warning(logger, "dead-lettered a record", reason: first.reason, metadata: [
             "errors": "\(problems.summary)", LogKeys.topic: "\(m.topic)", LogKeys.partition: "\(m.partition)",
             LogKeys.offset: "\(m.offset)",
         ])
     }
-
-    /// A dead letter's key is the input record's, cut to this (the value is cut to `deadLetterMaxBytes`).
-    private static let maxDeadLetterKeyBytes = 16_384
 
     // MARK: timers
 
@@ -881,13 +809,13 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         guard let cut = RefusedRecords.cutForm(of: record, refusedBy: error, deadLetterTopic: configuration.deadLetterTopic) else {
             logger.error("the dead-letter topic refused the cut form of a refused record: given up", metadata: [
                 LogKeys.topic: "\(record.header(RefusedRecords.refusedTopicHeader) ?? "?")", LogKeys.errorCode: "\(error.code)",
-                "alert_id": "\(record.header("tokentrail.alert_id") ?? "-")",
+                "alert_id": "\(record.header(OutputRecords.Header.alertID) ?? "-")",
             ])
             return false
         }
         logger.error("the broker refused a record: it goes to the dead-letter topic in a cut form", metadata: [
             LogKeys.topic: "\(record.topic)", LogKeys.errorCode: "\(error.code)", "bytes": "\(record.value.count)",
-            "alert_id": "\(record.header("tokentrail.alert_id") ?? "-")",
+            "alert_id": "\(record.header(OutputRecords.Header.alertID) ?? "-")",
         ])
         counters.deadLettered[RefusedRecords.reason, default: 0] += 1
         try send(topic: cut.topic, partition: nil, key: cut.key, value: cut.value, headers: cut.headers)
@@ -1037,77 +965,5 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             routes[tp] = nil
             if let d = detects.removeValue(forKey: tp) { detector.drop(partition: d.id) }
         }
-    }
-}
-
-/// An at-least-once commit under way: waiting for the output sent before it, then for its checkpoints.
-struct PendingCommit {
-    enum Stage { case output, checkpoints }
-    var stage: Stage
-    /// Every record sent before this tag must be reported before the next step.
-    var barrier: UInt64
-    var offsets: [KafkaTopicPartitionOffset]
-    var checkpoints: [PartitionCheckpoint]
-    var owned: [KafkaTopicPartition]
-    var started: ContinuousClock.Instant
-    var warned = false
-}
-
-/// A record not delivered: the error, and the record as sent (when the report carried it).
-struct DeliveryFailure: Sendable {
-    var error: KafkaError
-    var record: KafkaProducedRecord?
-}
-
-/// Which records have delivery reports: every `send` takes a tag in increasing order, the
-/// producer's report (success or failure) hands it back; failures are kept until a commit takes them.
-final class DeliveryTracker: Sendable {
-    private struct State {
-        var next: UInt64 = 1
-        var outstanding = Set<UInt64>()
-        var failures: [DeliveryFailure] = []
-        /// Records whose latency is measured: tag -> when it started (wall clock, ms).
-        var measured: [UInt64: Int64] = [:]
-        var latencies: [Duration] = []
-    }
-
-    private let state = Mutex(State())
-
-    /// `start` (wall clock, ms): measure from then to the record's successful delivery report.
-    func issue(measuringFrom start: Int64? = nil) -> UInt64 {
-        state.withLock { s in
-            let tag = s.next
-            s.next += 1
-            s.outstanding.insert(tag)
-            if let start { s.measured[tag] = start }
-            return tag
-        }
-    }
-
-    /// Called on the producer's poll thread for every report.
-    func reported(_ tag: UInt64, error: KafkaError?, record: KafkaProducedRecord? = nil) {
-        state.withLock { s in
-            s.outstanding.remove(tag)
-            if let error { s.failures.append(DeliveryFailure(error: error, record: record)) }
-            // Bounded between takes (a pipeline without metrics never takes them).
-            if !s.measured.isEmpty, let start = s.measured.removeValue(forKey: tag), error == nil, s.latencies.count < 10_000 {
-                // Another host's clock (a batch routed elsewhere) can be ahead: never below zero.
-                let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-                s.latencies.append(.milliseconds(max(0, now - start)))
-            }
-        }
-    }
-
-    /// The latencies measured since the last call.
-    func takeLatencies() -> [Duration] { state.withLock { s in defer { s.latencies.removeAll() }; return s.latencies } }
-
-    /// The delivery errors reported since the last call.
-    func takeFailures() -> [DeliveryFailure] { state.withLock { s in defer { s.failures.removeAll() }; return s.failures } }
-
-    /// The next tag `issue` will give: a barrier after everything sent so far.
-    var issued: UInt64 { state.withLock { $0.next } }
-
-    func allReported(before barrier: UInt64) -> Bool {
-        state.withLock { s in !s.outstanding.contains { $0 < barrier } }
     }
 }

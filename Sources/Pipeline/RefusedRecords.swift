@@ -14,7 +14,7 @@ struct RefusedRecords {
     static let cutBytes = 16_384
     static let reason = "record_refused"
     /// The header that marks a cut form (its value: the topic the record was refused by).
-    static let refusedTopicHeader = "tokentrail.refused.topic"
+    static let refusedTopicHeader = OutputRecords.Header.refusedTopic
 
     private(set) var remembered = Set<String>()
     /// Alerts refused and replayed are rare; the bound only keeps a hostile stream from growing it.
@@ -29,11 +29,11 @@ struct RefusedRecords {
     /// What identifies a record across a replay: nil for records that are not alerts or dead letters.
     static func identity(topic: String, headers: [KafkaHeader]) -> String? {
         func value(_ name: String) -> String? { headers.first { $0.name == name }?.stringValue }
-        if let id = value("tokentrail.alert_id"), let revision = value("tokentrail.revision") {
+        typealias H = OutputRecords.Header
+        if let id = value(H.alertID), let revision = value(H.revision) {
             return "alert \(id)#\(revision)"
         }
-        if let t = value("tokentrail.source.topic"), let p = value("tokentrail.source.partition"),
-           let o = value("tokentrail.source.offset") {
+        if let t = value(H.sourceTopic), let p = value(H.sourcePartition), let o = value(H.sourceOffset) {
             return "dead letter \(t)/\(p)/\(o)"
         }
         return nil
@@ -49,18 +49,19 @@ struct RefusedRecords {
     /// earlier cut marks, and headers that say where it was going and why it was refused. Nil for
     /// a record that already is a cut form.
     static func cutForm(of record: KafkaProducedRecord, refusedBy error: KafkaError, deadLetterTopic: String) -> KafkaProducedRecord? {
-        guard record.header(refusedTopicHeader) == nil else { return nil }
-        let dropped: Set<String> = ["content-type", "tokentrail.truncated", "tokentrail.original_size"]
+        typealias H = OutputRecords.Header
+        guard record.header(H.refusedTopic) == nil else { return nil }
+        let dropped: Set<String> = [H.contentType, H.truncated, H.originalSize]
         var headers = record.headers.filter { !dropped.contains($0.name) }
-        if record.header("tokentrail.error") == nil {
-            headers.append(KafkaHeader("tokentrail.error", reason))
-            headers.append(KafkaHeader("tokentrail.error.detail", error.message))
+        if record.header(H.error) == nil {
+            headers.append(KafkaHeader(H.error, reason))
+            headers.append(KafkaHeader(H.errorDetail, error.message))
         }
-        headers.append(KafkaHeader(refusedTopicHeader, record.topic))
-        headers.append(KafkaHeader("tokentrail.refused.error", "\(error.code): \(error.message)"))
+        headers.append(KafkaHeader(H.refusedTopic, record.topic))
+        headers.append(KafkaHeader(H.refusedError, "\(error.code): \(error.message)"))
         if record.value.count > cutBytes {
-            headers.append(KafkaHeader("tokentrail.truncated", "true"))
-            headers.append(KafkaHeader("tokentrail.original_size", String(record.value.count)))
+            headers.append(KafkaHeader(H.truncated, "true"))
+            headers.append(KafkaHeader(H.originalSize, String(record.value.count)))
         }
         return KafkaProducedRecord(topic: deadLetterTopic, key: record.key, value: Array(record.value.prefix(cutBytes)), headers: headers)
     }
