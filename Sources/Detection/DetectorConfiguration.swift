@@ -7,6 +7,12 @@ public struct DetectorConfiguration: Sendable, Hashable {
     public var allowedLateness: Duration = .zero
     /// Idle advance after this much wall-clock silence on a caught-up partition; nil disables it.
     public var idleTimeout: Duration? = .seconds(30)
+    /// An input partition that has never yielded an event stops holding the detect watermark back
+    /// once it has been idle this long, even while others are active (it may never get data); nil:
+    /// ten times `idleTimeout`. Until then its first events, which may be old, are waited for.
+    public var emptyPartitionTimeout: Duration?
+    /// `emptyPartitionTimeout`, else ten times `idleTimeout` (30 s when that is off).
+    public var effectiveEmptyPartitionTimeout: Duration { emptyPartitionTimeout ?? (idleTimeout ?? .seconds(30)) * 10 }
     /// An event time more than this ahead of the wall clock is refused (dead-lettered): it would move
     /// a watermark into the future, fire every open window early and make later events late. Restored
     /// and upstream watermarks beyond the same bound are refused too.

@@ -1,5 +1,7 @@
+import Detection
 import Foundation
 import KafkaClient
+import Logging
 
 /// What is stored per owned partition before its offset is committed, and read back on assignment.
 ///
@@ -44,24 +46,8 @@ struct PartitionCheckpoint: Codable, Sendable, Hashable {
     }
 }
 
-/// A route stage's statement about one input partition, broadcast to every repartition partition
-/// with no key (observations always have one): its event-time watermark, and whether it is idle
-/// (caught up and silent for `idle_timeout`), in which case it may follow the wall clock.
-struct WatermarkMarker: Codable, Sendable, Hashable {
-    var topic: String
-    var partition: Int32
-    /// Highest event time seen minus the out-of-orderness bound; nil before the first event.
-    var watermark: Int64?
-    var idle: Bool
-    /// How long the partition has been idle, in milliseconds.
-    var idleMilliseconds: Int64
-    /// The route stage's wall clock minus the out-of-orderness bound, when sent.
-    var wallWatermark: Int64
-
-    var upstreamKey: String { "\(topic)/\(partition)" }
-
-    /// Whether neither of its watermarks is past `limit` (ms): the wall clock plus `time.max_future_skew`.
-    func isWithin(_ limit: Int64) -> Bool { (watermark ?? .min) <= limit && wallWatermark <= limit }
+extension WatermarkMarker {
+    /// JSON, as every version has written it (a nil watermark is left out).
     func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
     static func decode(_ bytes: UnsafeRawBufferPointer) -> WatermarkMarker? {
         try? JSONDecoder().decode(Self.self, from: Data(bytes))
@@ -141,44 +127,3 @@ final class CheckpointReader {
     func close() { try? consumer.close() }
 }
 
-import Logging
-
-/// The detect stage's watermark for one repartition partition: the minimum over every input
-/// partition of what its latest marker allows.
-///
-/// - An active partition allows its event-time watermark; one that has not seen an event yet holds
-///   the minimum back (its first events may be old: the skew case).
-/// - An idle partition that has seen events follows the wall clock (the stream stopped: close windows).
-/// - An idle partition that never saw an event follows the wall clock only when every input
-///   partition is idle, or once it has been idle for `emptyPartitionTimeout` (a partition that
-///   never gets data must not hold windows open for ever).
-/// - While no input partition has seen an event, nothing moves.
-enum UpstreamWatermark {
-    static func minimum(
-        _ upstream: [String: WatermarkMarker], over partitions: [KafkaTopicPartition], emptyPartitionTimeout: Int64
-    ) -> Int64? {
-        var markers: [WatermarkMarker] = []
-        markers.reserveCapacity(partitions.count)
-        for tp in partitions {
-            guard let m = upstream["\(tp.topic)/\(tp.partition)"] else { return nil }
-            markers.append(m)
-        }
-        // Before any input partition has seen an event there is no window to close, and the first
-        // events may be old (a backfill started after tokentrail): nothing moves yet.
-        guard markers.contains(where: { $0.watermark != nil }) else { return nil }
-        let allIdle = markers.allSatisfy(\.idle)
-        var minimum = Int64.max
-        for m in markers {
-            let allowed: Int64
-            if m.idle, m.watermark != nil || allIdle || m.idleMilliseconds >= emptyPartitionTimeout {
-                allowed = max(m.watermark ?? .min, m.wallWatermark)
-            } else if let w = m.watermark {
-                allowed = w
-            } else {
-                return nil
-            }
-            minimum = min(minimum, allowed)
-        }
-        return minimum
-    }
-}

@@ -40,6 +40,10 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// Every input partition that exists: the detect watermark is the minimum of their markers.
     /// Partitions added while running are found when a marker names one (`refreshInputPartitions`).
     private var inputPartitions: [KafkaTopicPartition] = []
+    /// `WatermarkMarker.upstreamKey` of each of `inputPartitions`.
+    private var inputPartitionKeys: [String] = []
+    /// `time.empty_partition_timeout` in milliseconds (`UpstreamWatermark`).
+    private let emptyPartitionTimeout: Int64
     private var knownInputPartitions: Set<KafkaTopicPartition> = []
     private var lastPartitionRefresh: ContinuousClock.Instant?
     private var repartitionPartitions = 0
@@ -108,6 +112,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         inputTopics = Set(configuration.inputTopics)
         rule = DetectionRule(configuration.detector.rule, enricher: configuration.enricher)
         maxFutureSkewMilliseconds = configuration.detector.maxFutureSkew.milliseconds
+        emptyPartitionTimeout = configuration.detector.effectiveEmptyPartitionTimeout.milliseconds
         let r = configuration.detector.rule
         decoder = CloudTrailDecoder(
             limits: configuration.decoderLimits,
@@ -136,6 +141,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         try TopicSetup.prepare(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
         inputPartitions = Self.inputPartitions(configuration.inputTopics, counts: counts)
+        inputPartitionKeys = inputPartitions.map { WatermarkMarker.upstreamKey(topic: $0.topic, partition: $0.partition) }
         knownInputPartitions = Set(inputPartitions)
         repartitionPartitions = counts[repartitionTopic] ?? 0
         pendingBatches = Array(repeating: nil, count: max(1, repartitionPartitions))
@@ -430,8 +436,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             state.upstream[marker.upstreamKey] = marker
             detects[tp] = state
             detector.noteActivity(partition: state.id, offset: m.offset, now: now)
-            let emptyTimeout = (configuration.detector.idleTimeout ?? .seconds(30)).milliseconds * 10
-            if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitions, emptyPartitionTimeout: emptyTimeout) {
+            if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitionKeys, emptyPartitionTimeout: emptyPartitionTimeout) {
                 try sendAlerts(detector.advance(partition: state.id, externalWatermark: EventTime(millisecondsSinceEpoch: minimum), now: now))
             }
             return
@@ -502,6 +507,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         let added = found.filter { !knownInputPartitions.contains($0) }
         guard !added.isEmpty else { return }
         inputPartitions += added
+        inputPartitionKeys += added.map { WatermarkMarker.upstreamKey(topic: $0.topic, partition: $0.partition) }
         knownInputPartitions.formUnion(added)
         logger.info("input partitions added", metadata: [LogKeys.partitions: "\(added)"])
     }

@@ -343,6 +343,14 @@ public enum ConfigSchema {
                     s.detector.idleTimeout = try r.duration(Duration.seconds(1)...day)
                 },
                 render: { $0.detector.idleTimeout.map { .string(DurationText.format($0)) } ?? .string("off") }),
+            key("time.empty_partition_timeout",
+                "An input partition that never yielded an event stops holding windows open after idling this long; null means ten times idle_timeout.",
+                allowed: "null, or \(DurationText.syntax), from 1s to 1d",
+                apply: { (s, r) throws(ConfigProblem) in
+                    if r.entry.value == .null { s.detector.emptyPartitionTimeout = nil; return }
+                    s.detector.emptyPartitionTimeout = try r.duration(Duration.seconds(1)...day)
+                },
+                render: { $0.detector.emptyPartitionTimeout.map { .string(DurationText.format($0)) } ?? .null }),
             duration("time.update_interval", \.detector.updateInterval, Duration.zero...day,
                      "At most one open-alert revision per this much event time while addresses keep arriving."),
             bool("time.emit_open_alerts", \.detector.emitOpenAlerts, "Emit open alerts as soon as a window meets the threshold; false: final alerts only."),

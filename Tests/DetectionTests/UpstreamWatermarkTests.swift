@@ -1,10 +1,9 @@
-import KafkaClient
+import Detection
 import Testing
-@testable import Pipeline
 
 /// The detect watermark from route markers: the rules that make skew exact and idle streams close.
 struct UpstreamWatermarkTests {
-    let parts = (0..<3).map { KafkaTopicPartition("in", Int32($0)) }
+    let parts = (0..<3).map { WatermarkMarker.upstreamKey(topic: "in", partition: Int32($0)) }
 
     func marker(_ p: Int32, _ w: Int64?, idle: Bool = false, idleFor: Int64 = 0, wall: Int64 = 1_000_000) -> (String, WatermarkMarker) {
         ("in/\(p)", WatermarkMarker(topic: "in", partition: p, watermark: w, idle: idle, idleMilliseconds: idleFor, wallWatermark: wall))
@@ -45,5 +44,20 @@ struct UpstreamWatermarkTests {
     @Test func aPartitionThatNeverGetsDataStopsHoldingAfterTheEmptyTimeout() {
         #expect(minimum([marker(0, 500), marker(1, 300), marker(2, nil, idle: true, idleFor: 299_999)]) == nil)
         #expect(minimum([marker(0, 500), marker(1, 300), marker(2, nil, idle: true, idleFor: 300_000)]) == 300)
+    }
+}
+
+/// The empty-partition timeout: its own setting, ten idle timeouts by default.
+struct EmptyPartitionTimeoutTests {
+    @Test func defaultsToTenIdleTimeoutsAndCanBeSetOnItsOwn() {
+        var c = DetectorConfiguration()
+        #expect(c.effectiveEmptyPartitionTimeout == .seconds(300))
+        c.idleTimeout = .seconds(3)
+        #expect(c.effectiveEmptyPartitionTimeout == .seconds(30))
+        c.emptyPartitionTimeout = .seconds(7)
+        #expect(c.effectiveEmptyPartitionTimeout == .seconds(7))
+        c.emptyPartitionTimeout = nil
+        c.idleTimeout = nil
+        #expect(c.effectiveEmptyPartitionTimeout == .seconds(300))
     }
 }
