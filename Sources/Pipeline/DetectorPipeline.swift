@@ -557,9 +557,13 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                     try sendCutForm(of: KafkaProducedRecord(topic: topic, key: key, value: value, headers: headers), refusedBy: error)
                     return
                 }
-                guard error.code == .queueFull else {
+                guard error.code == .queueFull, !stopRequested() else {
                     deliveries.reported(tag, error: nil)  // never enqueued: no report will come; thrown here
-                    throw error
+                    // Asked to stop with the queue still full (the broker away): give up rather than
+                    // wait; nothing past the last commit is lost, a restart replays it.
+                    throw error.code == .queueFull
+                        ? KafkaError(code: .queueFull, message: "stopping with the producer queue full: the broker is away", isFatal: true)
+                        : error
                 }
                 logger.warning("producer queue full for 10 s: the broker is slow or away; waiting", metadata: [LogKeys.topic: "\(topic)"])
             }
