@@ -77,6 +77,11 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private var stopRequested: @Sendable () -> Bool = { false }
     /// Called after each commit with the counters (metrics, readiness).
     public var onCommit: ((PipelineSnapshot) -> Void)?
+    /// Called on every turn of the run loop and of the waits that retry while the broker is away
+    /// (liveness: a thread that stops calling it is wedged).
+    public var onProgress: (() -> Void)?
+    /// An assignment (possibly empty) has come from the group since start (readiness).
+    private var joinedGroup = false
 
     struct RouteState {
         var watermarks: BoundedOutOfOrdernessWatermarks
@@ -178,6 +183,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         var lastTick = ContinuousClock.now
         var lastCommit = ContinuousClock.now
         while !stop() {
+            onProgress?()
             do {
                 var polled = 0
                 while polled < 5_000, let event = try consumer.poll(timeout: polled == 0 ? .milliseconds(100) : .zero) {
@@ -565,6 +571,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                         ? KafkaError(code: .queueFull, message: "stopping with the producer queue full: the broker is away", isFatal: true)
                         : error
                 }
+                onProgress?()
                 logger.warning("producer queue full for 10 s: the broker is slow or away; waiting", metadata: [LogKeys.topic: "\(topic)"])
             }
         }
@@ -760,7 +767,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             return PartitionProgress(partition: tp, watermark: watermark, lag: lag)
         }
         return PipelineSnapshot(counters: counters, owned: owned, partitions: progress, detector: stateSummary(),
-                                commitDuration: commitDuration, openAlertLatencies: deliveries.takeLatencies())
+                                commitDuration: commitDuration, openAlertLatencies: deliveries.takeLatencies(), joined: joinedGroup)
     }
 
     /// The detector's summary for the state gauges. It walks every window (15-70 ms for a million here, on
@@ -845,6 +852,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             if attempts == 1 || attempts % 10 == 0 {
                 logger.warning("\(what) timed out; retrying while the broker is away", metadata: ["attempts": "\(attempts)", "error": "\(failure.message)"])
             }
+            onProgress?()
             Thread.sleep(forTimeInterval: 1)
         }
     }
@@ -888,6 +896,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
 
     public func partitionsAssigned(_ partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
         counters.rebalances += 1
+        joinedGroup = true
         // New partitions may hold a backlog; one not yet read through keeps its start.
         backlog.caughtUp = false
         return restore(partitions)

@@ -53,14 +53,17 @@ public struct PipelineSnapshot: Sendable {
     /// Open alerts acknowledged since the previous snapshot: from the consumption of the event that
     /// opened each (its first revision) to the broker's acknowledgement of the alert.
     public var openAlertLatencies: [Duration]
+    /// The member has had an assignment from its group since it started (an empty one counts).
+    public var joined: Bool
     public init(counters: PipelineCounters, owned: [KafkaTopicPartition], partitions: [PartitionProgress],
-                detector: DetectorSummary, commitDuration: Duration, openAlertLatencies: [Duration] = []) {
+                detector: DetectorSummary, commitDuration: Duration, openAlertLatencies: [Duration] = [], joined: Bool = true) {
         self.counters = counters
         self.owned = owned
         self.partitions = partitions
         self.detector = detector
         self.commitDuration = commitDuration
         self.openAlertLatencies = openAlertLatencies
+        self.joined = joined
     }
 }
 

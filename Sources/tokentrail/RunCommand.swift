@@ -59,11 +59,12 @@ struct Run: ParsableCommand {
         let metrics = PipelineMetrics(version: TokenTrail.version, librdkafka: Librdkafka.version)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let readiness = Readiness(staleAfter: Readiness.staleBound(commitInterval: settings.commitInterval))
+        let liveness = Liveness(pipelines: settings.threads, timeout: settings.metrics.livenessTimeout)
         var server: OpsServer?
         if settings.metrics.enabled {
             do {
                 server = try OpsServer(host: settings.metrics.address, port: settings.metrics.port,
-                                       routes: OpsRoutes(metrics: metrics, readiness: readiness), logger: logger)
+                                       routes: OpsRoutes(metrics: metrics, readiness: readiness, liveness: liveness), logger: logger)
             } catch {
                 // A port someone chose must be served or the start fails; the default port is
                 // best effort, so that several processes on one host (tests, a laptop demo) still run.
@@ -80,7 +81,7 @@ struct Run: ParsableCommand {
         defer { server?.stop() }
 
         let stop = StopSignal()
-        stop.install(logger: logger, shutdownTimeout: settings.shutdownTimeout, onSignal: { readiness.stopping() })
+        stop.install(logger: logger, shutdownTimeout: settings.shutdownTimeout, onSignal: { readiness.stopping(); liveness.stop() })
         // `threads` pipelines, each its own group member (consumer, producer, thread), made here one
         // after the other so that a configuration error stops the start before anything runs.
         let failure = PipelineFailure()
@@ -112,11 +113,12 @@ struct Run: ParsableCommand {
         let enricher = setup.enricher
         let snapshots = PipelineSnapshots(pipelines: pipelines.count)
         for (index, pipeline) in pipelines.enumerated() {
+            pipeline.onProgress = { liveness.beat(index) }
             pipeline.onCommit = { snapshot in
                 snapshots.record(snapshot, from: index) { combined, oldestCommit in
                     metrics.publish(combined)
                     if let enricher { metrics.publish(geoIP: enricher.statistics) }
-                    if let oldestCommit { readiness.committed(ownedPartitions: combined.owned, at: oldestCommit) }
+                    if let oldestCommit { readiness.committed(ownedPartitions: combined.owned, joined: combined.joined, at: oldestCommit) }
                 }
             }
         }

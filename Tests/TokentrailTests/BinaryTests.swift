@@ -243,6 +243,35 @@ struct RunEndpointsEndToEndTests {
 }
 
 @Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+struct StandbyReadinessTests {
+    /// More members than partitions (keyed input, one partition, two processes): both report ready, one
+    /// of them as a standby that owns nothing (a rollout waits for readiness, and would hang on it).
+    @Test func aStandbyMemberWithNoPartitionsIsReady() throws {
+        let bootstrap = try TestBroker.require()
+        let input = TestBroker.unique("ct"), group = TestBroker.unique("tt-standby")
+        try TestBroker.createTopic(bootstrap, input, partitions: 1)
+        let ports = [try freePort(), try freePort()]
+        let members = try ports.map { port in
+            try Tokentrail(["run", "--bootstrap-servers", bootstrap, "--input-topic", input, "--input-keyed",
+                            "--output-topic", "\(group).alerts", "--dead-letter-topic", "\(group).dlq", "--group-id", group,
+                            "--session-timeout-ms", "6000", "--commit-interval-ms", "500", "--metrics-port", String(port)])
+        }
+        let deadline = ContinuousClock.now + .seconds(90)
+        var answers = [(status: 0, body: ""), (status: 0, body: "")]
+        while answers.contains(where: { $0.status != 200 }) || !answers.contains(where: { $0.body.hasPrefix("standby") }),
+              ContinuousClock.now < deadline, members.allSatisfy(\.process.isRunning) {
+            answers = ports.map { (try? httpGet($0, "/readyz")) ?? (0, "") }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        #expect(answers.allSatisfy { $0.status == 200 }, "\(answers)\n\(members.map { $0.stderr.suffix(1500) })")
+        #expect(answers.filter { $0.body.hasPrefix("standby") }.count == 1, "\(answers)")
+        #expect(answers.filter { $0.body.hasPrefix("consuming 1 partition") }.count == 1, "\(answers)")
+        for m in members { kill(m.process.processIdentifier, SIGTERM) }
+        for m in members { #expect(m.wait(timeout: .seconds(30)) == 0) }
+    }
+}
+
+@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct RejectedCredentialsTests {
     /// The broker refuses the SASL handshake: the process stops with an error that says
     /// authentication failed, and the password appears nowhere in its output.

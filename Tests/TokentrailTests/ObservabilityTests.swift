@@ -201,14 +201,19 @@ private func sample(_ text: String, _ series: String) -> Double? {
 }
 
 @Suite struct ReadinessTests {
-    @Test func readyOnlyWhileConsumingAndCommitting() {
+    @Test func readyOnceInTheGroupAndCommittingAlsoAsAStandby() {
         let r = Readiness(staleAfter: .seconds(10))
         let t0 = ContinuousClock.now
         #expect(!r.status(at: t0).ready)
         r.pipelineStarted()
         #expect(r.status(at: t0).reason.contains("first commit"))
-        r.committed(ownedPartitions: [], at: t0)
-        #expect(r.status(at: t0).reason == "no partitions assigned")
+        // Commits happen before the group's first assignment: not ready yet.
+        r.committed(ownedPartitions: [], joined: false, at: t0)
+        #expect(!r.status(at: t0).ready && r.status(at: t0).reason == "joining the consumer group")
+        // In the group with nothing assigned (more members than partitions): a ready standby.
+        r.committed(ownedPartitions: [], joined: true, at: t0)
+        #expect(r.status(at: t0).ready && r.status(at: t0).reason.hasPrefix("standby"))
+        #expect(!r.status(at: t0 + .seconds(11)).ready, "a standby that stops committing turns unready")
         r.committed(ownedPartitions: [KafkaTopicPartition("cloudtrail", 0)], at: t0)
         #expect(r.status(at: t0 + .seconds(5)).ready)
         #expect(!r.status(at: t0 + .seconds(11)).ready)
@@ -217,14 +222,38 @@ private func sample(_ text: String, _ series: String) -> Double? {
     }
 }
 
+@Suite struct LivenessTests {
+    @Test func failsOnlyWhenAPipelineThatHasStartedStopsMakingProgress() {
+        let l = Liveness(pipelines: 2, timeout: .seconds(60))
+        let t0 = ContinuousClock.now
+        #expect(l.status(at: t0 + .seconds(600)).alive, "before the first turn: connecting, not judged")
+        l.beat(0, at: t0)
+        l.beat(1, at: t0 + .seconds(50))
+        #expect(l.status(at: t0 + .seconds(59)).alive)
+        let wedged = l.status(at: t0 + .seconds(61))
+        #expect(!wedged.alive && wedged.reason.hasPrefix("pipeline 0 made no progress for 61s"), "\(wedged.reason)")
+        l.beat(0, at: t0 + .seconds(61))
+        #expect(l.status(at: t0 + .seconds(62)).alive)
+        l.stop()
+        #expect(l.status(at: t0 + .seconds(1_000)).alive, "shutting down: the shutdown bound takes over")
+    }
+}
+
 @Suite struct OpsServerTests {
     /// A real HTTP round trip over loopback: what Prometheus and a kubelet do.
     @Test func servesMetricsHealthAndReadiness() throws {
         let metrics = PipelineMetrics(version: "t", librdkafka: "t")
         let readiness = Readiness(staleAfter: .seconds(60))
-        let server = try OpsServer(host: "127.0.0.1", port: 0, routes: OpsRoutes(metrics: metrics, readiness: readiness),
+        let liveness = Liveness(pipelines: 1, timeout: .seconds(10))
+        let server = try OpsServer(host: "127.0.0.1", port: 0, routes: OpsRoutes(metrics: metrics, readiness: readiness, liveness: liveness),
                                    logger: quietLogger)
         defer { server.stop() }
+        #expect(try httpGet(server.port, "/healthz").status == 200)
+        // A pipeline thread whose last progress is older than the bound: liveness fails, with the reason.
+        liveness.beat(0, at: .now - .seconds(11))
+        let wedged = try httpGet(server.port, "/healthz")
+        #expect(wedged.status == 503 && wedged.body.contains("pipeline 0 made no progress"), "\(wedged)")
+        liveness.beat(0)
         #expect(try httpGet(server.port, "/healthz").status == 200)
         let notReady = try httpGet(server.port, "/readyz")
         #expect(notReady.status == 503 && notReady.body.contains("starting"))

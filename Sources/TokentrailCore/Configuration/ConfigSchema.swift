@@ -385,6 +385,8 @@ public enum ConfigSchema {
                 },
                 render: { .string($0.metrics.address) }),
             int("metrics.port", \.metrics.port, 0...65_535, "Listen port (9464: OpenTelemetry's Prometheus exporter port); 0 picks a free one (logged)."),
+            duration("metrics.liveness_timeout", \.metrics.livenessTimeout, Duration.seconds(10)...day,
+                     "/healthz fails when a pipeline thread has made no progress this long (wedged); a broker that is away does not fail it."),
 
             choice("logging.level", \.logging.level, "Lowest level logged; librdkafka's own lines follow it too."),
             choice("logging.format", \.logging.format, "json: one JSON object per line; text: for people; auto: json unless stderr is a terminal."),

@@ -119,6 +119,9 @@ public struct MetricsSettings: Sendable, Hashable {
     public var address = "127.0.0.1"
     /// 9464: the port OpenTelemetry's Prometheus exporter uses, free of Kafka's and Prometheus's own.
     public var port = 9464
+    /// Above the longest wait a healthy pipeline thread makes without a turn of its loop: two 30 s
+    /// flushes of a commit on a slow broker, a restore reading checkpoints.
+    public var livenessTimeout: Duration = .seconds(300)
     public init() {}
 }
 

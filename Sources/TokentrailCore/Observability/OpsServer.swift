@@ -56,10 +56,12 @@ public final class OpsServer: Sendable {
 public struct OpsRoutes: Sendable {
     let metrics: PipelineMetrics
     let readiness: Readiness
+    let liveness: Liveness?
 
-    public init(metrics: PipelineMetrics, readiness: Readiness) {
+    public init(metrics: PipelineMetrics, readiness: Readiness, liveness: Liveness? = nil) {
         self.metrics = metrics
         self.readiness = readiness
+        self.liveness = liveness
     }
 
     public func respond(method: String, path: String) -> OpsResponse {
@@ -73,7 +75,8 @@ public struct OpsRoutes: Sendable {
             metrics.setReady(status.ready)
             return OpsResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.render())
         case "/healthz":
-            return OpsResponse(status: 200, contentType: text, body: Array("ok\n".utf8))
+            let status = liveness?.status() ?? Liveness.Status(alive: true, reason: "ok")
+            return OpsResponse(status: status.alive ? 200 : 503, contentType: text, body: Array("\(status.reason)\n".utf8))
         case "/readyz":
             let status = readiness.status()
             metrics.setReady(status.ready)

@@ -40,6 +40,7 @@ public final class PipelineSnapshots: Sendable {
                 }
                 let s = entry.snapshot
                 combined.counters = combined.counters + s.counters
+                combined.joined = combined.joined && s.joined
                 combined.owned += s.owned
                 combined.partitions += s.partitions
                 combined.detector.windows += s.detector.windows

@@ -4,10 +4,12 @@ import Synchronization
 
 /// Whether this member is doing its job, for `/readyz`.
 ///
-/// Ready means: the pipeline has started (it reached the broker: topic metadata was read), owns
-/// at least one partition, and committed recently. The pipeline commits every `commit_interval`
-/// even when no record arrives, so an idle but connected member stays ready; a member stuck or
-/// cut off from the broker (commits postponed) turns unready after `staleAfter`.
+/// Ready means: the pipeline has started (it reached the broker: topic metadata was read), has
+/// joined the consumer group (received an assignment, possibly empty), and committed recently.
+/// The pipeline commits every `commit_interval` even when no record arrives, so an idle but
+/// connected member stays ready, and so does a standby that owns no partition (more members than
+/// partitions: it takes over when another leaves). A member stuck or cut off from the broker
+/// (commits postponed) turns unready after `staleAfter`.
 public final class Readiness: Sendable {
     public struct Status: Sendable, Hashable {
         public var ready: Bool
@@ -18,6 +20,7 @@ public final class Readiness: Sendable {
         var started = false
         var stopping = false
         var ownedPartitions = 0
+        var joined = false
         var lastCommit: ContinuousClock.Instant?
     }
 
@@ -33,9 +36,11 @@ public final class Readiness: Sendable {
     public func pipelineStarted() { state.withLock { $0.started = true } }
     public func stopping() { state.withLock { $0.stopping = true } }
 
-    public func committed(ownedPartitions: [KafkaTopicPartition], at now: ContinuousClock.Instant = .now) {
+    /// `joined`: every pipeline has had an assignment from the group (an empty one counts).
+    public func committed(ownedPartitions: [KafkaTopicPartition], joined: Bool = true, at now: ContinuousClock.Instant = .now) {
         state.withLock {
             $0.ownedPartitions = ownedPartitions.count
+            $0.joined = joined
             $0.lastCommit = now
         }
     }
@@ -49,7 +54,8 @@ public final class Readiness: Sendable {
         if age > staleAfter {
             return Status(ready: false, reason: "no commit for \(age.components.seconds)s (bound \(staleAfter.components.seconds)s)")
         }
-        guard s.ownedPartitions > 0 else { return Status(ready: false, reason: "no partitions assigned") }
+        guard s.joined else { return Status(ready: false, reason: "joining the consumer group") }
+        guard s.ownedPartitions > 0 else { return Status(ready: true, reason: "standby: in the group, no partitions assigned") }
         return Status(ready: true, reason: "consuming \(s.ownedPartitions) partition(s)")
     }
 }
