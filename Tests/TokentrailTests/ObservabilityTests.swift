@@ -222,6 +222,31 @@ private func sample(_ text: String, _ series: String) -> Double? {
     }
 }
 
+@Suite struct AlertingRulesTests {
+    /// Every metric the Prometheus rules (deploy/prometheus) name is one `/metrics` exports: a rule on a
+    /// renamed or misspelt metric would never fire.
+    @Test func everyMetricTheRulesNameIsExported() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let rules = try String(contentsOf: root.appendingPathComponent("deploy/prometheus/tokentrail.rules.yml"), encoding: .utf8)
+        let named = Set(rules.matches(of: /tokentrail_[a-z_]+/).map { String($0.output) })
+        #expect(named.count >= 8, "\(named)")
+        // Every series present: each counter moved, each labelled family with a label, a partition's progress.
+        let metrics = PipelineMetrics(version: "t", librdkafka: "t")
+        var c = PipelineCounters()
+        c.recordsConsumed = 1; c.eventsDecoded = 1; c.eventsPrefiltered = 1; c.eventsRejected = ["x": 1]
+        c.observationsRouted = 1; c.observationsProcessed = 1; c.eventsLate = 1; c.windowsRefused = 1
+        c.deadLettered = ["x": 1]; c.watermarksRefused = ["x": 1]; c.alertsProduced = ["open": 1]
+        c.markersSent = 1; c.commits = 1; c.transactionsAborted = 1; c.rebalances = 1
+        let tp = KafkaTopicPartition("cloudtrail", 0)
+        metrics.publish(PipelineSnapshot(counters: c, owned: [tp], partitions: [PartitionProgress(partition: tp, watermark: 1, lag: 1)],
+                                         detector: DetectorSummary(), commitDuration: .milliseconds(1)))
+        metrics.setReady(true)
+        let text = String(decoding: metrics.render(), as: UTF8.self)
+        let exported = Set(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE tokentrail_") }.map { String($0.split(separator: " ")[2]) })
+        #expect(named.subtracting(exported).isEmpty, "named by the rules, not exported: \(named.subtracting(exported).sorted())")
+    }
+}
+
 @Suite struct LivenessTests {
     @Test func failsOnlyWhenAPipelineThatHasStartedStopsMakingProgress() {
         let l = Liveness(pipelines: 2, timeout: .seconds(60))
