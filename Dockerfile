@@ -15,6 +15,12 @@ RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 zli
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 tokentrail
 COPY --from=build /out/tokentrail /usr/local/bin/tokentrail
 COPY config/tokentrail.yaml /etc/tokentrail/tokentrail.yaml
+# The file above, or the ConfigMap mounted over /etc/tokentrail, is read at start; the environment and
+# flags still override it. Inside a container the metrics endpoint must listen on every interface to be
+# reachable through a published port or by Prometheus and the kubelet.
+ENV TOKENTRAIL_CONFIG=/etc/tokentrail/tokentrail.yaml \
+    TOKENTRAIL_METRICS__ADDRESS=0.0.0.0
+EXPOSE 9464
 USER tokentrail
 ENTRYPOINT ["/usr/local/bin/tokentrail"]
 CMD ["run"]

@@ -204,6 +204,21 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         #expect(problems("", environment: ["TOKENTRAIL_RULE__THRESHOLD": "many"]).map(\.path) == ["rule.threshold"])
     }
 
+    /// What Kubernetes injects for a Service named `tokentrail` (service links) is neither a key nor a
+    /// warning; a misspelt key next to them still is.
+    @Test func kubernetesServiceLinksAreSkippedSilently() throws {
+        let links = [
+            "TOKENTRAIL_PORT": "tcp://10.96.0.12:9464", "TOKENTRAIL_SERVICE_HOST": "10.96.0.12",
+            "TOKENTRAIL_SERVICE_PORT": "9464", "TOKENTRAIL_SERVICE_PORT_METRICS": "9464",
+            "TOKENTRAIL_PORT_9464_TCP": "tcp://10.96.0.12:9464", "TOKENTRAIL_PORT_9464_TCP_PROTO": "tcp",
+            "TOKENTRAIL_PORT_9464_TCP_PORT": "9464", "TOKENTRAIL_PORT_9464_TCP_ADDR": "10.96.0.12",
+        ]
+        let resolved = try ConfigurationLoader.resolveWithSources([ConfigurationLoader.environmentLayer(links.merging(["TOKENTRAIL_GROUPID": "x"]) { $1 })])
+        #expect(resolved.warnings.map(\.path) == ["groupid"])
+        #expect(ConfigurationLoader.isServiceLink("TOKENTRAIL_PORT_9464_UDP") && !ConfigurationLoader.isServiceLink("TOKENTRAIL_PORTS"))
+        #expect(!ConfigurationLoader.isServiceLink("TOKENTRAIL_METRICS__PORT") && !ConfigurationLoader.isServiceLink("TOKENTRAIL_PORT_X_TCP"))
+    }
+
     @Test func configFileComesFromFlagThenEnvironment() {
         #expect(ConfigurationLoader.configFilePath(flag: "a.yaml", environment: ["TOKENTRAIL_CONFIG": "b.yaml"]) == "a.yaml")
         #expect(ConfigurationLoader.configFilePath(flag: nil, environment: ["TOKENTRAIL_CONFIG": "b.yaml"]) == "b.yaml")

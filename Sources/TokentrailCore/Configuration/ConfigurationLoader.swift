@@ -262,7 +262,7 @@ public enum ConfigurationLoader {
     public static func environmentLayer(_ environment: [String: String]) -> ConfigLayer {
         var layer = ConfigLayer()
         for (variable, value) in environment.sorted(by: { $0.key < $1.key }) where variable.hasPrefix(environmentPrefix) {
-            guard variable != configFileVariable else { continue }
+            guard variable != configFileVariable, !isServiceLink(variable) else { continue }
             let rest = variable.dropFirst(environmentPrefix.count)
             let source = ConfigSource.environment(variable: variable)
             if rest.hasPrefix("KAFKA__") {
@@ -283,6 +283,20 @@ public enum ConfigurationLoader {
             }
         }
         return layer
+    }
+
+    /// Kubernetes gives every container variables for each Service of its namespace (service links,
+    /// unless `enableServiceLinks: false`); a Service named `tokentrail` makes `TOKENTRAIL_PORT`,
+    /// `TOKENTRAIL_SERVICE_HOST`, `TOKENTRAIL_PORT_9464_TCP_ADDR` and the like. No configuration key has
+    /// those shapes: they are skipped without a warning.
+    public static func isServiceLink(_ variable: String) -> Bool {
+        let rest = variable.dropFirst(environmentPrefix.count)
+        if rest == "PORT" || rest == "SERVICE_HOST" || rest == "SERVICE_PORT" || rest.hasPrefix("SERVICE_PORT_") { return true }
+        // PORT_<number>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]
+        let parts = rest.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts[0] == "PORT", parts[1].allSatisfy(\.isNumber), !parts[1].isEmpty,
+              ["TCP", "UDP", "SCTP"].contains(parts[2]) else { return false }
+        return parts.count == 3 || (parts.count == 4 && ["PROTO", "PORT", "ADDR"].contains(parts[3]))
     }
 
     /// The environment variable that sets a key (for docs and messages).
