@@ -219,6 +219,20 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         #expect(!ConfigurationLoader.isServiceLink("TOKENTRAIL_METRICS__PORT") && !ConfigurationLoader.isServiceLink("TOKENTRAIL_PORT_X_TCP"))
     }
 
+    /// The Kubernetes example's configuration (deploy/kubernetes/configmap.yaml) is one `run` accepts.
+    @Test func theKubernetesConfigMapHoldsAValidConfiguration() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let manifest = try String(contentsOf: root.appendingPathComponent("deploy/kubernetes/configmap.yaml"), encoding: .utf8)
+        // The block scalar under `tokentrail.yaml: |`, its indentation removed.
+        let lines = manifest.split(separator: "\n", omittingEmptySubsequences: false)
+        let start = try #require(lines.firstIndex { $0.trimmingCharacters(in: .whitespaces) == "tokentrail.yaml: |" })
+        let body = lines[(start + 1)...].prefix { $0.hasPrefix("    ") || $0.isEmpty }.map { $0.dropFirst(min(4, $0.count)) }.joined(separator: "\n")
+        #expect(body.contains("group_id: tokentrail"))
+        let resolved = try ConfigurationLoader.resolveWithSources([ConfigurationLoader.yamlLayer(body, path: "configmap.yaml")])
+        #expect(resolved.warnings.isEmpty, "\(resolved.warnings)")
+        #expect(resolved.settings.metrics.address == "0.0.0.0" && resolved.settings.inputTopics == ["cloudtrail"])
+    }
+
     @Test func configFileComesFromFlagThenEnvironment() {
         #expect(ConfigurationLoader.configFilePath(flag: "a.yaml", environment: ["TOKENTRAIL_CONFIG": "b.yaml"]) == "a.yaml")
         #expect(ConfigurationLoader.configFilePath(flag: nil, environment: ["TOKENTRAIL_CONFIG": "b.yaml"]) == "b.yaml")
