@@ -219,6 +219,28 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         #expect(!ConfigurationLoader.isServiceLink("TOKENTRAIL_METRICS__PORT") && !ConfigurationLoader.isServiceLink("TOKENTRAIL_PORT_X_TCP"))
     }
 
+    /// `${file:/path}`: a secret mounted as a file (a Kubernetes Secret) is read, less its final line
+    /// break; an unreadable or relative one is a problem of its key that never shows a content.
+    @Test func fileReferencesReadSecretsMountedAsFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "s3cr3t-from-file\n".write(to: dir.appendingPathComponent("password"), atomically: true, encoding: .utf8)
+        try "soc-detect".write(to: dir.appendingPathComponent("group"), atomically: true, encoding: .utf8)
+        let yaml = """
+            kafka:
+              sasl.password: ${file:\(dir.path)/password}
+            group_id: ${file:\(dir.path)/group}
+            """
+        let resolved = try ConfigurationLoader.resolveWithSources([ConfigurationLoader.yamlLayer(yaml, path: "t.yaml")])
+        #expect(resolved.settings.kafka["sasl.password"] == "s3cr3t-from-file")
+        #expect(resolved.settings.groupID == "soc-detect")
+        #expect(SecretMasking.secretValues(resolved.settings).contains("s3cr3t-from-file"), "masked in logs like any secret")
+        let bad = problems("kafka:\n  sasl.password: ${file:\(dir.path)/missing}\ngroup_id: ${file:relative/group}\n")
+        #expect(bad.map(\.path).sorted() == ["group_id", "kafka.sasl.password"], "\(bad)")
+        #expect(bad.allSatisfy { !$0.description.contains("s3cr3t") })
+    }
+
     /// The Kubernetes example's configuration (deploy/kubernetes/configmap.yaml) is one `run` accepts.
     @Test func theKubernetesConfigMapHoldsAValidConfiguration() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -29,6 +29,7 @@ public enum ConfigurationLoader {
             settings.ruleProfile = name
             settings.detector.rule = profile
         }
+        let layers = layers.map(expandingFileReferences)
         var sources: [String: ConfigSource] = [:]
         let warnings = layers.flatMap(\.warnings)
         var problems: [ConfigProblem] = []
@@ -283,6 +284,38 @@ public enum ConfigurationLoader {
             }
         }
         return layer
+    }
+
+    /// A value written `${file:/path}` is the content of that file, less a final line break: secrets
+    /// mounted as files (Kubernetes Secrets, Docker secrets) without putting them in the environment.
+    /// A file that cannot be read is a problem of the key that names it; its content is never shown.
+    static func expandingFileReferences(_ layer: ConfigLayer) -> ConfigLayer {
+        var out = layer
+        func expand(_ key: String, _ entry: ConfigEntry) -> ConfigEntry? {
+            guard case .scalar(let v) = entry.value else { return entry }
+            let text = v.trimmingSpaces
+            guard text.hasPrefix("${file:"), text.hasSuffix("}") else { return entry }
+            let path = String(text.dropFirst("${file:".count).dropLast())
+            guard path.hasPrefix("/") else {
+                out.problems.append(ConfigProblem(path: key, value: "'\(text)'", problem: "names a file by a relative path",
+                                                  allowed: "${file:/absolute/path}", source: entry.source))
+                return nil
+            }
+            do {
+                var content = try String(contentsOfFile: path, encoding: .utf8)
+                if content.hasSuffix("\r\n") { content.removeLast(2) } else if content.hasSuffix("\n") { content.removeLast() }
+                return ConfigEntry(.scalar(content), source: entry.source)
+            } catch {
+                out.problems.append(ConfigProblem(path: key, value: "'\(text)'", problem: "cannot be read: \(error.localizedDescription)",
+                                                  allowed: "${file:/absolute/path} naming a readable UTF-8 file", source: entry.source))
+                return nil
+            }
+        }
+        let values = layer.values.compactMap { v in expand(v.path, v.entry).map { (path: v.path, entry: $0) } }
+        let kafka = layer.kafka.compactMap { k in expand("kafka.\(k.name)", k.entry).map { (name: k.name, entry: $0) } }
+        out.values = values
+        out.kafka = kafka
+        return out
     }
 
     /// Kubernetes gives every container variables for each Service of its namespace (service links,
