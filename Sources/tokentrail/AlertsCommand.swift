@@ -4,15 +4,16 @@ import KafkaClient
 import Logging
 
 /// `tokentrail alerts`: follows the alert topic and prints each alert as one readable line (or the
-/// raw JSON), for the demo and for a person at a terminal. Reads outside any shared group.
+/// raw JSON), for the demo and for a person at a terminal. Reads outside any shared group. The
+/// cluster, its security settings and the alert topic come from the same configuration as `run`'s
+/// (`--config`, `TOKENTRAIL_*`, `--kafka`, `--bootstrap-servers`), so it reaches a secured cluster too.
 struct Alerts: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print alerts from the alert topic as they arrive, one readable line each.")
 
-    @Option(help: "Kafka bootstrap servers.")
-    var bootstrapServers = "127.0.0.1:9092"
-    @Option(help: "The alert topic.")
-    var topic = "tokentrail.alerts"
+    @OptionGroup var options: ConfigurationOptions
+    @Option(help: "The alert topic (default: topics.output).")
+    var topic: String?
     @Flag(help: "Start at the oldest alert instead of new ones only.")
     var fromBeginning = false
     @Flag(help: "Print each alert's JSON unchanged.")
@@ -25,10 +26,16 @@ struct Alerts: ParsableCommand {
     var timeoutSeconds = 0
 
     func run() throws {
+        let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
+        for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
+        let settings = resolved.settings
+        let topic = self.topic ?? settings.outputTopic
+        var kafka = settings.pipelineConfiguration.kafka
+        if settings.kafka["client.id"] == "tokentrail" { kafka.clientID = "tokentrail-alerts" }
         var logger = Logger(label: "tokentrail.alerts") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
         var config = KafkaConsumerConfiguration(
-            common: KafkaConfiguration(bootstrapServers: bootstrapServers),
+            common: kafka,
             groupID: "tokentrail-alerts-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))",
             sessionTimeoutMilliseconds: 6000, autoOffsetReset: fromBeginning ? .earliest : .latest)
         config.reportEndOfPartition = false

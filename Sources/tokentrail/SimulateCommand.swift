@@ -49,8 +49,9 @@ struct Simulate: ParsableCommand {
     var rate: Double = 0
     @Option(help: "Produce to this Kafka topic (created with --partitions if missing) instead of stdout.")
     var topic: String?
-    @Option(help: "Kafka bootstrap servers (with --topic).")
-    var bootstrapServers: String?
+    /// The cluster and its security settings (with --topic), as `run` reads them: `--config`,
+    /// `TOKENTRAIL_*`, `--kafka`, `--bootstrap-servers`.
+    @OptionGroup var options: ConfigurationOptions
     @Option(help: "retention.ms of a topic this command creates.")
     var retentionMs = 7 * 24 * 3_600_000
     @Option(help: "interleaved (event-time order across partitions) or sequential (all of partition 0, then 1, ...).")
@@ -64,7 +65,7 @@ struct Simulate: ParsableCommand {
         guard durationMinutes >= 1 else { throw ValidationError("--duration-minutes must be >= 1") }
         guard maxDisorderSeconds >= 0 else { throw ValidationError("--max-disorder-seconds must be >= 0") }
         guard RFC3339.parse(start) != nil else { throw ValidationError("--start is not RFC 3339: \(start)") }
-        if bootstrapServers != nil && topic == nil { throw ValidationError("--bootstrap-servers needs --topic") }
+        if options.bootstrapServers != nil && topic == nil { throw ValidationError("--bootstrap-servers needs --topic") }
         if let topic, topic.isEmpty { throw ValidationError("--topic must not be empty") }
     }
 
@@ -96,7 +97,13 @@ struct Simulate: ParsableCommand {
                 throw CommandFailure("cannot write --expect file \(expect): \(error.localizedDescription)")
             }
         }
-        let sink: any RecordSink = try topic.map { try KafkaSink(topic: $0, bootstrap: bootstrapServers ?? "127.0.0.1:9092", partitions: partitions, retentionMs: retentionMs, largeRecords: badRecords > 0) } ?? StdoutSink()
+        let sink: any RecordSink = try topic.map { topic in
+            let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
+            for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
+            var kafka = resolved.settings.pipelineConfiguration.kafka
+            if resolved.settings.kafka["client.id"] == "tokentrail" { kafka.clientID = "tokentrail-simulate" }
+            return try KafkaSink(topic: topic, kafka: kafka, partitions: partitions, retentionMs: retentionMs, largeRecords: badRecords > 0)
+        } ?? StdoutSink()
         var progress = ProgressLine(unit: .events, total: count)
         let began = ContinuousClock.now
         var paced = 0
@@ -148,8 +155,7 @@ final class StdoutSink: RecordSink {
 final class KafkaSink: RecordSink {
     let output: TopicProducer
 
-    init(topic: String, bootstrap: String, partitions: Int, retentionMs: Int, largeRecords: Bool) throws {
-        let common = KafkaConfiguration(bootstrapServers: bootstrap, clientID: "tokentrail-simulate")
+    init(topic: String, kafka common: KafkaConfiguration, partitions: Int, retentionMs: Int, largeRecords: Bool) throws {
         var config = ["retention.ms": String(retentionMs)]
         if largeRecords { config["max.message.bytes"] = String(16 << 20) }
         var producerConfiguration = KafkaProducerConfiguration(common: common)

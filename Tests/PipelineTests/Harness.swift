@@ -15,6 +15,8 @@ final class TokentrailProcess: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: logURL)
         process.executableURL = Self.binary
         process.arguments = arguments
+        // The test's own TOKENTRAIL_* variables (the broker address) must not reach it as config keys.
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TOKENTRAIL_") }
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
