@@ -101,8 +101,8 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
-            name: "CloudTrailTests", dependencies: ["CloudTrail"], exclude: ["Fixtures"], swiftSettings: strict),
-        .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail"], swiftSettings: strict),
+            name: "CloudTrailTests", dependencies: ["CloudTrail", "Simulation"], exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "CloudTrail", "Simulation"], swiftSettings: strict),
         .testTarget(
             name: "SimulationTests",
             dependencies: ["Simulation", "CloudTrail", "Detection", "KafkaClient", "KafkaTestSupport"],

@@ -54,7 +54,7 @@ final class DeliveryTracker: Sendable {
             // Bounded between takes (a pipeline without metrics never takes them).
             if !s.measured.isEmpty, let start = s.measured.removeValue(forKey: tag), error == nil, s.latencies.count < 10_000 {
                 // Another host's clock (a batch routed elsewhere) can be ahead: never below zero.
-                let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+                let now = wallClockMilliseconds()
                 s.latencies.append(.milliseconds(max(0, now - start)))
             }
         }
@@ -73,3 +73,6 @@ final class DeliveryTracker: Sendable {
         state.withLock { s in !s.outstanding.contains { $0 < barrier } }
     }
 }
+
+/// The wall clock in milliseconds since the epoch (what Kafka timestamps and event times count in).
+func wallClockMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }

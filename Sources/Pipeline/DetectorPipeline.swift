@@ -157,7 +157,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
 
     private static var wallClock: EventTime {
-        EventTime(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+        EventTime(millisecondsSinceEpoch: wallClockMilliseconds())
     }
 
     // MARK: run

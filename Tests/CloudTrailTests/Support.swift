@@ -1,5 +1,6 @@
 import Foundation
 @testable import CloudTrail
+import Simulation
 
 /// The fixture files beside this source: CloudTrail's documented shapes, also the fuzz seed corpus.
 enum Fixture {
@@ -36,18 +37,8 @@ extension String {
     var bytes: [UInt8] { Array(utf8) }
 }
 
-/// SplitMix64: a seeded generator, so a failing property case is reproducible from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The simulator's seeded generator (SplitMix64): a failing property case replays from its seed.
+typealias SeededRandom = SplitMix64
 
 /// gzip with stored (uncompressed) deflate blocks: enough to wrap any test document without zlib.
 enum StoredGzip {

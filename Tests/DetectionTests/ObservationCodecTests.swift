@@ -118,27 +118,6 @@ struct ObservationCodecTests {
     }
 }
 
-@Suite("Checkpoint binary codec")
-struct CheckpointCodecTests {
-    @Test(arguments: [
-        DetectorCheckpoint(safeOffset: 0, watermark: nil, nextOffset: nil),
-        DetectorCheckpoint(safeOffset: 1_234_567, watermark: at(baseTime), nextOffset: 1_234_600),
-        DetectorCheckpoint(safeOffset: .max, watermark: at(-1), nextOffset: .min),
-    ])
-    func roundTrips(_ checkpoint: DetectorCheckpoint) throws {
-        #expect(try DetectorCheckpoint(decoding: checkpoint.encode()) == checkpoint)
-    }
-
-    @Test func garbageIsAnError() {
-        let bytes = DetectorCheckpoint(safeOffset: 99, watermark: at(baseTime), nextOffset: 120).encode()
-        for n in 0..<bytes.count {
-            #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: bytes.prefix(n)) }
-        }
-        #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: bytes + [1]) }
-        #expect(throws: ObservationDecodingError.self) { try DetectorCheckpoint(decoding: [0x43, 1, 0xFF, 0]) }
-    }
-}
-
 @Suite("Observation binary codec: enrichment (version 2)")
 struct ObservationEnrichmentCodecTests {
     static let enriched: Observation = {

@@ -3,19 +3,10 @@ import Foundation
 import Testing
 
 @testable import Detection
+import Simulation
 
-/// SplitMix64: a seeded generator, so every property test replays the same streams.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The simulator's seeded generator (SplitMix64): a failing property case replays from its seed.
+typealias SeededRandom = SplitMix64
 
 /// 2026-03-02T08:00:00Z, on a 30-minute boundary.
 let baseTime: Int64 = 1_772_438_400_000
