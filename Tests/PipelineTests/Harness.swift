@@ -36,6 +36,8 @@ final class TokentrailProcess: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        // Failures quote the log; TOKENTRAIL_KEEP_TEST_LOGS=1 keeps the file for a closer look.
+        if ProcessInfo.processInfo.environment["TOKENTRAIL_KEEP_TEST_LOGS"] != "1" { try? FileManager.default.removeItem(at: logURL) }
     }
 
     /// Arguments shared by the end-to-end tests: short session, frequent commits, short idle timeout.

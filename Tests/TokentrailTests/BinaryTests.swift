@@ -47,6 +47,11 @@ final class Tokentrail: @unchecked Sendable {
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        // Failures quote the output; TOKENTRAIL_KEEP_TEST_LOGS=1 keeps the files for a closer look.
+        if ProcessInfo.processInfo.environment["TOKENTRAIL_KEEP_TEST_LOGS"] != "1" {
+            try? FileManager.default.removeItem(at: outURL)
+            try? FileManager.default.removeItem(at: errURL)
+        }
     }
 }
 
