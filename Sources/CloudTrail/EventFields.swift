@@ -120,8 +120,7 @@ extension CloudTrailDecoder {
         let first = result.lent.count
         decodeDocument(document, into: &result, lending: true)
         guard let base = document.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
-        // One or a few events: `removeLast` each is cheaper than the general `removeSubrange`
-        // (~150 instructions per record).
+        // One or a few events: `removeLast` each is cheaper than the general `removeSubrange`.
         defer { while result.lent.count > first { result.lent.removeLast() } }
         // `body` cannot reach `result` (it is passed on inout), so the list stays where it is.
         try result.lent.withUnsafeBufferPointer { events in

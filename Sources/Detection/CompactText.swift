@@ -85,8 +85,8 @@ enum CompactText: Sendable, Hashable {
     }
 
     /// The value of eight lowercase hex digits, the first byte (the word's lowest) most significant;
-    /// nil unless every byte is `0`-`9` or `a`-`f`. All eight at once (SWAR): a digit scan took ~340
-    /// instructions per event id, this ~30.
+    /// nil unless every byte is `0`-`9` or `a`-`f`. All eight at once (SWAR): event ids are read for
+    /// every event, and a byte-by-byte scan was a large part of that (docs/performance.md).
     @inline(__always)
     static func hexDigits(_ x: UInt64) -> UInt64? {
         guard let (_, letters) = digitsAndLetters(x, lettersFrom: 0x61, to: 0x66) else { return nil }

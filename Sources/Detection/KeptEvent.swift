@@ -9,8 +9,8 @@ public struct KeptEvent {
     let groupingKey: GroupingKey
 
     /// The grouping key's UTF-8 bytes (the repartition record's partitioning key), lent like the
-    /// event. Not a generic `withGroupingKey(body)`: called from another module, that was left
-    /// unspecialised (an `Optional` metadata look-up and witness calls, ~1,100 instructions a call).
+    /// event. Not a generic `withGroupingKey(body)`: called from another module, a generic is not
+    /// specialised (a metadata look-up and witness calls on every event).
     public var groupingKeyUTF8: UnsafeBufferPointer<UInt8> {
         event.utf8(groupingField)!  // kept: both present
     }

@@ -1,10 +1,10 @@
 /// Many observations in one repartition record.
 ///
-/// The route stage used to send one Kafka record per observation. Per record, librdkafka allocates
-/// and queues a message, reports its delivery, and parses, allocates and hands it over again on the
-/// detect side, and the broker indexes it: for observations of ~150 bytes that per-record work cost
-/// more than the observation itself (docs/performance.md). The route stage now collects the
-/// observations of one poll batch per repartition partition and sends each partition's as one record.
+/// Per Kafka record, librdkafka allocates and queues a message, reports its delivery, and parses,
+/// allocates and hands it over again on the detect side, and the broker indexes it: for observations
+/// of ~150 bytes that per-record work costs more than the observation itself. So the route stage
+/// collects the observations of one poll batch per repartition partition and sends each partition's
+/// as one record.
 ///
 /// Layout: magic 0x42 ('B'), version 0x01, then per observation its length (LEB128; the writer
 /// pads lengths below 16 KiB to two bytes) and its `Observation.encode()` bytes, to the end of the

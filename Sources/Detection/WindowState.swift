@@ -263,8 +263,8 @@ enum WindowSlot: Sendable {
     /// Copy-on-write like `SmallDistinct.Box`: mutated only when uniquely referenced.
     final class Box: @unchecked Sendable {
         /// Unchecked exclusivity: the detector's thread reads and changes it in place for every event
-        /// of the window, only while uniquely referenced. The run-time check (~90 instructions an
-        /// access) looks only for overlapping accesses on one thread, and there are none here.
+        /// of the window, only while uniquely referenced. The run-time check costs on every access and
+        /// looks only for overlapping accesses on one thread, and there are none here.
         @exclusivity(unchecked) var state: WindowState
         init(_ state: WindowState) { self.state = state }
 

@@ -56,7 +56,7 @@ public struct WindowedDetector: Sendable {
     private var table = StringTable()
     private var enrichments = EnrichmentTable()
     /// `allowedLateness` and `updateInterval` in milliseconds, read per event: `Duration.components`
-    /// is a call with 128-bit arithmetic, about 190 instructions each time.
+    /// is a call with 128-bit arithmetic, too slow for the per-event path.
     private let latenessMilliseconds: Int64
     private let updateIntervalMilliseconds: Int64
     /// (grouping key, window) pairs held over all partitions; at `configuration.maxWindows` new ones are refused.

@@ -26,10 +26,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private let admin: KafkaAdmin
     private let rule: DetectionRule
     private let decoder: CloudTrailDecoder
-    // The state the per-record path touches is `@exclusivity(unchecked)`. Swift checks an access to a
-    // class's stored property at run time against the thread's other open accesses (~90 instructions
-    // each, several per record: 2.8 % of the pipeline thread's instructions). The check can only find
-    // an overlap on this thread; these accesses are short, on the one thread, and never reentrant.
+    // The state the per-record path touches is `@exclusivity(unchecked)`: Swift's run-time check of a
+    // class's stored property costs on every access, several per record, and can only find an overlap
+    // on this thread; these accesses are short, on the one thread, and never reentrant.
     @exclusivity(unchecked) private var detector: WindowedDetector
     private let deliveries = DeliveryTracker()
     /// An at-least-once commit under way (see `startCommit`); nil between commits.
@@ -104,8 +103,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     }
     @exclusivity(unchecked) private var backlog = Backlog()
     /// The keyed input partition of the last record and its detector id, while no end of partition
-    /// has been seen since its state was read: records come in runs per partition, and a dictionary
-    /// lookup of the state by topic name per record was 2 % of the thread's instructions.
+    /// has been seen since its state was read: records come in runs per partition, so the dictionary
+    /// lookup by topic name is saved on all but the first of a run.
     @exclusivity(unchecked) private var lastInput: (tp: KafkaTopicPartition, id: Int32)?
 
     /// Creates the clients and any missing topics. `stop` ends the wait for input topics early.
@@ -187,7 +186,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             do {
                 var polled = 0
                 while polled < 5_000, let event = try consumer.poll(timeout: polled == 0 ? .milliseconds(100) : .zero) {
-                    // One wall-clock read per 256 records (it was 3 % of this thread), never older than that.
+                    // One wall-clock read per 256 records (a read per record is measurable), never older than that.
                     if polled & 255 == 0 { clock = Self.wallClock }
                     try handle(event)
                     polled += 1
@@ -278,8 +277,8 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// Unkeyed input: decode, pre-filter, evaluate, re-key to the repartition topic.
     private func route(_ m: KafkaMessage, _ tp: KafkaTopicPartition) throws {
         let now = clock
-        // The partition's state is changed in place after one lookup (a lookup and a store per
-        // record cost about 900 instructions). Nothing below adds or removes partitions.
+        // The partition's state is changed in place after one lookup, not looked up and stored back
+        // per record. Nothing below adds or removes partitions.
         let index = routes.index(forKey: tp) { RouteState(watermarks: newWatermarks()) }
         let origin = EventOrigin(topic: tp.topic, partition: tp.partition, offset: m.offset)
         // The watermark takes the record's latest event time: one `onEvent` per record leaves it where
@@ -770,10 +769,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                                 commitDuration: commitDuration, openAlertLatencies: deliveries.takeLatencies(), joined: joinedGroup)
     }
 
-    /// The detector's summary for the state gauges. It walks every window (15-70 ms for a million here, on
-    /// this thread), so it is taken again only after a hundred times its own duration: the gauges cost
-    /// at most about 1 % of the thread, are as fresh as the commits while the state is small, and are
-    /// never more than 30 s old.
+    /// The detector's summary for the state gauges. It walks every window on this thread, so it is
+    /// taken again only after a hundred times its own duration: the gauges cost at most about 1 % of
+    /// the thread, are as fresh as the commits while the state is small, and never more than 30 s old.
     private func stateSummary() -> DetectorSummary {
         let now = ContinuousClock.now
         if let last = lastSummary, now - last.at < min(last.took * 100, .seconds(30)) { return last.summary }
