@@ -542,11 +542,18 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     /// (`DeliveryTracker.takeLatencies`).
     private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [],
                       timestampMilliseconds: Int64? = nil, consumedAt: Int64? = nil) throws {
-        if !refused.remembered.isEmpty, let id = RefusedRecords.identity(topic: topic, headers: headers),
-           refused.remembered.contains(id) {
-            // Exactly-once replay of a record refused in an aborted transaction: its cut form instead.
+        // Exactly-once replay of a record refused in an aborted transaction (`RefusedRecords`).
+        switch refused.disposition(headers: headers) {
+        case .send:
+            break
+        case .cutForm:
             try sendCutForm(of: KafkaProducedRecord(topic: topic, key: key, value: value, headers: headers),
                             refusedBy: KafkaError(code: .messageTooLarge, message: "refused in an aborted transaction"))
+            return
+        case .giveUp:
+            logger.error("a record whose cut form the dead-letter topic refused is given up", metadata: [
+                LogKeys.topic: "\(topic)", "alert_id": "\(headers.first { $0.name == OutputRecords.Header.alertID }?.stringValue ?? "-")",
+            ])
             return
         }
         let tag = deliveries.issue(measuringFrom: consumedAt)
@@ -804,7 +811,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 continue
             }
             if exactlyOnce {
-                if let id = RefusedRecords.identity(topic: record.topic, headers: record.headers) { refused.remember(id) }
+                refused.rememberRefusal(of: record)
                 other.append(failure.error)
             } else {
                 sent = try sendCutForm(of: record, refusedBy: failure.error) || sent
@@ -870,10 +877,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         // The aborted transaction's failures: records refused for what they are are remembered (the
         // replay sends their cut form); the rest is produced again by the replay.
         for failure in deliveries.takeFailures() {
-            if let record = failure.record, RefusedRecords.isRefusal(failure.error.code),
-               let id = RefusedRecords.identity(topic: record.topic, headers: record.headers) {
-                refused.remember(id)
-            }
+            if let record = failure.record, RefusedRecords.isRefusal(failure.error.code) { refused.rememberRefusal(of: record) }
         }
         for i in pendingBatches.indices { pendingBatches[i] = nil }
         let owned = Array(routes.keys) + Array(detects.keys)

@@ -44,6 +44,27 @@ struct RefusedRecords {
         remembered.insert(identity)
     }
 
+    /// What to do with a record about to be sent, exactly-once, after aborts: send it; send its cut
+    /// form instead (it was refused before); or give it up (its cut form was refused too: sending
+    /// either again would abort every transaction that holds it).
+    enum Disposition: Equatable { case send, cutForm, giveUp }
+
+    func disposition(headers: [KafkaHeader]) -> Disposition {
+        guard !remembered.isEmpty, let id = Self.identity(topic: "", headers: headers) else { return .send }
+        if remembered.contains(Self.givenUp(id)) { return .giveUp }
+        let isCutForm = headers.contains { $0.name == Self.refusedTopicHeader }
+        return !isCutForm && remembered.contains(id) ? .cutForm : .send
+    }
+
+    /// A record refused in an aborted transaction: the replay sends its cut form, or nothing if it
+    /// was the cut form that was refused.
+    mutating func rememberRefusal(of record: KafkaProducedRecord) {
+        guard let id = Self.identity(topic: record.topic, headers: record.headers) else { return }
+        remember(record.header(Self.refusedTopicHeader) == nil ? id : Self.givenUp(id))
+    }
+
+    private static func givenUp(_ id: String) -> String { "given up: " + id }
+
     /// The record as a dead letter: the first `cutBytes` bytes of its value, its key (dead letters
     /// already cut it), its headers but `content-type` (a cut JSON value is no longer JSON) and
     /// earlier cut marks, and headers that say where it was going and why it was refused. Nil for

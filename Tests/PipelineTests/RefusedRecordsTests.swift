@@ -53,4 +53,21 @@ struct RefusedRecordsTests {
         for i in 0..<25_000 { r.remember("alert \(i)#1") }
         #expect(r.remembered.count <= 10_000 && r.remembered.contains("alert 24999#1"))
     }
+
+    /// Exactly-once, across aborts: a refused alert is replayed as its cut form, and the cut form itself
+    /// is sent as it is (not cut again); if the cut form is refused too, both are given up rather than
+    /// aborting every transaction for ever.
+    @Test func theReplayAfterAnAbortSendsTheCutFormOnceAndGivesUpIfThatIsRefusedToo() throws {
+        var r = RefusedRecords()
+        let original = alert(bytes: 40_000)
+        #expect(r.disposition(headers: original.headers) == .send)
+        r.rememberRefusal(of: original)
+        let cut = try #require(RefusedRecords.cutForm(of: original, refusedBy: tooLarge, deadLetterTopic: "dlq"))
+        #expect(r.disposition(headers: original.headers) == .cutForm)
+        #expect(r.disposition(headers: cut.headers) == .send, "the cut form goes out as it is")
+        #expect(r.disposition(headers: alert(bytes: 10).headers.filter { $0.name != "tokentrail.alert_id" }) == .send)
+        r.rememberRefusal(of: cut)
+        #expect(r.disposition(headers: original.headers) == .giveUp)
+        #expect(r.disposition(headers: cut.headers) == .giveUp)
+    }
 }
