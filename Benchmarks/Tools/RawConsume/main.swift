@@ -7,6 +7,13 @@
 //       seen a few records short, so the end-of-partition event, not the watermark, ends a partition).
 //       Prints one line of key=value figures; the rate is measured from the first message to the last.
 //
+//   RawConsume pipe   --bootstrap B --topic T [--partitions 4] [--timeout S] [--kafka name=value]...
+//       The yardstick for unkeyed input, which crosses the broker twice: a bare librdkafka pipe that
+//       reads topic T once (fresh group), produces every record again, same bytes, re-keyed (by its
+//       offset), to a fresh topic of the same partition count, and reads that topic back, in one loop
+//       on one thread. Prints one line of key=value figures; the rate is measured from the first
+//       record read from T to the last one read back.
+//
 //   RawConsume latency --bootstrap B --topic INPUT --alerts O [--count N] [--interval-ms MS] [--timeout S]
 //       Open-alert latency against a running `tokentrail run`: N times, a fresh principal calls from
 //       one address, then from a second one (the trigger, which completes a window); the time from
@@ -48,7 +55,7 @@ func kafkaProperties(_ args: [String]) -> [String: String] {
 }
 
 let args = Array(CommandLine.arguments.dropFirst())
-guard let mode = args.first else { fail("usage: RawConsume raw|alerts|latency --bootstrap B --topic T [--expect FILE] [--timeout S]") }
+guard let mode = args.first else { fail("usage: RawConsume raw|pipe|alerts|latency --bootstrap B --topic T [--expect FILE] [--timeout S]") }
 guard let bootstrap = argument("--bootstrap", args), let topic = argument("--topic", args) else {
     fail("--bootstrap and --topic are required")
 }
@@ -155,6 +162,81 @@ case "alerts":
     print(String(format: "alerts expected=%d seen=%d finals=%d opens=%d unexpected_finals=%d done_at=%.3f last_alert_ts=%.3f",
                  wanted.count, seen.count, finals, opens, mismatched, nowSeconds(), Double(lastTimestamp) / 1000))
     try? consumer.close()
+
+case "pipe":
+    let partitions = Int32(argument("--partitions", args) ?? "4") ?? 4
+    let second = "\(topic)-pipe-\(UUID().uuidString.prefix(8))"
+    let common = KafkaConfiguration(bootstrapServers: bootstrap, clientID: "bench-e2e-pipe",
+                                    properties: ["topic.metadata.refresh.interval.ms": "1000"].merging(kafkaProperties(args)) { $1 })
+    do {
+        try KafkaAdmin(configuration: common, logger: logger).createTopics(
+            [KafkaTopicSpec(name: second, partitions: Int(partitions), config: ["retention.ms": "3600000"])])
+    } catch { fail("create \(second): \(error)") }
+    let input = makeConsumer(group: group)
+    // As in `raw`: a partition is read through at its end-of-partition event at or past the high
+    // watermark read at start (tansu's is a few records short); then everything read must come back.
+    var highs: [Int32: Int64] = [:]
+    for p in 0..<partitions {
+        do { highs[p] = try input.watermarks(KafkaTopicPartition(topic, p)).high } catch { fail("watermarks of \(topic)[\(p)]: \(error)") }
+    }
+    let producer: KafkaProducer
+    let output: KafkaConsumer
+    do {
+        producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: common), logger: logger)
+        output = try KafkaConsumer(configuration: KafkaConsumerConfiguration(common: common, groupID: group + "-back", sessionTimeoutMilliseconds: 6000),
+                                   logger: logger)
+        try output.subscribe(topics: [second])
+    } catch { fail("pipe clients: \(error)") }
+    var read = 0, back = 0, bytes = 0
+    var inputDone = Set<Int32>()
+    var first: Double? = nil, last = 0.0
+    /// One input event: a record is produced again to the second topic, re-keyed by its offset.
+    func pollInput(_ wait: Duration) -> Bool {
+        let event: KafkaConsumerEvent?
+        do { event = try input.poll(timeout: wait) } catch { fail("poll: \(error)") }
+        switch event {
+        case .message(let m)?:
+            if first == nil { first = nowSeconds() }
+            read += 1
+            bytes += m.valueCount
+            let key = Array(String(m.offset).utf8)
+            if let failure = m.withValueBytes({ value in key.withUnsafeBytes { k in producer.sendBytes(topic: second, key: k, value: value) } }) {
+                fail("produce: \(failure)")
+            }
+            return true
+        case .endOfPartition(let tp, let offset)?:
+            if let h = highs[tp.partition], offset >= h { inputDone.insert(tp.partition) }
+            return true
+        case .error(let e)?:
+            FileHandle.standardError.write(Data("RawConsume: consumer error: \(e)\n".utf8))
+            return true
+        case nil:
+            return false
+        }
+    }
+    func pollBack(_ wait: Duration) -> Bool {
+        do {
+            guard case .message? = try output.poll(timeout: wait) else { return false }
+        } catch { fail("poll: \(error)") }
+        back += 1
+        last = nowSeconds()
+        return true
+    }
+    while inputDone.count < highs.count || back < read {
+        if nowSeconds() - started > timeout { fail("timeout: \(read) read and produced, \(back) read back") }
+        // Forward what the input has, then read back what the second topic has; wait only when idle.
+        var moved = false
+        for _ in 0..<1_000 where inputDone.count < highs.count { guard pollInput(.zero) else { break }; moved = true }
+        for _ in 0..<1_000 { guard pollBack(.zero) else { break }; moved = true }
+        if !moved { _ = inputDone.count < highs.count ? pollInput(.milliseconds(5)) : pollBack(.milliseconds(5)) }
+    }
+    let f = first ?? last
+    let seconds = max(last - f, 1e-9)
+    print(String(format: "pipe records=%d bytes=%d partitions=%d join_s=%.3f pipe_s=%.3f records_per_s=%.0f mb_per_s=%.1f",
+                 back, bytes, Int(partitions), f - started, seconds, Double(back) / seconds, Double(bytes) / seconds / 1e6))
+    try? producer.close(timeout: .seconds(10))
+    try? output.close()
+    try? input.close()
 
 case "latency":
     guard let alertsTopic = argument("--alerts", args) else { fail("--alerts O is required") }
