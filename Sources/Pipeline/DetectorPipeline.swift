@@ -38,12 +38,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private let inputTopics: Set<String>
     /// Every input partition that exists: the detect watermark is the minimum of their markers.
     /// Partitions added while running are found when a marker names one (`refreshInputPartitions`).
-    private var inputPartitions: [KafkaTopicPartition] = []
-    /// `WatermarkMarker.upstreamKey` of each of `inputPartitions`.
-    private var inputPartitionKeys: [String] = []
+    private var inputPartitions = InputPartitions([], counts: [:])
     /// `time.empty_partition_timeout` in milliseconds (`UpstreamWatermark`).
     private let emptyPartitionTimeout: Int64
-    private var knownInputPartitions: Set<KafkaTopicPartition> = []
     private var lastPartitionRefresh: ContinuousClock.Instant?
     private var repartitionPartitions = 0
     private var checkpointPartitions = 0
@@ -144,9 +141,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         })
         try TopicSetup.prepare(configuration: configuration, admin: admin, logger: logger, until: stop)
         let counts = try admin.partitionCounts()
-        inputPartitions = Self.inputPartitions(configuration.inputTopics, counts: counts)
-        inputPartitionKeys = inputPartitions.map { WatermarkMarker.upstreamKey(topic: $0.topic, partition: $0.partition) }
-        knownInputPartitions = Set(inputPartitions)
+        inputPartitions = InputPartitions(configuration.inputTopics, counts: counts)
         repartitionPartitions = counts[repartitionTopic] ?? 0
         pendingBatches = Array(repeating: nil, count: max(1, repartitionPartitions))
         checkpointPartitions = counts[checkpointTopic] ?? 1
@@ -437,11 +432,11 @@ public final class DetectorPipeline: KafkaRebalanceListener {
                 ])
                 return
             }
-            if !knownInputPartitions.contains(KafkaTopicPartition(marker.topic, marker.partition)) { refreshInputPartitions() }
+            if !inputPartitions.contains(topic: marker.topic, partition: marker.partition) { refreshInputPartitions() }
             state.upstream[marker.upstreamKey] = marker
             detects[tp] = state
             detector.noteActivity(partition: state.id, offset: m.offset, now: now)
-            if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitionKeys, emptyPartitionTimeout: emptyPartitionTimeout) {
+            if let minimum = UpstreamWatermark.minimum(state.upstream, over: inputPartitions.keys, emptyPartitionTimeout: emptyPartitionTimeout) {
                 try sendAlerts(detector.advance(partition: state.id, externalWatermark: EventTime(millisecondsSinceEpoch: minimum), now: now))
             }
             return
@@ -508,18 +503,9 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         if let last = lastPartitionRefresh, now - last < .seconds(10) { return }
         lastPartitionRefresh = now
         guard let counts = try? admin.partitionCounts(timeout: .seconds(5)) else { return }
-        let found = Self.inputPartitions(configuration.inputTopics, counts: counts)
-        let added = found.filter { !knownInputPartitions.contains($0) }
+        let added = inputPartitions.add(configuration.inputTopics, counts: counts)
         guard !added.isEmpty else { return }
-        inputPartitions += added
-        inputPartitionKeys += added.map { WatermarkMarker.upstreamKey(topic: $0.topic, partition: $0.partition) }
-        knownInputPartitions.formUnion(added)
         logger.info("input partitions added", metadata: [LogKeys.partitions: "\(added)"])
-    }
-
-    /// Every partition of `topics`, from the metadata's partition counts.
-    private static func inputPartitions(_ topics: [String], counts: [String: Int]) -> [KafkaTopicPartition] {
-        topics.flatMap { t in (0..<Int32(counts[t] ?? 0)).map { KafkaTopicPartition(t, $0) } }
     }
 
     /// Detector partitions are Int32: one number per (topic, partition) this process may read.
@@ -583,13 +569,17 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         }
     }
 
+    /// `send` of a record built by `OutputRecords` or `RefusedRecords`.
+    private func send(_ r: KafkaProducedRecord, consumedAt: Int64? = nil) throws {
+        try send(topic: r.topic, partition: nil, key: r.key, value: r.value, headers: r.headers, consumedAt: consumedAt)
+    }
+
     /// `consumedAt`: when the event that brought these alerts was consumed; an `open` alert's first
     /// revision is then measured from it to its acknowledgement (`tokentrail_open_alert_latency_seconds`).
     private func sendAlerts(_ alerts: [Alert], consumedAt: Int64? = nil) throws {
         for alert in alerts {
             let measured = alert.status == .open && alert.revision == 1 ? consumedAt : nil
-            let r = OutputRecords.alert(alert, topic: configuration.outputTopic)
-            try send(topic: r.topic, partition: nil, key: r.key, value: r.value, headers: r.headers, consumedAt: measured)
+            try send(OutputRecords.alert(alert, topic: configuration.outputTopic), consumedAt: measured)
             counters.alertsProduced[alert.status.rawValue, default: 0] += 1
             logger.notice("alert", metadata: [
                 "alert_id": "\(alert.id)", "status": "\(alert.status.rawValue)", "revision": "\(alert.revision)",
@@ -604,7 +594,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
         guard let first = problems.first,
               let r = OutputRecords.deadLetter(m, problems: problems, topic: configuration.deadLetterTopic,
                                                maxBytes: configuration.deadLetterMaxBytes) else { return }
-        try send(topic: r.topic, partition: nil, key: r.key, value: r.value, headers: r.headers)
+        try send(r)
         for (reason, n) in problems.counts { counters.deadLettered[reason, default: 0] += n }
         warnings.warning(logger, "dead-lettered a record", reason: first.reason, metadata: [
             "errors": "\(problems.summary)", LogKeys.topic: "\(m.topic)", LogKeys.partition: "\(m.partition)",
@@ -840,7 +830,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
             "alert_id": "\(record.header(OutputRecords.Header.alertID) ?? "-")",
         ])
         counters.deadLettered[RefusedRecords.reason, default: 0] += 1
-        try send(topic: cut.topic, partition: nil, key: cut.key, value: cut.value, headers: cut.headers)
+        try send(cut)
         return true
     }
 

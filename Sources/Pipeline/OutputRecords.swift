@@ -32,6 +32,11 @@ enum OutputRecords {
     /// A dead letter's key is the input record's, cut to this (the value is cut to `maxBytes`).
     static let maxDeadLetterKeyBytes = 16_384
 
+    /// The headers that say a value of `size` bytes was cut to `limit`; none when it fits.
+    static func cutMarks(size: Int, limit: Int) -> [KafkaHeader] {
+        size > limit ? [KafkaHeader(Header.truncated, "true"), KafkaHeader(Header.originalSize, String(size))] : []
+    }
+
     /// An alert: keyed by its grouping key, the JSON document as value.
     static func alert(_ alert: Alert, topic: String) -> KafkaProducedRecord {
         KafkaProducedRecord(topic: topic, key: alert.recordKey, value: alert.json(), headers: [
@@ -60,11 +65,7 @@ enum OutputRecords {
             headers.append(KafkaHeader(Header.recordIndex, String(index)))
             headers.append(KafkaHeader(Header.recordIndexes, problems.indexes.map(String.init).joined(separator: ",")))
         }
-        let size = m.valueCount
-        if size > maxBytes {
-            headers.append(KafkaHeader(Header.truncated, "true"))
-            headers.append(KafkaHeader(Header.originalSize, String(size)))
-        }
+        headers += cutMarks(size: m.valueCount, limit: maxBytes)
         var key = m.key
         if let k = key, k.count > maxDeadLetterKeyBytes {
             key = Array(k.prefix(maxDeadLetterKeyBytes))

@@ -27,7 +27,7 @@ struct RefusedRecords {
     }
 
     /// What identifies a record across a replay: nil for records that are not alerts or dead letters.
-    static func identity(topic: String, headers: [KafkaHeader]) -> String? {
+    static func identity(headers: [KafkaHeader]) -> String? {
         func value(_ name: String) -> String? { headers.first { $0.name == name }?.stringValue }
         typealias H = OutputRecords.Header
         if let id = value(H.alertID), let revision = value(H.revision) {
@@ -50,7 +50,7 @@ struct RefusedRecords {
     enum Disposition: Equatable { case send, cutForm, giveUp }
 
     func disposition(headers: [KafkaHeader]) -> Disposition {
-        guard !remembered.isEmpty, let id = Self.identity(topic: "", headers: headers) else { return .send }
+        guard !remembered.isEmpty, let id = Self.identity(headers: headers) else { return .send }
         if remembered.contains(Self.givenUp(id)) { return .giveUp }
         let isCutForm = headers.contains { $0.name == Self.refusedTopicHeader }
         return !isCutForm && remembered.contains(id) ? .cutForm : .send
@@ -59,7 +59,7 @@ struct RefusedRecords {
     /// A record refused in an aborted transaction: the replay sends its cut form, or nothing if it
     /// was the cut form that was refused.
     mutating func rememberRefusal(of record: KafkaProducedRecord) {
-        guard let id = Self.identity(topic: record.topic, headers: record.headers) else { return }
+        guard let id = Self.identity(headers: record.headers) else { return }
         remember(record.header(Self.refusedTopicHeader) == nil ? id : Self.givenUp(id))
     }
 
@@ -80,10 +80,7 @@ struct RefusedRecords {
         }
         headers.append(KafkaHeader(H.refusedTopic, record.topic))
         headers.append(KafkaHeader(H.refusedError, "\(error.code): \(error.message)"))
-        if record.value.count > cutBytes {
-            headers.append(KafkaHeader(H.truncated, "true"))
-            headers.append(KafkaHeader(H.originalSize, String(record.value.count)))
-        }
+        headers += OutputRecords.cutMarks(size: record.value.count, limit: cutBytes)
         return KafkaProducedRecord(topic: deadLetterTopic, key: record.key, value: Array(record.value.prefix(cutBytes)), headers: headers)
     }
 }

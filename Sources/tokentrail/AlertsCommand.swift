@@ -26,12 +26,8 @@ struct Alerts: ParsableCommand {
     var timeoutSeconds = 0
 
     func run() throws {
-        let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
-        for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
-        let settings = resolved.settings
+        let (settings, kafka) = try options.loadForCluster(clientID: "tokentrail-alerts")
         let topic = self.topic ?? settings.outputTopic
-        var kafka = settings.pipelineConfiguration.kafka
-        if settings.kafka["client.id"] == "tokentrail" { kafka.clientID = "tokentrail-alerts" }
         var logger = Logger(label: "tokentrail.alerts") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .error
         var config = KafkaConsumerConfiguration(

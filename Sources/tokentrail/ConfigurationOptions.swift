@@ -1,6 +1,7 @@
 import ArgumentParser
 import Enrichment
 import Foundation
+import KafkaClient
 import Logging
 import TokentrailCore
 
@@ -94,6 +95,17 @@ struct ConfigurationOptions: ParsableArguments {
             l.setKafka(String(p[..<eq]), .scalar(String(p[p.index(after: eq)...])), source: source)
         }
         return l
+    }
+
+    /// For the commands that reach the cluster as `run` does (`alerts`, `replay`, `simulate`): the
+    /// settings (warnings printed) and their Kafka configuration, under a client id of the command's
+    /// own unless one is configured.
+    func loadForCluster(clientID: String) throws -> (settings: TokentrailSettings, kafka: KafkaConfiguration) {
+        let resolved = try load(environment: ProcessInfo.processInfo.environment)
+        for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
+        var kafka = resolved.settings.pipelineConfiguration.kafka
+        if resolved.settings.kafka["client.id"] == "tokentrail" { kafka.clientID = clientID }
+        return (resolved.settings, kafka)
     }
 
     /// Defaults < file < environment < these flags; on a problem prints every one and exits 2.

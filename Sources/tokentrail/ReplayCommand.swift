@@ -52,9 +52,7 @@ struct Replay: ParsableCommand {
     }
 
     func run() throws {
-        let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
-        for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
-        let settings = resolved.settings
+        let (settings, kafka) = try options.loadForCluster(clientID: "tokentrail-replay")
         let topic = self.topic ?? settings.inputTopics.first ?? "cloudtrail"
         let files: CloudTrailFiles
         do {
@@ -63,8 +61,6 @@ struct Replay: ParsableCommand {
             printError("tokentrail: replay: \(error)")
             throw ExitCode(1)
         }
-        var kafka = settings.pipelineConfiguration.kafka
-        if settings.kafka["client.id"] == "tokentrail" { kafka.clientID = "tokentrail-replay" }
         let sender: TopicProducer
         do {
             sender = try TopicProducer(kafka: kafka, producer: KafkaProducerConfiguration(common: kafka, enableIdempotence: true),

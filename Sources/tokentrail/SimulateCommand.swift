@@ -98,11 +98,7 @@ struct Simulate: ParsableCommand {
             }
         }
         let sink: any RecordSink = try topic.map { topic in
-            let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
-            for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
-            var kafka = resolved.settings.pipelineConfiguration.kafka
-            if resolved.settings.kafka["client.id"] == "tokentrail" { kafka.clientID = "tokentrail-simulate" }
-            return try KafkaSink(topic: topic, kafka: kafka, partitions: partitions, retentionMs: retentionMs, largeRecords: badRecords > 0)
+            try KafkaSink(topic: topic, kafka: options.loadForCluster(clientID: "tokentrail-simulate").kafka, partitions: partitions, retentionMs: retentionMs, largeRecords: badRecords > 0)
         } ?? StdoutSink()
         var progress = ProgressLine(unit: .events, total: count)
         let began = ContinuousClock.now

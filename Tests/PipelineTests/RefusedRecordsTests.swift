@@ -41,12 +41,12 @@ struct RefusedRecordsTests {
         #expect(cut.header("tokentrail.error") == "invalid_json")
         #expect(cut.headers.filter { $0.name == "tokentrail.original_size" }.map(\.stringValue) == ["500000"])
         #expect(RefusedRecords.cutForm(of: cut, refusedBy: tooLarge, deadLetterTopic: "dlq") == nil, "no loop of cut forms")
-        #expect(RefusedRecords.identity(topic: "dlq", headers: deadLetter.headers) == "dead letter cloudtrail/3/42")
+        #expect(RefusedRecords.identity(headers: deadLetter.headers) == "dead letter cloudtrail/3/42")
     }
 
     @Test func identitiesSurviveAReplayAndTheMemoryIsBounded() {
-        #expect(RefusedRecords.identity(topic: "alerts", headers: alert(bytes: 1).headers) == "alert abc#1")
-        #expect(RefusedRecords.identity(topic: "repartition", headers: []) == nil)
+        #expect(RefusedRecords.identity(headers: alert(bytes: 1).headers) == "alert abc#1")
+        #expect(RefusedRecords.identity(headers: []) == nil)
         #expect(RefusedRecords.isRefusal(tooLarge.code) && RefusedRecords.isRefusal(.invalidRecord))
         #expect(!RefusedRecords.isRefusal(.timedOut) && !RefusedRecords.isRefusal(.queueFull))
         var r = RefusedRecords()
