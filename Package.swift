@@ -118,7 +118,11 @@ let package = Package(
         .testTarget(
             name: "EnrichmentTests", dependencies: ["Enrichment", "Detection", "CloudTrail", "TokentrailCore", "KafkaTestSupport"],
             swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["Pipeline", "KafkaClient", "KafkaTestSupport", "CloudTrail", "Detection", "Simulation",
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,19 +2,6 @@ import Foundation
 import KafkaClient
 import Synchronization
 
-/// An at-least-once commit under way: waiting for the output sent before it, then for its checkpoints.
-struct PendingCommit {
-    enum Stage { case output, checkpoints }
-    var stage: Stage
-    /// Every record sent before this tag must be reported before the next step.
-    var barrier: UInt64
-    var offsets: [KafkaTopicPartitionOffset]
-    var checkpoints: [PartitionCheckpoint]
-    var owned: [KafkaTopicPartition]
-    var started: ContinuousClock.Instant
-    var warned = false
-}
-
 /// A record not delivered: the error, and the record as sent (when the report carried it).
 struct DeliveryFailure: Sendable {
     var error: KafkaError

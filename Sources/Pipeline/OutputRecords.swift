@@ -50,7 +50,7 @@ enum OutputRecords {
 
     /// One dead letter per input record, whatever it held: the original bytes (cut to `maxBytes`),
     /// the first problem and a count per reason in headers, and its origin. Nil without a problem.
-    static func deadLetter(_ m: KafkaMessage, problems: RecordProblems, topic: String, maxBytes: Int) -> KafkaProducedRecord? {
+    static func deadLetter(_ m: some ConsumedRecord, problems: RecordProblems, topic: String, maxBytes: Int) -> KafkaProducedRecord? {
         guard let first = problems.first else { return nil }
         var headers = [
             KafkaHeader(Header.error, first.reason),
