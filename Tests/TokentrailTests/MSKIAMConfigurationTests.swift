@@ -12,8 +12,10 @@ import TokentrailCore
         ("kafka:\n  sasl.mechanism: OAUTHBEARER\naws_msk_iam:\n  region: US-EAST-1\n", "aws_msk_iam.region", "is not an AWS region name", "region name"),
         ("aws_msk_iam:\n  region: eu-west-1\n", "kafka.sasl.mechanism", "must be OAUTHBEARER when aws_msk_iam.region is set", "OAUTHBEARER"),
         ("kafka:\n  sasl.mechanism: SCRAM-SHA-512\naws_msk_iam:\n  region: eu-west-1\n", "kafka.sasl.mechanism", "'SCRAM-SHA-512' must be OAUTHBEARER", "OAUTHBEARER"),
-        ("kafka:\n  sasl.mechanism: OAUTHBEARER\n  sasl.oauthbearer.method: oidc\naws_msk_iam:\n  region: eu-west-1\n", "aws_msk_iam.region", "conflicts with librdkafka's own OAUTHBEARER token source", "one token source"),
+        ("kafka:\n  sasl.mechanism: OAUTHBEARER\n  security.protocol: SASL_SSL\n  sasl.oauthbearer.method: oidc\naws_msk_iam:\n  region: eu-west-1\n", "aws_msk_iam.region", "conflicts with librdkafka's own OAUTHBEARER token source", "one token source"),
         ("aws_msk_iam:\n  regoin: eu-west-1\n", "aws_msk_iam.regoin", "did you mean aws_msk_iam.region", "aws_msk_iam.region"),
+        ("kafka:\n  sasl.mechanism: OAUTHBEARER\naws_msk_iam:\n  region: eu-west-1\n", "kafka.security.protocol", "unset does not use SASL", "SASL_SSL"),
+        ("kafka:\n  sasl.mechanism: OAUTHBEARER\n  security.protocol: SSL\naws_msk_iam:\n  region: eu-west-1\n", "kafka.security.protocol", "'SSL' does not use SASL", "SASL_SSL"),
     ])
     func rejected(yaml: String, path: String, says: String, allowed: String) {
         let found = problems(yaml)
@@ -28,12 +30,13 @@ import TokentrailCore
     }
 
     @Test func regionFromFileOrEnvironmentGivesEveryClientATokenProvider() throws {
-        let yaml = "kafka:\n  sasl.mechanism: OAUTHBEARER\naws_msk_iam:\n  region: eu-west-1\n  profile: msk\n"
+        let yaml = "kafka:\n  sasl.mechanism: OAUTHBEARER\n  security.protocol: SASL_SSL\naws_msk_iam:\n  region: eu-west-1\n  profile: msk\n"
         let fromFile = try load(yaml)
         #expect(fromFile.awsMSKIAM.region == "eu-west-1" && fromFile.awsMSKIAM.profile == "msk")
         #expect(fromFile.pipelineConfiguration.kafka.oauthBearerTokenProvider != nil)
         let fromEnvironment = try load("", environment: [
-            "TOKENTRAIL_KAFKA__SASL_MECHANISM": "OAUTHBEARER", "TOKENTRAIL_AWS_MSK_IAM__REGION": "ap-southeast-2",
+            "TOKENTRAIL_KAFKA__SASL_MECHANISM": "OAUTHBEARER", "TOKENTRAIL_KAFKA__SECURITY_PROTOCOL": "sasl_ssl",
+            "TOKENTRAIL_AWS_MSK_IAM__REGION": "ap-southeast-2",
         ])
         #expect(fromEnvironment.awsMSKIAM.region == "ap-southeast-2" && fromEnvironment.awsMSKIAM.profile == nil)
         #expect(try load("").pipelineConfiguration.kafka.oauthBearerTokenProvider == nil)

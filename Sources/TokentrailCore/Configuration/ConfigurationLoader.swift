@@ -117,6 +117,11 @@ public enum ConfigurationLoader {
             return [ConfigProblem(path: "aws_msk_iam.region", value: "'\(s.awsMSKIAM.region ?? "")'",
                                   problem: "conflicts with librdkafka's own OAUTHBEARER token source (kafka.sasl.oauthbearer.method oidc or unsecure JWT)",
                                   allowed: "one token source: null here, or remove the librdkafka one")]
+        case (_?, true) where !(s.kafka["security.protocol"]?.trimmingSpaces.uppercased().hasPrefix("SASL_") ?? false):
+            // librdkafka's default, plaintext, never sends the token: MSK closes the connection without saying why.
+            return [ConfigProblem(path: "kafka.security.protocol", value: s.kafka["security.protocol"].map { "'\($0)'" } ?? "unset",
+                                  problem: "does not use SASL, so the MSK IAM token is never sent",
+                                  allowed: "SASL_SSL (MSK's IAM listeners, ports 9098 and 9198)")]
         default:
             return []
         }
