@@ -33,12 +33,13 @@ public actor AWSCredentialChain {
                                 logger: Logger, http: AWSHTTP = AWSHTTP(),
                                 now: @escaping @Sendable () -> Date = { Date() }) -> AWSCredentialChain {
         if let profile {
-            return AWSCredentialChain(providers: [ProfileCredentialProvider(environment: environment, profile: profile)], logger: logger, now: now)
+            return AWSCredentialChain(providers: [ProfileCredentialProvider(environment: environment, profile: profile, region: region, http: http)],
+                                      logger: logger, now: now)
         }
         return AWSCredentialChain(providers: [
             EnvironmentCredentialProvider(environment: environment),
             WebIdentityCredentialProvider(environment: environment, region: region, http: http),
-            ProfileCredentialProvider(environment: environment, profile: nil),
+            ProfileCredentialProvider(environment: environment, profile: nil, region: region, http: http),
             ContainerCredentialProvider(environment: environment, http: http),
             InstanceMetadataCredentialProvider(environment: environment, http: http),
         ], logger: logger, now: now)

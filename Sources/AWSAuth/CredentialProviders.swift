@@ -44,55 +44,83 @@ public struct WebIdentityCredentialProvider: AWSCredentialProvider {
         }
         let session = environment["AWS_ROLE_SESSION_NAME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? "tokentrail-\(Int(Date().timeIntervalSince1970))"
-        let form = [("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", role),
-                    ("RoleSessionName", session), ("WebIdentityToken", token)]
-            .map { "\(MSKAuthToken.uriEncode($0.0))=\(MSKAuthToken.uriEncode($0.1))" }.joined(separator: "&")
-        let endpoint = try stsEndpoint()
-        let response = try await http.send("POST", endpoint, headers: ["Content-Type": "application/x-www-form-urlencoded; charset=utf-8"],
-                                           body: Data(form.utf8), timeout: 10, source: name)
-        let xml = response.text
-        guard response.status == 200 else {
-            let code = XMLText.value(of: "Code", in: xml) ?? "HTTP \(response.status)"
-            let message = XMLText.value(of: "Message", in: xml) ?? ""
-            throw AWSAuthError(name, "STS AssumeRoleWithWebIdentity for \(role) at \(endpoint.host ?? ""): \(code) \(message)")
-        }
-        guard let id = XMLText.value(of: "AccessKeyId", in: xml), let secret = XMLText.value(of: "SecretAccessKey", in: xml),
-              let sessionToken = XMLText.value(of: "SessionToken", in: xml) else {
-            throw AWSAuthError(name, "STS answered without credentials")
-        }
-        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: sessionToken,
-                              expiration: XMLText.value(of: "Expiration", in: xml).flatMap(ISO8601.parse))
+        return try await STS.call([("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", role),
+                                   ("RoleSessionName", session), ("WebIdentityToken", token)],
+                                  signedWith: nil, environment: environment, region: region, http: http, source: name)
     }
 
     func stsEndpoint() throws(AWSAuthError) -> URL {
-        if let e = environment["AWS_ENDPOINT_URL_STS"] ?? environment["AWS_ENDPOINT_URL"], !e.isEmpty {
-            guard let url = URL(string: e), url.host != nil else { throw AWSAuthError(name, "AWS_ENDPOINT_URL_STS '\(e)' is not a URL") }
-            return url
-        }
+        try STS.endpoint(environment: environment, region: region, source: name).url
+    }
+}
+
+/// AWS Security Token Service: form POSTs to the regional endpoint (`AWS_ENDPOINT_URL_STS`
+/// overrides it), XML answers holding `Credentials`.
+enum STS {
+    /// The endpoint, and the region to sign for: `AWS_REGION`, `AWS_DEFAULT_REGION`, `region`, else us-east-1.
+    static func endpoint(environment: [String: String], region: String?, source: String) throws(AWSAuthError) -> (url: URL, region: String) {
         let r = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"], region].compactMap { $0 }.first { !$0.isEmpty } ?? "us-east-1"
-        guard MSKAuthToken.isRegion(r) else { throw AWSAuthError(name, "'\(r)' is not an AWS region name") }
-        return URL(string: "https://sts.\(r).amazonaws.com\(r.hasPrefix("cn-") ? ".cn" : "")/")!
+        guard MSKAuthToken.isRegion(r) else { throw AWSAuthError(source, "'\(r)' is not an AWS region name") }
+        if let e = environment["AWS_ENDPOINT_URL_STS"] ?? environment["AWS_ENDPOINT_URL"], !e.isEmpty {
+            guard let url = URL(string: e), url.host != nil else { throw AWSAuthError(source, "AWS_ENDPOINT_URL_STS '\(e)' is not a URL") }
+            return (url, r)
+        }
+        return (URL(string: "https://sts.\(r).amazonaws.com\(r.hasPrefix("cn-") ? ".cn" : "")/")!, r)
+    }
+
+    /// One STS action; `signedWith` nil for the unsigned `AssumeRoleWithWebIdentity`.
+    static func call(_ parameters: [(String, String)], signedWith credentials: AWSCredentials?, environment: [String: String],
+                     region: String?, http: AWSHTTP, source: String) async throws(AWSAuthError) -> AWSCredentials {
+        let (url, signingRegion) = try endpoint(environment: environment, region: region, source: source)
+        let body = Data(parameters.map { "\(MSKAuthToken.uriEncode($0.0))=\(MSKAuthToken.uriEncode($0.1))" }.joined(separator: "&").utf8)
+        let headers = credentials.map { SigV4Header.headers(url: url, body: body, region: signingRegion, service: "sts", credentials: $0, date: Date()) }
+            ?? ["content-type": "application/x-www-form-urlencoded; charset=utf-8"]
+        let response = try await http.send("POST", url, headers: headers, body: body, timeout: 10, source: source)
+        let xml = response.text
+        let action = parameters.first { $0.0 == "Action" }?.1 ?? ""
+        let role = parameters.first { $0.0 == "RoleArn" }?.1 ?? ""
+        guard response.status == 200 else {
+            let code = XMLText.value(of: "Code", in: xml) ?? "HTTP \(response.status)"
+            let message = XMLText.value(of: "Message", in: xml) ?? ""
+            throw AWSAuthError(source, "STS \(action) for \(role) at \(url.host ?? ""): \(code) \(message)")
+        }
+        guard let id = XMLText.value(of: "AccessKeyId", in: xml), let secret = XMLText.value(of: "SecretAccessKey", in: xml),
+              let sessionToken = XMLText.value(of: "SessionToken", in: xml) else {
+            throw AWSAuthError(source, "STS \(action) answered without credentials")
+        }
+        return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: sessionToken,
+                              expiration: XMLText.value(of: "Expiration", in: xml).flatMap(ISO8601.parse))
     }
 }
 
 /// A profile of the shared files: `AWS_SHARED_CREDENTIALS_FILE` (default `~/.aws/credentials`,
 /// `[name]` sections) over `AWS_CONFIG_FILE` (default `~/.aws/config`, `[profile name]` sections).
-/// Static keys only; a profile that assumes a role (`role_arn`) is refused with a clear error.
+/// Static keys, or a role (`role_arn`) assumed with STS `AssumeRole` on the keys of its
+/// `source_profile` (`external_id`, `role_session_name`, `duration_seconds` honoured).
 public struct ProfileCredentialProvider: AWSCredentialProvider {
     public var name: String { "profile \(profile)" }
     let environment: [String: String]
     let profile: String
     /// A profile named by the configuration (not just `AWS_PROFILE` or `default`) must exist.
     let required: Bool
+    let http: AWSHTTP
+    /// STS's region when neither the profile nor the environment names one.
+    let region: String?
 
-    public init(environment: [String: String], profile: String?) {
+    public init(environment: [String: String], profile: String?, region: String? = nil, http: AWSHTTP = AWSHTTP()) {
         self.environment = environment
         let fromEnvironment = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
         self.profile = profile ?? fromEnvironment ?? "default"
         required = profile != nil || fromEnvironment != nil
+        self.region = region
+        self.http = http
     }
 
     public func load() async throws(AWSAuthError) -> AWSCredentials? {
+        try await load(profile, required: required, chain: [])
+    }
+
+    private func load(_ profile: String, required: Bool, chain: [String]) async throws(AWSAuthError) -> AWSCredentials? {
         let home = environment["HOME"] ?? NSHomeDirectory()
         let credentialsFile = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
         let configFile = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
@@ -110,9 +138,22 @@ public struct ProfileCredentialProvider: AWSCredentialProvider {
             }
             return AWSCredentials(accessKeyID: id, secretAccessKey: secret, sessionToken: values["aws_session_token"])
         }
-        if values["role_arn"] != nil {
-            throw AWSAuthError(name, "assumes a role (role_arn), which tokentrail does not do from a profile: use web identity, "
-                               + "container or instance credentials, or a profile with static keys")
+        if let role = values["role_arn"] {
+            guard let source = values["source_profile"], !source.isEmpty else {
+                throw AWSAuthError(name, "assumes \(role) without source_profile (credential_source and web_identity_token_file "
+                                   + "in a profile are not supported: use the environment's web identity or container credentials)")
+            }
+            guard !chain.contains(source), chain.count < 5 else {
+                throw AWSAuthError(name, "source_profile loops: \((chain + [profile, source]).joined(separator: " -> "))")
+            }
+            guard let base = try await load(source, required: true, chain: chain + [profile]) else { return nil }
+            var parameters = [("Action", "AssumeRole"), ("Version", "2011-06-15"), ("RoleArn", role),
+                              ("RoleSessionName", values["role_session_name"] ?? "tokentrail-\(Int(Date().timeIntervalSince1970))")]
+            if let external = values["external_id"] { parameters.append(("ExternalId", external)) }
+            if let duration = values["duration_seconds"] { parameters.append(("DurationSeconds", duration)) }
+            let stsRegion = environment["AWS_REGION"] ?? environment["AWS_DEFAULT_REGION"] ?? values["region"] ?? region
+            return try await STS.call(parameters, signedWith: base, environment: environment.filter { $0.key != "AWS_REGION" && $0.key != "AWS_DEFAULT_REGION" },
+                                      region: stsRegion, http: http, source: name)
         }
         if required { throw AWSAuthError(name, "has no aws_access_key_id") }
         return nil

@@ -43,7 +43,7 @@ public struct MSKAuthToken: Sendable {
         let emptyPayloadHash = hex(SHA256.hash(data: Data()))
         let canonicalRequest = "GET\n/\n\(canonicalQuery)\nhost:\(host)\n\nhost\n\(emptyPayloadHash)"
         let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(hex(SHA256.hash(data: Data(canonicalRequest.utf8))))"
-        let signature = hex(hmac(signingKey(secret: credentials.secretAccessKey, day: day, region: region), stringToSign))
+        let signature = hex(hmac(signingKey(secret: credentials.secretAccessKey, day: day, region: region, service: service), stringToSign))
         let url = "https://\(host)/?" + encoded.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
             + "&X-Amz-Signature=\(signature)&User-Agent=\(formEncode(userAgent))"
         let value = Data(url.utf8).base64EncodedString()
@@ -68,7 +68,7 @@ public struct MSKAuthToken: Sendable {
         return ("\(day)T\(two(c.hour))\(two(c.minute))\(two(c.second))Z", day)
     }
 
-    static func signingKey(secret: String, day: String, region: String) -> SymmetricKey {
+    static func signingKey(secret: String, day: String, region: String, service: String) -> SymmetricKey {
         var key = SymmetricKey(data: Data("AWS4\(secret)".utf8))
         for part in [day, region, service, "aws4_request"] { key = SymmetricKey(data: hmac(key, part)) }
         return key
@@ -108,5 +108,28 @@ public struct MSKAuthToken: Sendable {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// SigV4 in the `Authorization` header, for a form POST (STS `AssumeRole`): the headers to send,
+/// `Host` excepted (the HTTP client writes it, as signed).
+enum SigV4Header {
+    static func headers(url: URL, body: Data, region: String, service: String, credentials: AWSCredentials, date: Date) -> [String: String] {
+        let (amzDate, day) = MSKAuthToken.amzDates(date)
+        let defaultPort = url.scheme == "https" ? 443 : 80
+        let host = (url.host ?? "") + (url.port.map { $0 == defaultPort ? "" : ":\($0)" } ?? "")
+        var headers = ["content-type": "application/x-www-form-urlencoded; charset=utf-8", "host": host, "x-amz-date": amzDate]
+        if let token = credentials.sessionToken { headers["x-amz-security-token"] = token }
+        let names = headers.keys.sorted()
+        let signedHeaders = names.joined(separator: ";")
+        let canonicalRequest = "POST\n\(url.path.isEmpty ? "/" : url.path)\n\n" + names.map { "\($0):\(headers[$0]!)\n" }.joined()
+            + "\n\(signedHeaders)\n\(MSKAuthToken.hex(SHA256.hash(data: body)))"
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
+        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(MSKAuthToken.hex(SHA256.hash(data: Data(canonicalRequest.utf8))))"
+        let key = MSKAuthToken.signingKey(secret: credentials.secretAccessKey, day: day, region: region, service: service)
+        headers["authorization"] = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), "
+            + "Signature=\(MSKAuthToken.hex(MSKAuthToken.hmac(key, stringToSign)))"
+        headers["host"] = nil
+        return headers
     }
 }

@@ -213,7 +213,7 @@ import Testing
             aws_secret_access_key = ops-secret
             [profile admin]
             role_arn = arn:aws:iam::1:role/admin
-            source_profile = default
+            credential_source = Ec2InstanceMetadata
             """)
         let env = Self.environment(["AWS_SHARED_CREDENTIALS_FILE": credentials, "AWS_CONFIG_FILE": config])
         func resolve(_ env: [String: String], profile: String? = nil) async throws -> AWSCredentialChain.Resolved {
@@ -230,7 +230,88 @@ import Testing
         let missing = await #expect(throws: AWSAuthError.self) { try await resolve(env, profile: "nope") }
         #expect(missing?.description.contains("no profile 'nope'") == true)
         let role = await #expect(throws: AWSAuthError.self) { try await resolve(env, profile: "admin") }
-        #expect(role?.description.contains("role_arn") == true)
+        #expect(role?.description.contains("without source_profile") == true)
+    }
+
+    /// `role_arn` + `source_profile`: STS `AssumeRole`, signed (SigV4 in the Authorization header) with
+    /// the source profile's keys; botocore, given the request the server received, computes the same signature.
+    @Test func profileAssumesARoleWithItsSourceProfile() async throws {
+        let expiration = Date(timeIntervalSince1970: 1_900_000_000)
+        let server = try FakeAWS { r in
+            guard r.method == "POST", r.body.contains("Action=AssumeRole&"), r.header("authorization") != nil else { return (400, "") }
+            return (200, Self.stsAnswer(id: "ASIAROLE", secret: "role-secret", session: "role-session", expiration: expiration))
+        }
+        defer { server.stop() }
+        let credentials = try Self.tempFile("[base]\naws_access_key_id = AKIABASE\naws_secret_access_key = base/secret+key\naws_session_token = base-session\n")
+        let config = try Self.tempFile("""
+            [profile deploy]
+            role_arn = arn:aws:iam::123456789012:role/msk-reader
+            source_profile = base
+            external_id = ext-42
+            role_session_name = tokentrail-test
+            region = eu-north-1
+            [profile loop]
+            role_arn = arn:aws:iam::1:role/x
+            source_profile = loop
+            """)
+        let env = Self.environment(["AWS_SHARED_CREDENTIALS_FILE": credentials, "AWS_CONFIG_FILE": config, "AWS_ENDPOINT_URL_STS": server.url + "/"])
+        let resolved = try await AWSCredentialChain.standard(environment: env, profile: "deploy", region: nil, logger: Logger(label: "t")).resolve()
+        #expect(resolved.provider == "profile deploy")
+        #expect(resolved.credentials == AWSCredentials(accessKeyID: "ASIAROLE", secretAccessKey: "role-secret", sessionToken: "role-session", expiration: expiration))
+        let request = try #require(server.requests.first)
+        #expect(request.body == "Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fmsk-reader"
+                + "&RoleSessionName=tokentrail-test&ExternalId=ext-42")
+        #expect(request.header("x-amz-security-token") == "base-session")
+        let authorization = try #require(request.header("authorization"))
+        #expect(authorization.hasPrefix("AWS4-HMAC-SHA256 Credential=AKIABASE/"))
+        #expect(authorization.contains("/eu-north-1/sts/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="))
+        if let expected = try Self.botocoreAuthorization(request, secret: "base/secret+key", region: "eu-north-1") {
+            #expect(authorization == expected)
+        } else {
+            print("botocore comparison skipped: no botocore in .venv (run scripts/bootstrap)")
+        }
+
+        let loop = await #expect(throws: AWSAuthError.self) {
+            try await AWSCredentialChain.standard(environment: env, profile: "loop", region: nil, logger: Logger(label: "t")).resolve()
+        }
+        #expect(loop?.description.contains("source_profile loops") == true)
+    }
+
+    /// What botocore's SigV4Auth puts in Authorization for the request as received (nil without the .venv).
+    static func botocoreAuthorization(_ r: SeenRequest, secret: String, region: String) throws -> String? {
+        guard let python = SignerTests.python() else { return nil }
+        let script = """
+            import sys, datetime
+            import botocore.auth
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+            url, body, ctype, amzdate, key, secret, token, region = sys.argv[1:9]
+            fixed = datetime.datetime.strptime(amzdate, "%Y%m%dT%H%M%SZ")
+            botocore.auth.get_current_datetime = lambda *a, **k: fixed
+            req = AWSRequest(method="POST", url=url, data=body.encode(), headers={"Content-Type": ctype})
+            botocore.auth.SigV4Auth(Credentials(key, secret, token), "sts", region).add_auth(req)
+            print(req.headers["Authorization"])
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        let host = r.header("host") ?? ""
+        let key = r.header("authorization")?.split(separator: "=")[1].split(separator: "/")[0] ?? ""
+        p.arguments = ["-c", script, "http://\(host)\(r.uri)", r.body, r.header("content-type") ?? "", r.header("x-amz-date") ?? "",
+                       String(key), secret, r.header("x-amz-security-token") ?? "", region]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            if !errors.contains("No module named") || ProcessInfo.processInfo.environment["CI"] == "true" {
+                Issue.record("botocore could not sign: \(errors)")
+            }
+            return nil
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Secrets, session tokens and the web identity token never reach a log line or an error,
