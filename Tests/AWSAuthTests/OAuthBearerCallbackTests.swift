@@ -53,6 +53,26 @@ import Testing
         #expect(!logged.contains("token refused by librdkafka") && !logged.contains("refresh failed"))
     }
 
+    /// Over the wire: librdkafka authenticates to a loopback broker with exactly the provider's token.
+    @Test func theTokenIsWhatTheBrokerReceives() throws {
+        let broker = try FakeSASLBroker()
+        defer { broker.stop() }
+        let issued = Mutex<[String]>([])
+        var kafka = Self.configuration {
+            let value = "msk-token-\(UUID().uuidString)"
+            issued.withLock { $0.append(value) }
+            return KafkaOAuthBearerToken(value: value, expiresAtMilliseconds: Self.nowMs() + 600_000, principal: "msk-iam")
+        }
+        kafka.bootstrapServers = "127.0.0.1:\(broker.port)"
+        let capture = LogCapture()
+        let admin = try KafkaAdmin(configuration: kafka, logger: capture.logger())
+        _ = try? admin.partitionCounts(timeout: .seconds(3))  // Makes the client connect.
+        #expect(Self.waitUntil(10) { !broker.authentications.isEmpty }, "\(capture.text)")
+        let tokens = issued.withLock { $0 }
+        let first = try #require(broker.authentications.first)
+        #expect(first == "n,,\u{1}auth=Bearer \(tokens.first ?? "?")\u{1}\u{1}")
+    }
+
     @Test func aFailureIsReportedToLibrdkafka() throws {
         let capture = LogCapture()
         struct NoCredentials: Error, CustomStringConvertible { var description: String { "no AWS credentials found" } }
