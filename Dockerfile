@@ -11,7 +11,9 @@ RUN swift build -c release --product tokentrail --static-swift-stdlib \
     && install -D "$(swift build -c release --show-bin-path)/tokentrail" /out/tokentrail
 
 FROM ubuntu:24.04
-RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 zlib1g libmaxminddb0 ca-certificates \
+# libcurl4t64 (noble's name for libcurl 4): Foundation's URLSession, which fetches AWS credentials for
+# MSK IAM authentication (STS, the container endpoint, IMDS), runs on libcurl.
+RUN apt-get update && apt-get install -y --no-install-recommends librdkafka1 zlib1g libmaxminddb0 libcurl4t64 ca-certificates \
     && rm -rf /var/lib/apt/lists/* && useradd --system --uid 10001 tokentrail
 COPY --from=build /out/tokentrail /usr/local/bin/tokentrail
 COPY config/tokentrail.yaml /etc/tokentrail/tokentrail.yaml

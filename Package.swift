@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Enrichment", targets: ["Enrichment"]),
         .library(name: "KafkaClient", targets: ["KafkaClient"]),
+        .library(name: "AWSAuth", targets: ["AWSAuth"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         // For LeakCheck/ (the Kafka suite under LeakSanitizer), not for users.
         .library(name: "KafkaTestSupport", targets: ["KafkaTestSupport"]),
@@ -42,6 +43,12 @@ let package = Package(
                 "CRdKafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strict
+        ),
+        // MSK IAM tokens (SigV4 presigning) and the AWS credential chain; HTTP on Foundation's URLSession.
+        .target(
+            name: "AWSAuth",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // zlib through pkg-config: CloudTrail's S3 objects and many bridges deliver gzip.
@@ -78,7 +85,7 @@ let package = Package(
         .target(
             name: "TokentrailCore",
             dependencies: [
-                "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Enrichment",
+                "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Enrichment", "AWSAuth",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -92,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "tokentrail",
             dependencies: [
-                "TokentrailCore", "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Enrichment", "Simulation",
+                "TokentrailCore", "Pipeline", "KafkaClient", "CloudTrail", "Detection", "Enrichment", "Simulation", "AWSAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -117,6 +124,14 @@ let package = Package(
         .testTarget(name: "TokentrailTests", dependencies: ["TokentrailCore", "Pipeline", "Detection", "Enrichment", "CloudTrail", "Simulation", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(
             name: "EnrichmentTests", dependencies: ["Enrichment", "Detection", "CloudTrail", "TokentrailCore", "KafkaTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "AWSAuthTests",
+            dependencies: [
+                "AWSAuth", "KafkaClient", "KafkaTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "PipelineTests",

@@ -21,7 +21,8 @@ public final class KafkaAdmin: Sendable {
     public init(configuration: KafkaConfiguration, logger: Logger) throws(KafkaError) {
         client = try RDKafkaClient.make(
             kind: .producer, properties: configuration.baseProperties + configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
-            callbacks: RDKafkaCallbacks(logger: logger, statistics: nil, deliveryReport: nil))
+            callbacks: RDKafkaCallbacks(logger: logger, statistics: nil, deliveryReport: nil,
+                                        oauthBearer: configuration.oauthBearerTokenProvider))
     }
 
     /// Partition counts of every existing topic.

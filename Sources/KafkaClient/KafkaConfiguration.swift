@@ -10,11 +10,17 @@ public struct KafkaConfiguration: Sendable {
     public var statisticsIntervalMilliseconds: Int?
     /// Any librdkafka property, by librdkafka's name. Applied last.
     public var properties: [String: String]
+    /// Tokens for `sasl.mechanism=OAUTHBEARER`, asked for on librdkafka's background thread, so
+    /// consumers, producers and admin clients refresh whether or not anyone polls them. Nil leaves
+    /// OAUTHBEARER to librdkafka's own properties (`sasl.oauthbearer.method=oidc`, ...).
+    public var oauthBearerTokenProvider: KafkaOAuthBearerTokenProvider?
 
     public init(
         bootstrapServers: String = "127.0.0.1:9092", clientID: String = "tokentrail",
-        statisticsIntervalMilliseconds: Int? = nil, properties: [String: String] = [:]
+        statisticsIntervalMilliseconds: Int? = nil, properties: [String: String] = [:],
+        oauthBearerTokenProvider: KafkaOAuthBearerTokenProvider? = nil
     ) {
+        self.oauthBearerTokenProvider = oauthBearerTokenProvider
         self.bootstrapServers = bootstrapServers
         self.clientID = clientID
         self.statisticsIntervalMilliseconds = statisticsIntervalMilliseconds

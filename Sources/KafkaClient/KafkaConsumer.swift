@@ -22,7 +22,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         logger[metadataKey: LogKeys.groupID] = "\(configuration.groupID)"
         client = try RDKafkaClient.make(
             kind: .consumer, properties: configuration.librdkafkaProperties,
-            callbacks: RDKafkaCallbacks(logger: logger, statistics: statistics, deliveryReport: nil))
+            callbacks: RDKafkaCallbacks(logger: logger, statistics: statistics, deliveryReport: nil,
+                                        oauthBearer: configuration.common.oauthBearerTokenProvider))
     }
 
     deinit {

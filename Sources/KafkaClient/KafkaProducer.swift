@@ -23,7 +23,8 @@ public final class KafkaProducer: @unchecked Sendable {
         self.configuration = configuration
         client = try RDKafkaClient.make(
             kind: .producer, properties: configuration.librdkafkaProperties,
-            callbacks: RDKafkaCallbacks(logger: logger, statistics: statistics, deliveryReport: deliveryReport))
+            callbacks: RDKafkaCallbacks(logger: logger, statistics: statistics, deliveryReport: deliveryReport,
+                                        oauthBearer: configuration.common.oauthBearerTokenProvider))
         let client = self.client, stopping = self.stopping, done = self.pollerDone
         let thread = Thread {
             while !stopping.isSet { client.poll(timeoutMilliseconds: 100) }

@@ -12,6 +12,10 @@ final class RDKafkaCallbacks: @unchecked Sendable {
     let logger: Logger
     let statistics: (@Sendable (String) -> Void)?
     let deliveryReport: (@Sendable (KafkaDeliveryReport) -> Void)?
+    let oauthBearer: KafkaOAuthBearerTokenProvider?
+    /// OAUTHBEARER tokens librdkafka accepted, and refreshes that failed (ours or librdkafka's refusal).
+    let oauthBearerTokensSet = Atomic<Int>(0)
+    let oauthBearerFailures = Atomic<Int>(0)
     nonisolated(unsafe) weak var rebalanceListener: (any KafkaRebalanceListener)?
     let fatalError = Mutex<KafkaError?>(nil)
     /// Set once `fatalError` holds an error: polls test it without taking the lock.
@@ -19,8 +23,10 @@ final class RDKafkaCallbacks: @unchecked Sendable {
 
     init(
         logger: Logger, statistics: (@Sendable (String) -> Void)?,
-        deliveryReport: (@Sendable (KafkaDeliveryReport) -> Void)?
+        deliveryReport: (@Sendable (KafkaDeliveryReport) -> Void)?,
+        oauthBearer: KafkaOAuthBearerTokenProvider? = nil
     ) {
+        self.oauthBearer = oauthBearer
         self.logger = logger
         self.statistics = statistics
         self.deliveryReport = deliveryReport
@@ -91,11 +97,53 @@ final class RDKafkaCallbacks: @unchecked Sendable {
                     error: failed ? KafkaError.rd(err, "delivery to \(topic)") : nil, record: record))
             }
         }
+        if oauthBearer != nil {
+            // A queue of its own, which `RDKafkaClient.make` hands to librdkafka's background thread:
+            // the refresh then happens for every client kind, polled or not (an admin client is not).
+            rd_kafka_conf_enable_sasl_queue(conf, 1)
+            rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf) { rk, _, opaque in
+                guard let rk else { return }
+                RDKafkaCallbacks.from(opaque)?.refreshOAuthBearerToken(rk)
+            }
+        }
         if consumer {
             rd_kafka_conf_set_rebalance_cb(conf) { rk, err, partitions, opaque in
                 guard let rk, let partitions else { return }
                 RDKafkaCallbacks.from(opaque)?.rebalance(rk, err, partitions)
             }
+        }
+    }
+
+    /// Asks the provider for a token and hands it to librdkafka, or reports the failure (librdkafka
+    /// then retries after a back-off). The token itself is never logged.
+    private func refreshOAuthBearerToken(_ rk: OpaquePointer) {
+        guard let provider = oauthBearer else { return }
+        let token: KafkaOAuthBearerToken
+        do {
+            token = try provider()
+        } catch {
+            oauthBearerFailures.add(1, ordering: .relaxed)
+            logger.error("OAUTHBEARER token refresh failed: \(error)")
+            rd_kafka_oauthbearer_set_token_failure(rk, "\(error)")
+            return
+        }
+        let pairs = token.extensions.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+        let cStrings = pairs.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        var pointers = cStrings.map { UnsafePointer<CChar>($0) }
+        var errstr = [CChar](repeating: 0, count: 512)
+        let err = pointers.withUnsafeMutableBufferPointer { p in
+            rd_kafka_oauthbearer_set_token(rk, token.value, token.expiresAtMilliseconds, token.principal,
+                                           p.baseAddress, p.count, &errstr, errstr.count)
+        }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            oauthBearerTokensSet.add(1, ordering: .relaxed)
+            logger.debug("OAUTHBEARER token set", metadata: ["principal": "\(token.principal)", "expires_ms": "\(token.expiresAtMilliseconds)"])
+        } else {
+            oauthBearerFailures.add(1, ordering: .relaxed)
+            let reason = String(cChars: errstr)
+            logger.error("OAUTHBEARER token refused by librdkafka: \(reason)")
+            rd_kafka_oauthbearer_set_token_failure(rk, reason)
         }
     }
 

@@ -31,6 +31,11 @@ final class RDKafkaClient: @unchecked Sendable {
             throw KafkaError(code: .clientCreation, message: "rd_kafka_new: \(reason)")
         }
         if kind == .consumer { _ = rd_kafka_poll_set_consumer(handle) }
+        if callbacks.oauthBearer != nil, let error = rd_kafka_sasl_background_callbacks_enable(handle) {
+            let e = KafkaError.consuming(error, "OAUTHBEARER background refresh")
+            rd_kafka_destroy(handle)
+            throw e
+        }
         return RDKafkaClient(handle: handle, kind: kind, callbacks: callbacks)
     }
 

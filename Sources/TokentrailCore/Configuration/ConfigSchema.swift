@@ -1,3 +1,4 @@
+import AWSAuth
 import CloudTrail
 import Detection
 import Logging
@@ -108,7 +109,7 @@ public enum ConfigSchema {
     }
 
     /// Sections in print order; a key's section must be one of these.
-    public static let sections = ["", "topics", "topics.create", "rule", "time", "state", "evidence", "enrichment", "metrics", "logging"]
+    public static let sections = ["", "topics", "topics.create", "rule", "time", "state", "evidence", "enrichment", "aws_msk_iam", "metrics", "logging"]
 
     static func key(
         _ path: String, _ doc: String, allowed: String,
@@ -374,6 +375,26 @@ public enum ConfigSchema {
                 "Addresses whose lookup is cached (about 100 bytes each); 0 disables the cache."),
             duration("enrichment.reload_interval", \.enrichment.reloadInterval, Duration.zero...day,
                      "How often the database files are checked for a change (inode, size, mtime) and reloaded."),
+
+            key("aws_msk_iam.region",
+                "Amazon MSK IAM authentication: the cluster's region. Needs kafka.sasl.mechanism OAUTHBEARER (and security.protocol SASL_SSL); tokens are signed with the standard AWS credential chain.",
+                allowed: "null, or an AWS region name such as us-east-1",
+                apply: { (s, r) throws(ConfigProblem) in
+                    if r.entry.value == .null || r.entry.value == .scalar("") { s.awsMSKIAM.region = nil; return }
+                    let region = try r.scalar().trimmingSpaces
+                    guard MSKAuthToken.isRegion(region) else { throw r.fail("is not an AWS region name") }
+                    s.awsMSKIAM.region = region
+                },
+                render: { $0.awsMSKIAM.region.map(RenderedValue.string) ?? .null }),
+            key("aws_msk_iam.profile",
+                "A profile of the shared AWS files (~/.aws/credentials, ~/.aws/config) to take the credentials from instead of the whole chain; null: the chain (environment, web identity, AWS_PROFILE or default profile, container, EC2 instance).",
+                allowed: "null or a profile name",
+                apply: { (s, r) throws(ConfigProblem) in
+                    if r.entry.value == .null { s.awsMSKIAM.profile = nil; return }
+                    let v = try r.scalar().trimmingSpaces
+                    s.awsMSKIAM.profile = v.isEmpty ? nil : v
+                },
+                render: { $0.awsMSKIAM.profile.map(RenderedValue.string) ?? .null }),
 
             bool("metrics.enabled", \.metrics.enabled, "Serve /metrics, /healthz and /readyz."),
             key("metrics.address", "Listen address of the metrics/health endpoint; 0.0.0.0 to expose it outside the host or pod.",

@@ -70,6 +70,8 @@ public enum ConfigurationLoader {
             }
         }
         problems += crossChecks(settings)
+        // A region already refused as a value is not reported again as missing.
+        problems += mskIAMChecks(settings).filter { p in !problems.contains { $0.path == p.path } }
         let enrichment = enrichmentChecks(settings)
         problems += enrichment.problems
         guard problems.isEmpty else { throw ConfigurationError(problems) }
@@ -94,6 +96,35 @@ public enum ConfigurationLoader {
                                           allowed: "host:port[,host:port...]"))
         }
         return problems
+    }
+
+    /// OAUTHBEARER needs a token source, and MSK IAM tokens are only used by OAUTHBEARER.
+    static func mskIAMChecks(_ s: TokentrailSettings) -> [ConfigProblem] {
+        let mechanism = s.kafka["sasl.mechanism"]?.trimmingSpaces
+        let oauthBearer = mechanism?.uppercased() == "OAUTHBEARER"
+        let librdkafkaSource = s.kafka["sasl.oauthbearer.method"]?.trimmingSpaces.lowercased() == "oidc"
+            || s.kafka["enable.sasl.oauthbearer.unsecure.jwt"]?.trimmingSpaces.lowercased() == "true"
+        switch (s.awsMSKIAM.region, oauthBearer) {
+        case (nil, true) where !librdkafkaSource:
+            return [ConfigProblem(path: "aws_msk_iam.region", value: "null",
+                                  problem: "is needed: kafka.sasl.mechanism OAUTHBEARER has no token source",
+                                  allowed: "the MSK cluster's AWS region, e.g. us-east-1 (or kafka.sasl.oauthbearer.method: oidc)")]
+        case (let region?, false):
+            return [ConfigProblem(path: "kafka.sasl.mechanism", value: mechanism.map { "'\($0)'" } ?? "unset",
+                                  problem: "must be OAUTHBEARER when aws_msk_iam.region is set (\(region)): MSK IAM tokens go over SASL/OAUTHBEARER",
+                                  allowed: "OAUTHBEARER")]
+        case (_?, true) where librdkafkaSource:
+            return [ConfigProblem(path: "aws_msk_iam.region", value: "'\(s.awsMSKIAM.region ?? "")'",
+                                  problem: "conflicts with librdkafka's own OAUTHBEARER token source (kafka.sasl.oauthbearer.method oidc or unsecure JWT)",
+                                  allowed: "one token source: null here, or remove the librdkafka one")]
+        case (_?, true) where !(s.kafka["security.protocol"]?.trimmingSpaces.uppercased().hasPrefix("SASL_") ?? false):
+            // librdkafka's default, plaintext, never sends the token: MSK closes the connection without saying why.
+            return [ConfigProblem(path: "kafka.security.protocol", value: s.kafka["security.protocol"].map { "'\($0)'" } ?? "unset",
+                                  problem: "does not use SASL, so the MSK IAM token is never sent",
+                                  allowed: "SASL_SSL (MSK's IAM listeners, ports 9098 and 9198)")]
+        default:
+            return []
+        }
     }
 
     /// What the rule needs from the GeoIP databases. A minimum fidelity that no window can reach

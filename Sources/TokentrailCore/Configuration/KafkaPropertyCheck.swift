@@ -9,7 +9,11 @@ import Pipeline
 public enum KafkaPropertyCheck {
     public static func check(_ settings: TokentrailSettings, logger: Logger) -> ConfigProblem? {
         let redactor = SecretRedactor(secrets: SecretMasking.secretValues(settings))
-        let config = settings.pipelineConfiguration
+        var config = settings.pipelineConfiguration
+        // The same client setup, without fetching credentials: checking properties reaches no AWS endpoint.
+        if config.kafka.oauthBearerTokenProvider != nil {
+            config.kafka.oauthBearerTokenProvider = { throw KafkaError(code: .invalidConfiguration, message: "no token while checking properties") }
+        }
         do throws(KafkaError) {
             var consumerConfig = KafkaConsumerConfiguration(
                 common: config.kafka, groupID: config.groupID, sessionTimeoutMilliseconds: config.sessionTimeoutMilliseconds)

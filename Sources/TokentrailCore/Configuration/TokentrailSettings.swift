@@ -37,6 +37,7 @@ public struct TokentrailSettings: Sendable, Hashable {
     public var ruleProfile = "seed"
     public var detector = DetectorConfiguration(rule: .seed)
     public var enrichment = EnrichmentSettings()
+    public var awsMSKIAM = AWSMSKIAMSettings()
 
     public var metrics = MetricsSettings()
     public var logging = LoggingSettings()
@@ -51,8 +52,11 @@ public struct TokentrailSettings: Sendable, Hashable {
         var properties = kafka
         let bootstrap = properties.removeValue(forKey: "bootstrap.servers") ?? "127.0.0.1:9092"
         let clientID = properties.removeValue(forKey: "client.id") ?? "tokentrail"
+        var kafka = KafkaConfiguration(bootstrapServers: bootstrap, clientID: clientID, properties: properties)
+        kafka.oauthBearerTokenProvider = awsMSKIAM.tokenProvider(environment: ProcessInfo.processInfo.environment,
+                                                                 logger: Logger(label: "tokentrail.aws"))
         var c = PipelineConfiguration(
-            kafka: KafkaConfiguration(bootstrapServers: bootstrap, clientID: clientID, properties: properties),
+            kafka: kafka,
             inputTopics: inputTopics, outputTopic: outputTopic, groupID: groupID,
             deadLetterTopic: deadLetterTopic, inputKeyed: inputKeyed, processingGuarantee: processingGuarantee,
             instanceID: effectiveInstanceID, detector: detector)
@@ -67,6 +71,14 @@ public struct TokentrailSettings: Sendable, Hashable {
         c.deadLetterMaxBytes = deadLetterMaxBytes
         return c
     }
+}
+
+/// Amazon MSK IAM authentication (`aws_msk_iam.*`).
+public struct AWSMSKIAMSettings: Sendable, Hashable {
+    /// Nil: not used.
+    public var region: String?
+    public var profile: String?
+    public init() {}
 }
 
 /// The GeoIP databases and their cache.
