@@ -579,7 +579,7 @@ public final class DetectorPipeline: KafkaRebalanceListener {
     private func sendAlerts(_ alerts: [Alert], consumedAt: Int64? = nil) throws {
         for alert in alerts {
             let measured = alert.status == .open && alert.revision == 1 ? consumedAt : nil
-            try send(OutputRecords.alert(alert, topic: configuration.outputTopic), consumedAt: measured)
+            try send(OutputRecords.alert(alert, topic: configuration.outputTopic, format: configuration.alertFormat), consumedAt: measured)
             counters.alertsProduced[alert.status.rawValue, default: 0] += 1
             logger.notice("alert", metadata: [
                 "alert_id": "\(alert.id)", "status": "\(alert.status.rawValue)", "revision": "\(alert.revision)",
