@@ -42,6 +42,12 @@ enum AlertFacts {
         return out
     }
 
+    /// A listed address as an IP field holds it: under `address_normalization: ipv6_prefix64` an
+    /// IPv6 value is its /64 (`2001:db8:4::/64`), written as the prefix's first address.
+    static func ip(_ value: String) -> String {
+        value.hasSuffix("/64") ? String(value.dropLast(3)) : value
+    }
+
     /// The enrichment of each listed address the databases knew.
     static func enrichmentByAddress(_ alert: Alert) -> [String: AddressEnrichment] {
         var out: [String: AddressEnrichment] = [:]

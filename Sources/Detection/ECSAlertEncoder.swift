@@ -88,7 +88,8 @@ public enum ECSAlertEncoder {
             ],
         ]
         var source = JSONObject()
-        source["ip"] = .strings(alert.sourceAddresses.values)
+        let addresses = alert.sourceAddresses.values.map(AlertFacts.ip)
+        source["ip"] = .strings(addresses)
         let asns = Set(enrichment.compactMap(\.asn)).sorted().map { JSONNode.int(Int($0)) }
         let organizations = alert.network?.networks.values ?? []
         if !asns.isEmpty || !organizations.isEmpty {
@@ -106,7 +107,7 @@ public enum ECSAlertEncoder {
             source["geo"] = geo.node
         }
         r["source"] = source.node
-        var related: [String: JSONNode] = ["ip": .strings(alert.sourceAddresses.values)]
+        var related: [String: JSONNode] = ["ip": .strings(addresses)]
         related["user"] = .strings([arn] + (name.map { [$0] } ?? []))
         r["related"] = .object(related)
         var user = JSONObject()

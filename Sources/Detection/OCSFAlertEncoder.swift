@@ -131,7 +131,7 @@ public enum OCSFAlertEncoder {
         let agents = AlertFacts.userAgentsByAddress(alert)
         return alert.sourceAddresses.values.map { address in
             var endpoint = JSONObject()
-            endpoint["ip"] = .string(address)
+            endpoint["ip"] = .string(AlertFacts.ip(address))
             if let e = enrichment[address] {
                 if e.city != nil || e.countryCode != nil {
                     var location = JSONObject()

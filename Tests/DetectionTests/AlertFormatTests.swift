@@ -68,8 +68,10 @@ enum AlertValidator {
 struct AlertFormatTests {
     /// One window from the detector: `open` revision 1 at the second address, `open` revision 2 at
     /// the third, then `final`. `enriched`: with GeoIP answers; `keys`: access keys the events use.
-    static func lifecycle(enriched: Bool = true, keys: [String] = ["ASIAEXAMPLEKEY000001"]) -> [Alert] {
-        let configuration = DetectorConfiguration()
+    static func lifecycle(enriched: Bool = true, keys: [String] = ["ASIAEXAMPLEKEY000001"],
+                          normalization: AddressNormalization = .exact) -> [Alert] {
+        var configuration = DetectorConfiguration()
+        configuration.rule.addressNormalization = normalization
         let rule = DetectionRule(configuration.rule, enricher: enriched ? ExampleEnricher() : nil)
         var h = Harness(configuration)
         let events = [
@@ -126,7 +128,8 @@ struct AlertFormatTests {
         Facts(alertID: j["alert_id"]!.stringValue!, status: j["status"]!.stringValue!, revision: j["revision"]!.intValue!,
               arn: path(j, "principal", "arn")!.stringValue!, principalType: path(j, "principal", "type")!.stringValue!,
               account: path(j, "principal", "account_id")?.stringValue, accessKeyIds: strings(j["access_key_ids"]),
-              addresses: strings(path(j, "source_addresses", "values")), userAgents: strings(j["user_agents"]),
+              // An IP field holds a /64 (ipv6_prefix64) as its first address.
+              addresses: strings(path(j, "source_addresses", "values")).map { $0.hasSuffix("/64") ? String($0.dropLast(3)) : $0 }, userAgents: strings(j["user_agents"]),
               windowStart: path(j, "window", "start")?.stringValue, windowEnd: path(j, "window", "end")?.stringValue,
               firstSeen: millis(j["first_seen"]?.stringValue), lastSeen: millis(j["last_seen"]?.stringValue),
               detectedAt: millis(j["detected_at"]?.stringValue), eventCount: j["event_count"]!.intValue!,
@@ -171,7 +174,8 @@ struct AlertFormatTests {
     }
 
     static var variants: [[Alert]] {
-        [lifecycle(), lifecycle(enriched: false), lifecycle(keys: ["ASIAEXAMPLEKEY000001", "ASIAEXAMPLEKEY000002"])]
+        [lifecycle(), lifecycle(enriched: false), lifecycle(keys: ["ASIAEXAMPLEKEY000001", "ASIAEXAMPLEKEY000002"]),
+         lifecycle(normalization: .ipv6Prefix64)]
     }
 
     @Test func eachFormatCarriesTheNativeAlertsFacts() throws {
