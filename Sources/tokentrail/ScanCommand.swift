@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import Detection
+import Foundation
 import Logging
 import TokentrailCore
 
