@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Writes small MaxMind-format City and ASN databases for tokentrail's tests (never real data).
 
-    make-test-mmdb.py OUTDIR [--variant base|renamed]
+    make-test-mmdb.py OUTDIR [--variant base|renamed|simulated]
 
 OUTDIR/city.mmdb (GeoLite2-City layout: city.names.en, country.iso_code) and OUTDIR/asn.mmdb
 (GeoLite2-ASN layout: autonomous_system_number, autonomous_system_organization), both IPv6 trees
 holding IPv4 networks too. `--variant renamed` changes one organisation (198.51.100.0/24 becomes
-EXAMPLE-VPS-RENAMED) so that tests can see a reload. Needs PyPI mmdb-writer (scripts/bootstrap
+EXAMPLE-VPS-RENAMED) so that tests can see a reload. `--variant simulated` instead covers the
+address ranges of `tokentrail simulate` (one network per first octet, and its two IPv6 prefixes),
+so that scanning simulated traffic is enriched (scripts/check-alert-formats). Needs PyPI mmdb-writer (scripts/bootstrap
 installs it into .venv/). Tests/EnrichmentTests/GeoIPFixtures.swift documents what each network is for.
 """
 import argparse
@@ -31,11 +33,25 @@ NETWORKS = {
     "233.252.0.0/24": (None, None, 64504, "EXAMPLE-NO-CITY"),
 }
 
+# The simulator's first octets (Sources/Simulation/Population.swift, Addresses), owners' then attackers'.
+SIMULATED_OCTETS = [3, 13, 18, 34, 35, 44, 52, 54, 63, 72, 98, 100, 108, 136, 145, 192, 198, 203, 10, 172,
+                    5, 23, 31, 37, 45, 77, 80, 89, 91, 103, 146, 176, 185, 193, 194, 212]
+COUNTRIES = ["US", "DE", "NL", "SG", "BR", "JP", "IE", "FR"]
+
+
+def simulated_networks():
+    networks = {f"{o}.0.0.0/8": (f"Example City {o}", COUNTRIES[i % len(COUNTRIES)], 64512 + i, f"EXAMPLE-NET-{o}")
+                for i, o in enumerate(SIMULATED_OCTETS)}
+    networks["2600:1f18::/32"] = ("Example City V6", "US", 64600, "EXAMPLE-V6-OWNERS")
+    # Known to the ASN database only, as some attackers' addresses are.
+    networks["2a0b::/16"] = (None, None, 64601, "EXAMPLE-V6-ATTACKERS")
+    return networks
+
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("outdir")
-    parser.add_argument("--variant", choices=["base", "renamed"], default="base")
+    parser.add_argument("--variant", choices=["base", "renamed", "simulated"], default="base")
     args = parser.parse_args()
     os.makedirs(args.outdir, exist_ok=True)
 
@@ -43,8 +59,9 @@ def main() -> int:
                       languages=["en"], description="tokentrail test City database")
     asn = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-ASN",
                      languages=["en"], description="tokentrail test ASN database")
-    for network in NETWORKS:
-        name, country, number, org = NETWORKS[network]
+    networks = simulated_networks() if args.variant == "simulated" else NETWORKS
+    for network in networks:
+        name, country, number, org = networks[network]
         if args.variant == "renamed" and network == "198.51.100.0/24":
             org = "EXAMPLE-VPS-RENAMED"
         if name is not None:

@@ -37,14 +37,14 @@ enum OutputRecords {
         size > limit ? [KafkaHeader(Header.truncated, "true"), KafkaHeader(Header.originalSize, String(size))] : []
     }
 
-    /// An alert: keyed by its grouping key, the JSON document as value.
-    static func alert(_ alert: Alert, topic: String) -> KafkaProducedRecord {
-        KafkaProducedRecord(topic: topic, key: alert.recordKey, value: alert.json(), headers: [
+    /// An alert: keyed by its grouping key, the document in `format` as value.
+    static func alert(_ alert: Alert, topic: String, format: AlertFormat = .native) -> KafkaProducedRecord {
+        KafkaProducedRecord(topic: topic, key: alert.recordKey, value: format.encode(alert), headers: [
             KafkaHeader(Header.alertID, alert.id),
             KafkaHeader(Header.status, alert.status.rawValue),
             KafkaHeader(Header.revision, String(alert.revision)),
             KafkaHeader(Header.schemaVersion, String(Alert.schemaVersion)),
-            KafkaHeader(Header.contentType, "application/json"),
+            KafkaHeader(Header.contentType, format.contentType),
         ])
     }
 

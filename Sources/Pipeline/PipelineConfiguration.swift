@@ -14,6 +14,8 @@ public struct PipelineConfiguration: Sendable {
     public var kafka: KafkaConfiguration
     public var inputTopics: [String]
     public var outputTopic: String
+    /// How alert records are written (`output.format`).
+    public var alertFormat: AlertFormat = .native
     public var groupID: String
     public var deadLetterTopic: String
     /// Route stage output, detect stage input (unkeyed input only). Default: `<group>.repartition`.

@@ -22,12 +22,14 @@ struct StageOutput {
     var warnings = RateLimitedWarnings()
     let logger: Logger
     let outputTopic: String
+    let alertFormat: AlertFormat
     let deadLetterTopic: String
     let deadLetterMaxBytes: Int
 
     init(configuration: PipelineConfiguration, logger: Logger) {
         self.logger = logger
         outputTopic = configuration.outputTopic
+        alertFormat = configuration.alertFormat
         deadLetterTopic = configuration.deadLetterTopic
         deadLetterMaxBytes = configuration.deadLetterMaxBytes
     }
@@ -42,7 +44,7 @@ struct StageOutput {
     mutating func alerts(_ alerts: [Alert], consumedAt: Int64? = nil) {
         for alert in alerts {
             let measured = alert.status == .open && alert.revision == 1 ? consumedAt : nil
-            send(OutgoingRecord(record: OutputRecords.alert(alert, topic: outputTopic), consumedAt: measured))
+            send(OutgoingRecord(record: OutputRecords.alert(alert, topic: outputTopic, format: alertFormat), consumedAt: measured))
             counters.alertsProduced[alert.status.rawValue, default: 0] += 1
             logger.notice("alert", metadata: [
                 "alert_id": "\(alert.id)", "status": "\(alert.status.rawValue)", "revision": "\(alert.revision)",

@@ -44,7 +44,8 @@ struct Alerts: ParsableCommand {
             if let deadline, ContinuousClock.now >= deadline { break }
             guard case .message(let m)? = try consumer.poll(timeout: .milliseconds(200)) else { continue }
             let bytes = m.value
-            guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { continue }
+            guard let record = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { continue }
+            let object = AlertLine.nativeView(record)
             if finalOnly, object["status"] as? String != "final" { continue }
             // Written straight to the descriptor: a pipe gets each line as it happens.
             FileHandle.standardOutput.write(Data(((json ? String(decoding: bytes, as: UTF8.self) : AlertLine.render(object)) + "\n").utf8))
@@ -56,6 +57,26 @@ struct Alerts: ParsableCommand {
 
 /// One alert as a line a person reads at a glance.
 enum AlertLine {
+    /// The native fields of an alert written in any `output.format`: an OCSF record keeps those OCSF
+    /// has no attribute for under `unmapped.tokentrail`, an ECS document under `tokentrail`.
+    static func nativeView(_ r: [String: Any]) -> [String: Any] {
+        func dict(_ o: [String: Any]?, _ k: String) -> [String: Any]? { o?[k] as? [String: Any] }
+        if let t = dict(dict(r, "unmapped"), "tokentrail") {
+            var a = t
+            a["principal"] = ["arn": dict(dict(r, "actor"), "user")?["uid"] as? String ?? "?"]
+            a["event_count"] = r["count"]
+            return a
+        }
+        if let t = dict(r, "tokentrail"), dict(r, "ecs") != nil {
+            var a = t
+            a["principal"] = ["arn": dict(r, "user")?["id"] as? String ?? "?"]
+            let agents = dict(r, "user_agent")?["original"]
+            a["user_agents"] = agents as? [String] ?? (agents as? String).map { [$0] } ?? []
+            return a
+        }
+        return r
+    }
+
     static func render(_ a: [String: Any]) -> String {
         func dict(_ k: String) -> [String: Any] { a[k] as? [String: Any] ?? [:] }
         let status = (a["status"] as? String ?? "?").uppercased()

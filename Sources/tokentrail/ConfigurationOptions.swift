@@ -18,6 +18,8 @@ struct ConfigurationOptions: ParsableArguments {
     var inputTopics: [String] = []
     @Option(help: "Topic the alerts go to (topics.output).")
     var outputTopic: String?
+    @Option(help: "How alerts are written: native, ocsf or ecs (output.format).")
+    var outputFormat: String?
     @Option(help: "Consumer group id; every process of one deployment uses the same (group_id).")
     var groupId: String?
     @Option(help: "Topic for records that cannot be decoded (topics.dead_letter).")
@@ -66,6 +68,7 @@ struct ConfigurationOptions: ParsableArguments {
         if let b = bootstrapServers { l.setKafka("bootstrap.servers", .scalar(b), source: .flag(name: "--bootstrap-servers")) }
         if !inputTopics.isEmpty { l.set("topics.input", .list(inputTopics), source: .flag(name: "--input-topic")) }
         set("topics.output", "output-topic", outputTopic)
+        set("output.format", "output-format", outputFormat)
         set("group_id", "group-id", groupId)
         set("topics.dead_letter", "dead-letter-topic", deadLetterTopic)
         set("input_keyed", "input-keyed", inputKeyed.map { String($0) })

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoreMetrics
+import Detection
 import Dispatch
 import Foundation
 import KafkaClient
@@ -32,7 +33,7 @@ struct Run: ParsableCommand {
         LoggingSetup.bootstrap(settings.logging, redactor: redactor)
         var logger = Logger(label: "tokentrail")
         logger.logLevel = settings.logging.level
-        logger.info("tokentrail \(TokenTrail.version)", metadata: [
+        logger.info("tokentrail \(Product.version)", metadata: [
             "librdkafka": "\(Librdkafka.version)",
             "config": "\(ConfigurationLoader.configFilePath(flag: options.config, environment: ProcessInfo.processInfo.environment) ?? "(defaults)")",
             "kafka": "\(SecretMasking.masked(settings.kafka).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
@@ -56,7 +57,7 @@ struct Run: ParsableCommand {
             "geoip": "\(setup.enricher?.loadedDatabases.joined(separator: ", ") ?? "none")",
         ])
 
-        let metrics = PipelineMetrics(version: TokenTrail.version, librdkafka: Librdkafka.version)
+        let metrics = PipelineMetrics(version: Product.version, librdkafka: Librdkafka.version)
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let readiness = Readiness(staleAfter: Readiness.staleBound(commitInterval: settings.commitInterval))
         let liveness = Liveness(pipelines: settings.threads, timeout: settings.metrics.livenessTimeout)

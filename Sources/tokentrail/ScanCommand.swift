@@ -1,4 +1,5 @@
 import ArgumentParser
+import Detection
 import Foundation
 import Logging
 import TokentrailCore
@@ -39,6 +40,7 @@ struct Scan: ParsableCommand {
         var logger = Logger(label: "tokentrail", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = .warning
         let setup = try makeDetection(resolved, logger: logger)
+        let format = resolved.settings.outputFormat
         var scanOptions = BatchScan.Options(detector: setup.detector)
         scanOptions.includeOpen = includeOpen
         let scan = BatchScan(options: scanOptions, rule: setup.rule)
@@ -50,7 +52,7 @@ struct Scan: ParsableCommand {
                 try scan.scan(file: file.path, progress: { n in
                     let events = scan.summary.events - progress.events
                     progress.advance(done: n, events: events)
-                }, alert: { out.append($0.json()) })
+                }, alert: { out.append(format.encode($0)) })
                 try out.flush()
             } catch {
                 progress.finish()
@@ -58,7 +60,7 @@ struct Scan: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        scan.finish { out.append($0.json()) }
+        scan.finish { out.append(format.encode($0)) }
         try out.flush()
         let rest = scan.summary.events - progress.events
         progress.advance(events: rest)

@@ -1,15 +1,14 @@
 import ArgumentParser
+import Detection
 import KafkaClient
 
 /// tokentrail: catches stolen AWS session tokens in CloudTrail, as a stream.
 @main
 struct TokenTrail: ParsableCommand {
-    static let version = "0.1.0"
-
     static let configuration = CommandConfiguration(
         commandName: "tokentrail",
         abstract: "Detects AWS temporary session tokens used from several addresses, in CloudTrail streamed through Kafka.",
-        version: "tokentrail \(version) (librdkafka \(Librdkafka.version))",
+        version: "tokentrail \(Product.version) (librdkafka \(Librdkafka.version))",
         subcommands: [Run.self, CheckConfig.self, Scan.self, Replay.self, Simulate.self, Alerts.self, MSKToken.self],
         defaultSubcommand: Run.self
     )

@@ -28,11 +28,48 @@ struct AlertDocumentationTests {
     @Test func theDocumentedExampleIsWhatTheEncoderWrites() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let text = try String(contentsOf: root.appendingPathComponent("docs/alerts.md"), encoding: .utf8)
-        let block = try #require(text.components(separatedBy: "```json\n").last?.components(separatedBy: "\n```").first)
+        let example = try #require(text.components(separatedBy: "\n## Example\n").last)
+        let block = try #require(example.components(separatedBy: "```json\n").dropFirst().first?.components(separatedBy: "\n```").first)
         let actual = try JSONParser.parse(Self.exampleAlert().json())
         let documented = try? JSONParser.parse(Array(block.utf8))
         #expect(documented == actual, "docs/alerts.md example drifted; the encoder writes:\n\(Self.exampleAlert().jsonString)")
         #expect(alertSchema.validate(actual).isEmpty)
+    }
+}
+
+/// docs/alerts.md, "Formats": each format's record for `open` revision 1, `open` revision 2 and
+/// `final` of one window (`AlertFormatTests.lifecycle`), each after a `<!-- example: FORMAT N -->` line.
+@Suite("docs/alerts.md format examples")
+struct AlertFormatDocumentationTests {
+    static func documented(_ format: AlertFormat, _ index: Int) throws -> String? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/alerts.md"), encoding: .utf8)
+        let marker = "<!-- example: \(format.rawValue) \(index) -->\n"
+        guard text.contains(marker) else { return nil }
+        return text.components(separatedBy: marker)[1].components(separatedBy: "```json\n").dropFirst().first?
+            .components(separatedBy: "\n```").first
+    }
+
+    @Test(arguments: AlertFormat.allCases)
+    func theDocumentedRecordsAreWhatTheEncoderWrites(format: AlertFormat) throws {
+        let alerts = AlertFormatTests.lifecycle()
+        #expect(alerts.map(\.status) == [.open, .open, .final])
+        var records: [[UInt8]] = []
+        for (i, alert) in alerts.enumerated() {
+            let actual = format.encode(alert)
+            let block = try Self.documented(format, i + 1)
+            #expect(block != nil, "docs/alerts.md lacks <!-- example: \(format.rawValue) \(i + 1) -->")
+            let documented = try block.map { try JSONParser.parse(Array($0.utf8)) }
+            #expect(documented == (try JSONParser.parse(actual)),
+                    "docs/alerts.md \(format.rawValue) example \(i + 1) drifted; the encoder writes:\n\(String(decoding: actual, as: UTF8.self))")
+            if let block { records.append(Array(block.utf8.filter { $0 != 0x0A })) }
+        }
+        if format == .native {
+            for record in records { #expect(alertSchema.validate(try JSONParser.parse(record)).isEmpty) }
+        } else if AlertValidator.isEnabled {
+            let result = try AlertValidator.validate(records, format: format)
+            #expect(result.status == 0, "\(result.output)")
+        }
     }
 }
 

@@ -110,6 +110,44 @@ struct MockClusterTests {
 
     /// Reads the output topic and the dead-letter topic until the final windows on the two cover
     /// `expected`, or `tt` exits (a dead-lettered cut form of an alert below `RefusedRecords.cutBytes` is the whole alert).
+    /// `--output-format ocsf`: every alert on the output topic is an OCSF Detection Finding under
+    /// the same key and headers, its content-type naming the format, and the final findings are the
+    /// oracle's windows.
+    @Test func alertsAreWrittenInTheConfiguredFormat() throws {
+        let mock = try MockCluster(brokers: 2)
+        let s = try Scenario(mock: mock)
+        let expected = try s.simulate(Self.traffic)
+        let tt = try s.start("ocsf", ["--output-format", "ocsf"])
+        func object(_ m: KafkaMessage) -> [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(m.value))) as? [String: Any] ?? [:]
+        }
+        func finals(_ records: [KafkaMessage]) -> Set<String> {
+            Set(records.map(object).filter { $0["activity_id"] as? Int == 3 }.map { r in
+                let user = (r["actor"] as? [String: Any])?["user"] as? [String: Any]
+                let window = ((r["unmapped"] as? [String: Any])?["tokentrail"] as? [String: Any])?["window"] as? [String: Any]
+                let addresses = (r["evidences"] as? [[String: Any]] ?? []).compactMap { ($0["src_endpoint"] as? [String: Any])?["ip"] as? String }
+                return Scenario.signature(user?["uid"] as? String ?? "?", window?["start"] as? String ?? "?", addresses)
+            })
+        }
+        var records: [KafkaMessage] = []
+        let deadline = ContinuousClock.now + .seconds(150)
+        while ContinuousClock.now < deadline, tt.isRunning, !finals(records).isSuperset(of: expected) {
+            records = try readTopic(s.bootstrap, s.output, for: .seconds(2))
+        }
+        tt.signal(SIGTERM)
+        #expect(tt.wait(timeout: .seconds(35)) == 0)
+        #expect(finals(records) == expected, "\(diff(finals(records), expected))\n\(tt.log.suffix(3000))")
+        for m in records {
+            let r = object(m)
+            #expect(m.header("content-type")?.stringValue == "application/json; format=ocsf; version=1.8.0")
+            #expect(r["class_uid"] as? Int == 2004)
+            #expect(m.header("tokentrail.alert_id")?.stringValue == (r["finding_info"] as? [String: Any])?["uid"] as? String)
+            let native = (r["unmapped"] as? [String: Any])?["tokentrail"] as? [String: Any]
+            #expect(m.header("tokentrail.status")?.stringValue == native?["status"] as? String)
+            #expect(m.header("tokentrail.revision")?.stringValue == (native?["revision"] as? Int).map(String.init))
+        }
+    }
+
     private func readUntilFinals(_ s: Scenario, covering expected: Set<String>, from tt: TokentrailProcess) throws
         -> (output: AlertReader, refused: AlertReader)
     {

@@ -31,6 +31,7 @@ struct InMemoryRecord: ConsumedRecord {
 @Suite struct StageTests {
     static let input = "cloudtrail"
     static let repartition = "tokentrail.repartition"
+    static let quiet = Logger(label: "stages") { _ in SwiftLogNoOpLogHandler() }
 
     static func configuration(keyed: Bool) -> PipelineConfiguration {
         var c = PipelineConfiguration(inputTopics: [input], inputKeyed: keyed)
@@ -79,7 +80,7 @@ struct InMemoryRecord: ConsumedRecord {
         let (records, expected, partitions) = try Self.traffic(seed: seed, keyed: true)
         let configuration = Self.configuration(keyed: true)
         let intake = EventIntake(configuration: configuration, rule: DetectionRule(configuration.detector.rule))
-        var output = StageOutput(configuration: configuration, logger: Logger(label: "test"))
+        var output = StageOutput(configuration: configuration, logger: Self.quiet)
         var detect = DetectStage(configuration: configuration, mode: .boundedOutOfOrderness,
                                  inputPartitions: InputPartitions([Self.input], counts: [Self.input: partitions]))
         for p in 0..<Int32(partitions) { detect.assign(KafkaTopicPartition(Self.input, p), checkpoint: nil) }
@@ -105,8 +106,8 @@ struct InMemoryRecord: ConsumedRecord {
         let configuration = Self.configuration(keyed: false)
         let repartitionPartitions = 3
         let intake = EventIntake(configuration: configuration, rule: DetectionRule(configuration.detector.rule))
-        var routed = StageOutput(configuration: configuration, logger: Logger(label: "test"))
-        var output = StageOutput(configuration: configuration, logger: Logger(label: "test"))
+        var routed = StageOutput(configuration: configuration, logger: Self.quiet)
+        var output = StageOutput(configuration: configuration, logger: Self.quiet)
         var route = RouteStage(repartitionTopic: Self.repartition, repartitionPartitions: repartitionPartitions, detector: configuration.detector)
         var detect = DetectStage(configuration: configuration, mode: .external,
                                  inputPartitions: InputPartitions([Self.input], counts: [Self.input: partitions]))
@@ -160,8 +161,8 @@ struct InMemoryRecord: ConsumedRecord {
                         inputPartitions: InputPartitions([Self.input], counts: [Self.input: partitions]))
         }
         let intake = EventIntake(configuration: configuration, rule: DetectionRule(configuration.detector.rule))
-        var before = StageOutput(configuration: configuration, logger: Logger(label: "test"))
-        var after = StageOutput(configuration: configuration, logger: Logger(label: "test"))
+        var before = StageOutput(configuration: configuration, logger: Self.quiet)
+        var after = StageOutput(configuration: configuration, logger: Self.quiet)
         var first = stage()
         for tp in owned { first.assign(tp, checkpoint: nil) }
         var newest = EventTime(millisecondsSinceEpoch: 0)

@@ -45,6 +45,7 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         ("rule: 3\n", "rule", "is a section", "threshold"),
         ("kafka:\n  bootstrap.servers: [a, b]\n", "kafka.bootstrap.servers", "is not a single value", "passed to librdkafka as text"),
         ("time:\n  idle_timeout: never\n", "time.idle_timeout", "is not a duration", "off, or"),
+        ("output:\n  format: json\n", "output.format", "'json' is not one of the allowed values", "native, ocsf, ecs"),
     ])
     func rejected(yaml: String, path: String, says: String, allowed: String) {
         let found = problems(yaml)

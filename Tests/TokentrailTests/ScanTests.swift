@@ -305,6 +305,34 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
         #expect(err.contains("rule.threshold"))
     }
 
+    /// `--output-format` (and `output.format` from the file or environment) writes the same alerts
+    /// as OCSF Detection Findings or ECS documents; a bad value is a configuration error (exit 2).
+    @Test func writesTheConfiguredFormat() throws {
+        let corpus = try ScanCorpus(seed: 21, count: 600, attacks: 3)
+        let dir = try ScanCorpus.temporaryDirectory("fmt")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = try ScanCorpus.write(corpus.events, as: .jsonLines, to: "\(dir)/all.jsonl")
+        let (_, nativeOut, _) = try Tokentrail.run(["scan", "--include-open", path])
+        let native = try nativeOut.split(separator: "\n").map { try ExpectedAlert.fromDetectorAlert(Array($0.utf8)) }
+        #expect(native.count > 3)
+        func records(_ out: String) throws -> [[String: Any]] {
+            try out.split(separator: "\n").map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        }
+        let nativeIDs = try records(nativeOut).map { $0["alert_id"] as? String }
+        let (s1, ocsf, e1) = try Tokentrail.run(["scan", "--include-open", "--output-format", "ocsf", path])
+        #expect(s1 == 0, "\(e1)")
+        #expect(try records(ocsf).map { ($0["finding_info"] as? [String: Any])?["uid"] as? String } == nativeIDs)
+        #expect(try records(ocsf).allSatisfy { $0["class_uid"] as? Int == 2004 })
+        let (s2, ecs, e2) = try Tokentrail.run(["scan", "--include-open", path], environment: ["TOKENTRAIL_OUTPUT__FORMAT": "ecs"])
+        #expect(s2 == 0, "\(e2)")
+        #expect(try records(ecs).map { ($0["event"] as? [String: Any])?["id"] as? String } == nativeIDs)
+        #expect(try records(ecs).allSatisfy { ($0["event"] as? [String: Any])?["kind"] as? String == "alert" })
+        let (status, out, err) = try Tokentrail.run(["scan", "--output-format", "splunk", path])
+        #expect(status == 2)
+        #expect(out.isEmpty)
+        #expect(err.contains("output.format") && err.contains("native, ocsf, ecs"), "\(err)")
+    }
+
     @Test func unreadableInputExitsOneNamingIt() throws {
         let (status, out, err) = try Tokentrail.run(["scan", "/nonexistent/AWSLogs"])
         #expect(status == 1)

@@ -109,7 +109,7 @@ public enum ConfigSchema {
     }
 
     /// Sections in print order; a key's section must be one of these.
-    public static let sections = ["", "topics", "topics.create", "rule", "time", "state", "evidence", "enrichment", "aws_msk_iam", "metrics", "logging"]
+    public static let sections = ["", "topics", "topics.create", "output", "rule", "time", "state", "evidence", "enrichment", "aws_msk_iam", "metrics", "logging"]
 
     static func key(
         _ path: String, _ doc: String, allowed: String,
@@ -240,6 +240,9 @@ public enum ConfigSchema {
                 "Replication factor of the topics tokentrail creates (3 on a production cluster)."),
             duration("topics.create.retention", \.createdTopicRetention, Duration.seconds(60)...(day * 3_650),
                      "retention.ms of the topics tokentrail creates."),
+
+            choice("output.format", \.outputFormat,
+                   "How alerts are written (topics.output and scan): native, tokentrail's JSON (docs/alerts.md); ocsf, an OCSF \(OCSFAlertEncoder.ocsfVersion) Detection Finding; ecs, an Elastic Common Schema \(ECSAlertEncoder.ecsVersion) document."),
 
             key("rule.profile", "The rule profile every rule.* default comes from (other rule.* keys still override it): seed follows Elastic's first rule (PR #4624); elastic-2026 its current form (IAM users, any access key, by access key id, scored by networks, cities and user agents).",
                 allowed: RuleConfiguration.profiles.map(\.name).joined(separator: ", "),

@@ -32,6 +32,8 @@ public struct TokentrailSettings: Sendable, Hashable {
     public var createdTopicReplicationFactor = 1
     public var createdTopicRetention: Duration = .seconds(7 * 86_400)
     public var deadLetterMaxBytes = 900_000
+    /// `output.format`: how alerts are written, on the output topic and by `scan`.
+    public var outputFormat: AlertFormat = .native
 
     /// The `rule.profile` whose values `detector.rule` started from (`RuleConfiguration.profiles`).
     public var ruleProfile = "seed"
@@ -69,6 +71,7 @@ public struct TokentrailSettings: Sendable, Hashable {
         c.createdTopicReplicationFactor = createdTopicReplicationFactor
         c.createdTopicRetentionMilliseconds = createdTopicRetention.milliseconds
         c.deadLetterMaxBytes = deadLetterMaxBytes
+        c.alertFormat = outputFormat
         return c
     }
 }
