@@ -41,6 +41,9 @@ public struct PipelineConfiguration: Sendable {
     public var detector: DetectorConfiguration
     /// GeoIP lookups for the rule (route stage, or detect stage on keyed input); nil: none.
     public var enricher: (any AddressEnricher)?
+    /// The rule as built for the run (`tokentrail run` builds it once, with the enricher); nil: built
+    /// from `detector.rule` and `enricher`.
+    public var rule: DetectionRule?
     public var decoderLimits: CloudTrailDecoder.Limits
     /// Largest dead-lettered value; larger records are cut to this (with a header saying so).
     public var deadLetterMaxBytes: Int

@@ -87,7 +87,7 @@ where Producer.Consumer == Consumer {
         self.logger = logger
         self.clients = clients
         self.deliveries = deliveries
-        let rule = DetectionRule(configuration.detector.rule, enricher: configuration.enricher)
+        let rule = configuration.rule ?? DetectionRule(configuration.detector.rule, enricher: configuration.enricher)
         intake = EventIntake(configuration: configuration, rule: rule)
         output = StageOutput(configuration: configuration, logger: logger)
         coordinator = CommitCoordinator(guarantee: configuration.processingGuarantee)

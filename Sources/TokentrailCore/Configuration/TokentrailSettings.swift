@@ -123,6 +123,7 @@ extension TokentrailSettings {
         var c = pipelineConfiguration
         c.detector = setup.detector
         c.enricher = setup.enricher
+        c.rule = setup.rule
         return c
     }
 }
