@@ -30,6 +30,13 @@ final class SimulatedConsumer: PipelineConsumer {
             cluster.clock.advance(timeout)
             return nil
         }
+        if cluster.group.expelled.contains(member) {
+            let lost = positions.keys.sorted()
+            if !lost.isEmpty { rebalanceListener?.partitionsLost(lost) }
+            positions = [:]
+            atEnd = []
+            cluster.group.rejoin(member)
+        }
         let revoke = cluster.group.toRevoke(member)
         if !revoke.isEmpty {
             rebalanceListener?.partitionsRevoked(revoke)
@@ -191,6 +198,13 @@ final class SimulatedProducer: PipelineProducer {
     func sendOffsetsToTransaction(_ offsets: [KafkaTopicPartitionOffset], consumer: SimulatedConsumer, timeout: Duration) throws(KafkaError) {
         try checkFenced()
         if cluster.isAway { throw .simulatedTimeout }
+        // The group coordinator checks the member's generation (KIP-447): a member the group dropped
+        // cannot commit offsets in a transaction, which must then abort.
+        let owned = cluster.group.owned[consumer.member] ?? []
+        if let other = offsets.first(where: { !owned.contains($0.topicPartition) }) {
+            throw KafkaError(code: KafkaError.Code(rawValue: 22, name: "ILLEGAL_GENERATION"),
+                             message: "simulated: offsets for \(other.topicPartition), not owned by \(consumer.member)", requiresAbort: true)
+        }
         transactionOffsets += offsets
     }
 

@@ -142,6 +142,9 @@ final class SimulatedGroup {
     private var revoking: [String: Set<KafkaTopicPartition>] = [:]
     /// Members that have not been told of their first assignment yet (an empty one counts).
     private var joining: Set<String> = []
+    /// Members the group dropped while they were alive (a missed session timeout): each finds out at
+    /// its next poll that its partitions were lost, and joins again.
+    private(set) var expelled: Set<String> = []
     var partitionCounts: () -> [String: Int] = { [:] }
 
     func join(_ member: String, topics: [String]) {
@@ -160,6 +163,19 @@ final class SimulatedGroup {
         target[member] = nil
         joining.remove(member)
         rebalance()
+    }
+
+    /// The member missed its session timeout: its partitions go to the others at once.
+    func expel(_ member: String) {
+        guard members.contains(member) else { return }
+        leave(member)
+        expelled.insert(member)
+    }
+
+    /// The expelled member noticed; it joins again (as a new generation).
+    func rejoin(_ member: String) {
+        expelled.remove(member)
+        join(member, topics: topics)
     }
 
     private func rebalance() {

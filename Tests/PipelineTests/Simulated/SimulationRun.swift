@@ -8,7 +8,8 @@ import Simulation
 
 /// One run of the whole pipeline (route to alert) on a `SimulatedCluster`: one to four processes
 /// over a random CloudTrail stream, a seeded schedule of turns, delivery reports, passing time and
-/// faults (crashes, clean stops and starts, failed deliveries, outages, fenced producers), then a
+/// faults (crashes, clean stops and starts, members expelled while alive, failed deliveries, outages,
+/// fenced producers), then a
 /// quiet end; and the check of its alerts against the batch oracle. The same seed makes the same run.
 struct SimulationRun {
     struct Schedule: CustomStringConvertible {
@@ -189,7 +190,7 @@ struct SimulationRun {
     }
 
     private mutating func fault(_ live: [Int]) throws {
-        switch pick(7) {
+        switch pick(8) {
         case 0 where !live.isEmpty:
             count("crash")
             crash(live[pick(live.count)])
@@ -222,6 +223,11 @@ struct SimulationRun {
         case 5 where configuration.processingGuarantee == .exactlyOnce && !live.isEmpty:
             count("fenced")
             cluster.fence(processes[live[pick(live.count)]]!.producer.transactionalID!)
+        case 6 where !live.isEmpty:
+            // A member misses its session timeout while alive: the group hands its partitions on,
+            // and it finds out (partitions lost) at its next poll.
+            count("expelled")
+            cluster.group.expel(processes[live[pick(live.count)]]!.consumer.member)
         default:
             cluster.clock.advance(.seconds(Int64(1 + pick(10))))
         }
