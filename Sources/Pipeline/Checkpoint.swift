@@ -54,6 +54,25 @@ extension WatermarkMarker {
     }
 }
 
+/// The checkpoint records of partitions read in order: the newest record of a key decides. An unusable
+/// one is reported, never passed over in favour of an older checkpoint (whose watermark would be behind
+/// what was fired).
+struct LatestCheckpoints {
+    private(set) var found: [KafkaTopicPartition: PartitionCheckpoint] = [:]
+    private(set) var unusable: [KafkaTopicPartition: String] = [:]
+
+    mutating func read(_ value: [UInt8], for tp: KafkaTopicPartition) {
+        let cp = PartitionCheckpoint.decode(value)
+        if let cp, cp.problem == nil {
+            found[tp] = cp
+            unusable[tp] = nil
+        } else {
+            found[tp] = nil
+            unusable[tp] = cp?.problem ?? "does not decode"
+        }
+    }
+}
+
 /// Reads the latest checkpoint of given partitions without scanning history: checkpoints of
 /// partition p live in checkpoint partition p (mod its count), so the latest is near the end.
 final class CheckpointReader {
@@ -93,8 +112,8 @@ final class CheckpointReader {
         }
         try consumer.assign(starts)
         defer { try? consumer.assign(nil) }
-        var found: [KafkaTopicPartition: PartitionCheckpoint] = [:]
-        unusable = [:]
+        var latest = LatestCheckpoints()
+        defer { unusable = latest.unusable }
         var done = Set<Int32>()
         let deadline = ContinuousClock.now + timeout
         while done.count < cps.count {
@@ -104,24 +123,16 @@ final class CheckpointReader {
             switch try consumer.poll(timeout: .milliseconds(100)) {
             case .message(let m)?:
                 guard let key = m.key.map({ String(decoding: $0, as: UTF8.self) }), let tp = wanted[key] else { continue }
-                // The newest record of a key decides: an unusable one is reported, never passed over
-                // in favour of an older checkpoint (whose watermark would be behind what was fired).
-                if let cp = PartitionCheckpoint.decode(m.value), cp.problem == nil {
-                    found[tp] = cp
-                    unusable[tp] = nil
-                } else {
-                    found[tp] = nil
-                    unusable[tp] = PartitionCheckpoint.decode(m.value)?.problem ?? "does not decode"
-                }
+                latest.read(m.value, for: tp)
             case .endOfPartition(let tp, _)?:
                 done.insert(tp.partition)
             case .error(let e)?:
-                if e.code == .unknownTopicOrPartition { return found }
+                if e.code == .unknownTopicOrPartition { return latest.found }
             case nil:
                 continue
             }
         }
-        return found
+        return latest.found
     }
 
     func close() { try? consumer.close() }

@@ -257,19 +257,13 @@ final class SimulatedCheckpoints: CheckpointStore {
     func latest(for requested: [KafkaTopicPartition]) throws -> [KafkaTopicPartition: PartitionCheckpoint] {
         if cluster.isAway { throw KafkaError.simulatedTimeout }
         let wanted = Dictionary(uniqueKeysWithValues: requested.map { (PartitionCheckpoint.key(group: group, topic: $0.topic, partition: $0.partition), $0) })
-        var found: [KafkaTopicPartition: PartitionCheckpoint] = [:]
-        unusable = [:]
+        var latest = LatestCheckpoints()
         for r in cluster.committedRecords(topic) {
             guard let key = r.key.map({ String(decoding: $0, as: UTF8.self) }), let tp = wanted[key] else { continue }
-            if let cp = PartitionCheckpoint.decode(r.value), cp.problem == nil {
-                found[tp] = cp
-                unusable[tp] = nil
-            } else {
-                found[tp] = nil
-                unusable[tp] = "does not decode"
-            }
+            latest.read(r.value, for: tp)
         }
-        return found
+        unusable = latest.unusable
+        return latest.found
     }
 
     func close() {}
