@@ -43,13 +43,15 @@ import TokentrailCore
     }
 
     /// The token the clients get is MSK's, signed with the chain's credentials (here the environment's).
-    @Test func theProviderSignsWithTheChainsCredentials() throws {
+    /// Awaited, not `tokenWaiting`: a test's thread is one of the cooperative pool's, and blocking it
+    /// while the token's task waits for a free one can starve the pool on two cores.
+    @Test func theProviderSignsWithTheChainsCredentials() async throws {
         var settings = AWSMSKIAMSettings()
         settings.region = "eu-west-1"
         let source = try #require(settings.tokenSource(
             environment: ["AWS_ACCESS_KEY_ID": "AKIACONFIGTEST", "AWS_SECRET_ACCESS_KEY": "secret", "HOME": "/nonexistent"],
             logger: .init(label: "t")))
-        let issued = try source.tokenWaiting()
+        let issued = try await source.token()
         #expect(issued.provider == "environment")
         var b64 = issued.token.value.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b64.count % 4 != 0 { b64 += "=" }
