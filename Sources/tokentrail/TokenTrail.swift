@@ -9,7 +9,7 @@ struct TokenTrail: ParsableCommand {
         commandName: "tokentrail",
         abstract: "Detects AWS temporary session tokens used from several addresses, in CloudTrail streamed through Kafka.",
         version: "tokentrail \(Product.version) (librdkafka \(Librdkafka.version))",
-        subcommands: [Run.self, CheckConfig.self, Scan.self, Replay.self, Simulate.self, Alerts.self, MSKToken.self],
+        subcommands: [Run.self, CheckConfig.self, Scan.self, RuleTest.self, Replay.self, Simulate.self, Alerts.self, MSKToken.self],
         defaultSubcommand: Run.self
     )
 }

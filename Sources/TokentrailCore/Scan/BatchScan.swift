@@ -24,6 +24,9 @@ public final class BatchScan {
         public var maxDocumentBytes = 1 << 30
         /// Bad records listed by file and position in the summary (all are counted).
         public var badRecordSamples = 20
+        /// The time every alert is detected at; nil: the wall clock. `tokentrail test` fixes it so
+        /// that `detected_at` is the same on every run.
+        public var clock: EventTime?
 
         public init(detector: DetectorConfiguration) { self.detector = detector }
     }
@@ -58,7 +61,9 @@ public final class BatchScan {
 
     /// Reads one file; `alert` gets `open` revisions (with `includeOpen`), `progress` bytes read.
     /// Throws `FileInputError` when the file cannot be read; bad content is counted instead.
-    public func scan(file path: String, progress: (Int) -> Void = { _ in }, alert: (Alert) -> Void) throws {
+    /// `name`: what alerts' evidence (`input[].topic`) and the summary call the file; its path by default.
+    public func scan(file path: String, name: String? = nil, progress: (Int) -> Void = { _ in }, alert: (Alert) -> Void) throws {
+        let name = name ?? path
         summary.files += 1
         try FileDocumentReader.read(path: path, maxDocumentBytes: options.maxDocumentBytes, progress: {
             self.summary.bytes += $0
@@ -66,12 +71,12 @@ public final class BatchScan {
         }) { item in
             switch item {
             case .problem(let error):
-                noteBad(error, path: path)
+                noteBad(error, path: name)
             case .document(let bytes, let line):
                 result.removeAll()
-                let now = Self.wallClock
+                let now = options.clock ?? Self.wallClock
                 // The pivot back to the raw event: its file as the "topic", its line as the "offset".
-                let origin = EventOrigin(topic: path, partition: 0, offset: Int64(line))
+                let origin = EventOrigin(topic: name, partition: 0, offset: Int64(line))
                 // Lent: the rule and the windows read the event's bytes; strings only for what a window keeps.
                 decoder.decodeEach(bytes, into: &result) { event in
                     summary.events += 1
@@ -87,7 +92,7 @@ public final class BatchScan {
                 }
                 for var error in result.errors {
                     error.line = line
-                    noteBad(error, path: path)
+                    noteBad(error, path: name)
                 }
             }
         }
@@ -97,7 +102,7 @@ public final class BatchScan {
     public func finish(alert: (Alert) -> Void) {
         let end = EventTime(millisecondsSinceEpoch: EventTime.acceptedRange.upperBound.millisecondsSinceEpoch
                             + options.detector.rule.windowSize.milliseconds + 1)
-        for a in detector.advance(partition: Self.partition, externalWatermark: end, now: Self.wallClock) {
+        for a in detector.advance(partition: Self.partition, externalWatermark: end, now: options.clock ?? Self.wallClock) {
             emitted(a, alert)
         }
     }
