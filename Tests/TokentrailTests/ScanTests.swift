@@ -323,7 +323,7 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
             try ScanCorpus.write(slice, as: ScanCorpus.Shape.allCases[i], to: "\(dir)/f\(i).json")
         }
         func stripped(_ out: String) -> [String] {
-            out.split(separator: "\n").map { $0.replacing(/"detected_at":"[^"]*"/, with: "") }
+            out.split(separator: "\n").map { String($0).replacing(/"detected_at":"[^"]*"/, with: "") }
         }
         let (status1, out1, err1) = try Tokentrail.run(["scan", "--workers", "1", dir])
         #expect(status1 == 0, "\(err1)")
