@@ -26,6 +26,13 @@ struct Scan: ParsableCommand {
     @Flag(help: "Also print open alerts as windows reach the threshold while reading; open revisions, and so the final alert's revision number, then follow the reading order.")
     var includeOpen = false
 
+    @Option(help: "Threads that decode and threads that hold windows (each that many); 1 reads the files one at a time on one thread. Default: one per core.")
+    var workers: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1, got \(workers)") }
+    }
+
     func run() throws {
         let resolved = try options.load(environment: ProcessInfo.processInfo.environment)
         for w in resolved.warnings { printError("tokentrail: warning: \(w)") }
@@ -43,10 +50,14 @@ struct Scan: ParsableCommand {
         let format = resolved.settings.outputFormat
         var scanOptions = BatchScan.Options(detector: setup.detector)
         scanOptions.includeOpen = includeOpen
+        let began = ContinuousClock.now
+        if workers > 1 {
+            try runParallel(files: files, options: scanOptions, rule: setup.rule, format: format, began: began)
+            return
+        }
         let scan = BatchScan(options: scanOptions, rule: setup.rule)
         let out = StdoutLines()
         var progress = ProgressLine(unit: .bytes, total: files.totalBytes)
-        let began = ContinuousClock.now
         for file in files.files {
             do {
                 try scan.scan(file: file.path, progress: { n in
@@ -68,6 +79,50 @@ struct Scan: ParsableCommand {
         var summary = scan.summary
         summary.skippedFiles = files.skipped
         FileHandle.standardError.write(Data(summary.render(elapsed: .now - began).utf8))
+    }
+}
+
+extension Scan {
+    /// `ParallelScan` with `workers` threads of each kind: the same output as one worker.
+    private func runParallel(
+        files: CloudTrailFiles, options: BatchScan.Options, rule: DetectionRule, format: AlertFormat, began: ContinuousClock.Instant
+    ) throws {
+        let scan = ParallelScan(options: options, workers: workers, rule: rule)
+        let out = ScanOutput(lines: StdoutLines(), progress: ProgressLine(unit: .bytes, total: files.totalBytes))
+        var summary: ScanSummary
+        do {
+            summary = try scan.scan(paths: files.files.map(\.path), progress: { bytes, events in
+                out.locked { $0.progress.advance(done: bytes, events: events) }
+            }, alert: { alert in
+                out.locked { $0.lines.append(format.encode(alert)) }
+            })
+            try out.locked { try $0.lines.flush() }
+        } catch {
+            out.locked { $0.progress.finish() }
+            printError("tokentrail: scan: \(error)")
+            throw ExitCode(1)
+        }
+        out.locked { $0.progress.finish() }
+        summary.skippedFiles = files.skipped
+        FileHandle.standardError.write(Data(summary.render(elapsed: .now - began).utf8))
+    }
+}
+
+/// Stdout and the progress line, written from the scan's threads one at a time.
+final class ScanOutput: @unchecked Sendable {
+    struct State {
+        var lines: StdoutLines
+        var progress: ProgressLine
+    }
+    private var state: State
+    private let lock = NSLock()
+
+    init(lines: StdoutLines, progress: ProgressLine) { state = State(lines: lines, progress: progress) }
+
+    func locked<R>(_ body: (inout State) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&state)
     }
 }
 

@@ -62,17 +62,31 @@ struct ScanCorpus {
     }
 }
 
-/// Runs the library's scan over `paths` in the order given.
-func runScan(_ paths: [String], includeOpen: Bool = false, detector: DetectorConfiguration = DetectorConfiguration())
-    throws -> (alerts: [Alert], summary: ScanSummary)
+/// Runs the library's scan over `paths` in the order given: `BatchScan` with one worker,
+/// `ParallelScan` with more.
+func runScan(_ paths: [String], includeOpen: Bool = false, detector: DetectorConfiguration = DetectorConfiguration(),
+             workers: Int = 1) throws -> (alerts: [Alert], summary: ScanSummary)
 {
     var options = BatchScan.Options(detector: detector)
     options.includeOpen = includeOpen
+    guard workers == 1 else {
+        let collected = Collected()
+        let summary = try ParallelScan(options: options, workers: workers).scan(paths: paths) { collected.append($0) }
+        return (collected.alerts, summary)
+    }
     let scan = BatchScan(options: options)
     var alerts: [Alert] = []
     for path in paths { try scan.scan(file: path) { alerts.append($0) } }
     scan.finish { alerts.append($0) }
     return (alerts, scan.summary)
+}
+
+/// Alerts handed over from the scan's threads.
+final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Alert] = []
+    func append(_ a: Alert) { lock.lock(); list.append(a); lock.unlock() }
+    var alerts: [Alert] { lock.lock(); defer { lock.unlock() }; return list }
 }
 
 /// The alert's JSON without `detected_at` (wall clock) and, optionally, without the pivot to
@@ -139,9 +153,10 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
     }
 
     /// Property: the same events, spread over files of random shapes in a random order with the
-    /// events shuffled, yield the same alerts (detected_at and the file positions aside).
-    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6])
-    func resultDoesNotDependOnFileOrEventOrder(trial: UInt64) throws {
+    /// events shuffled, read by 1, 2 or 3 workers, yield the same alerts (detected_at and the file
+    /// positions aside).
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6], [1, 2, 3])
+    func resultDoesNotDependOnFileOrEventOrder(trial: UInt64, workers: Int) throws {
         let corpus = try ScanCorpus(seed: 11, count: 1200, attacks: 8)
         var baseline: [String] = []
         do {
@@ -165,13 +180,15 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
             paths.append(try ScanCorpus.write(shuffled[cuts[i]..<cuts[i + 1]], as: shape, to: "\(dir)/f\(i).json"))
         }
         paths.shuffle(using: &random)
-        let (alerts, summary) = try runScan(paths)
+        let (alerts, summary) = try runScan(paths, workers: workers)
         #expect(summary.events == corpus.events.count)
-        #expect(alerts.map { normalized($0, keepFilePositions: false) } == baseline, "trial \(trial)")
+        #expect(summary.files == fileCount)
+        #expect(alerts.map { normalized($0, keepFilePositions: false) } == baseline, "trial \(trial), \(workers) workers")
     }
 
-    /// Reading the same files in another order changes nothing at all but detected_at.
-    @Test func fileOrderAloneChangesOnlyDetectedAt() throws {
+    /// Reading the same files in another order, with 1, 2 or 3 workers, changes nothing at all but
+    /// detected_at: not the alerts, not their order, not the summary.
+    @Test func fileOrderAndWorkerCountChangeOnlyDetectedAt() throws {
         let corpus = try ScanCorpus(seed: 5, count: 1000, attacks: 5)
         let dir = try ScanCorpus.temporaryDirectory("order")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -180,10 +197,22 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
             let slice = corpus.events.enumerated().filter { $0.offset % 5 == i }.map(\.element)
             paths.append(try ScanCorpus.write(slice, as: ScanCorpus.Shape.allCases[i], to: "\(dir)/f\(i).json"))
         }
-        let forward = try runScan(paths).alerts.map { normalized($0, keepFilePositions: true) }
-        let backward = try runScan(paths.reversed()).alerts.map { normalized($0, keepFilePositions: true) }
+        try Data("{broken\n".utf8).write(to: URL(fileURLWithPath: "\(dir)/bad.jsonl"))
+        paths.append("\(dir)/bad.jsonl")
+        let (forwardAlerts, forwardSummary) = try runScan(paths)
+        let forward = forwardAlerts.map { normalized($0, keepFilePositions: true) }
         #expect(forward.count == 5)
-        #expect(forward == backward)
+        #expect(forwardSummary.badRecords == 1)
+        for workers in [1, 2, 3] {
+            for order in [paths, Array(paths.reversed())] {
+                let (alerts, summary) = try runScan(order, workers: workers)
+                #expect(alerts.map { normalized($0, keepFilePositions: true) } == forward, "\(workers) workers")
+                #expect(summary.events == forwardSummary.events && summary.matched == forwardSummary.matched)
+                #expect(summary.rejected == forwardSummary.rejected && summary.alerts == forwardSummary.alerts)
+                #expect(summary.bytes == forwardSummary.bytes && summary.files == forwardSummary.files)
+                #expect(summary.badSamples == forwardSummary.badSamples)
+            }
+        }
     }
 
     /// --include-open: open revisions precede each final, numbered 1, 2, ...; the final's evidence
@@ -282,6 +311,33 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
         #expect(err.contains("\(dir)/c.json:1: not_json"))
         #expect(err.contains("alerts: 3 (final=3)"))
         #expect(err.contains("filtered by reason:"))
+    }
+
+    /// `--workers`: the output does not depend on it; 0 is refused with a message naming the flag.
+    @Test func workersChangeNothingButDetectedAt() throws {
+        let corpus = try ScanCorpus(seed: 22, count: 900, attacks: 4)
+        let dir = try ScanCorpus.temporaryDirectory("workers")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for i in 0..<6 {
+            let slice = corpus.events.enumerated().filter { $0.offset % 6 == i }.map(\.element)
+            try ScanCorpus.write(slice, as: ScanCorpus.Shape.allCases[i], to: "\(dir)/f\(i).json")
+        }
+        func stripped(_ out: String) -> [String] {
+            out.split(separator: "\n").map { String($0).replacing(/"detected_at":"[^"]*"/, with: "") }
+        }
+        let (status1, out1, err1) = try Tokentrail.run(["scan", "--workers", "1", dir])
+        #expect(status1 == 0, "\(err1)")
+        #expect(stripped(out1).count == 4)
+        for workers in ["2", "3"] {
+            let (status, out, err) = try Tokentrail.run(["scan", "--workers", workers, dir])
+            #expect(status == 0, "\(err)")
+            #expect(stripped(out) == stripped(out1), "--workers \(workers)")
+            #expect(err.contains("\(corpus.events.count) events decoded"))
+            #expect(err.contains("alerts: 4 (final=4)"))
+        }
+        let (status, _, err) = try Tokentrail.run(["scan", "--workers", "0", dir])
+        #expect(status != 0)
+        #expect(err.contains("--workers must be at least 1, got 0"), "\(err)")
     }
 
     /// The rule comes from the same configuration as `run`: file, environment, flags.

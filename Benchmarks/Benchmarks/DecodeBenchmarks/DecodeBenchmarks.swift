@@ -7,6 +7,11 @@ import Foundation
 
 let corpus = Corpus.load(count: 2000)
 let corpusBytes = corpus.reduce(0) { $0 + $1.count }
+// The same records as a JSON-lines file, for the simdjson yardstick (scripts/bench sets the path).
+let corpusWritten: Void = {
+    guard let path = ProcessInfo.processInfo.environment["TOKENTRAIL_BENCH_CORPUS_OUT"] else { return }
+    FileManager.default.createFile(atPath: path, contents: Data(corpus.joined(separator: [0x0A]) + [0x0A]))
+}()
 
 let megabytesPerSecond = BenchmarkMetric.custom("MB/s", polarity: .prefersLarger, useScalingFactor: false)
 let eventsPerSecond = BenchmarkMetric.custom("k events/s", polarity: .prefersLarger, useScalingFactor: false)
@@ -23,6 +28,7 @@ func measure(_ benchmark: Benchmark, _ body: ([UInt8]) -> Void) {
 }
 
 let benchmarks: @Sendable () -> Void = {
+    corpusWritten
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .mallocCountTotal, megabytesPerSecond, eventsPerSecond],
         warmupIterations: 3, scalingFactor: .one, maxDuration: .seconds(4), maxIterations: 400

@@ -46,12 +46,7 @@ public final class BatchScan {
     /// it, the rule of `options.detector` without enrichment.
     public init(options: Options, rule: DetectionRule? = nil) {
         self.options = options
-        var configuration = options.detector
-        configuration.emitOpenAlerts = options.includeOpen
-        configuration.defaultWatermarkMode = .external
-        configuration.idleTimeout = nil
-        // Nothing fires before `finish`, so lateness cannot arise.
-        configuration.allowedLateness = .zero
+        let configuration = Self.detectorConfiguration(options)
         self.rule = rule ?? DetectionRule(configuration.rule)
         // Only what the rule reads, as the pipeline does: both treat the same bytes the same way.
         decoder = CloudTrailDecoder(limits: .init(maxDecodedBytes: options.maxDocumentBytes), fields: DetectionRule.fieldsRead)
@@ -98,10 +93,26 @@ public final class BatchScan {
         }
     }
 
+    /// The detector's configuration for batch semantics: an external watermark raised only at the end.
+    static func detectorConfiguration(_ options: Options) -> DetectorConfiguration {
+        var configuration = options.detector
+        configuration.emitOpenAlerts = options.includeOpen
+        configuration.defaultWatermarkMode = .external
+        configuration.idleTimeout = nil
+        // Nothing fires before `finish`, so lateness cannot arise.
+        configuration.allowedLateness = .zero
+        return configuration
+    }
+
+    /// A watermark past every window: where `finish` raises it.
+    static func endOfInput(_ options: Options) -> EventTime {
+        EventTime(millisecondsSinceEpoch: EventTime.acceptedRange.upperBound.millisecondsSinceEpoch
+                  + options.detector.rule.windowSize.milliseconds + 1)
+    }
+
     /// End of input: every window fires, in window order then grouping key.
     public func finish(alert: (Alert) -> Void) {
-        let end = EventTime(millisecondsSinceEpoch: EventTime.acceptedRange.upperBound.millisecondsSinceEpoch
-                            + options.detector.rule.windowSize.milliseconds + 1)
+        let end = Self.endOfInput(options)
         for a in detector.advance(partition: Self.partition, externalWatermark: end, now: options.clock ?? Self.wallClock) {
             emitted(a, alert)
         }
