@@ -16,7 +16,7 @@ struct OutgoingRecord {
 /// Where the stages put what they produce: records to send, in order, and the counters and warnings
 /// that go with them. The stages do no I/O; the runner sends `records` after each consumed record.
 struct StageOutput {
-    /// In order; the runner takes them after each consumed record (`DetectorPipeline.sendOutput`).
+    /// In order; the runner takes them after each consumed record (`PipelineRunner.sendOutput`).
     var records: [OutgoingRecord] = []
     var counters = PipelineCounters()
     var warnings = RateLimitedWarnings()
