@@ -1,5 +1,6 @@
 import Foundation
 import KafkaClient
+import KafkaTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -7,7 +8,7 @@ import Testing
 /// librdkafka asks for OAUTHBEARER tokens on its background thread: consumers, producers and the
 /// admin client (which nobody polls) all get one at start and a new one before it expires. No
 /// broker is needed: the token is asked for and handed over before any connection succeeds.
-@Suite(.serialized) struct OAuthBearerCallbackTests {
+@Suite(.ownThreads, .serialized) struct OAuthBearerCallbackTests {
     static func configuration(_ provider: @escaping KafkaOAuthBearerTokenProvider) -> KafkaConfiguration {
         KafkaConfiguration(
             bootstrapServers: "127.0.0.1:1", clientID: "oauthbearer-test",

@@ -4,7 +4,7 @@ import Testing
 
 /// `tokentrail run` configured for MSK IAM authenticates with an MSK token signed from the
 /// environment's credentials: configuration, credential chain, signer and librdkafka together.
-@Suite struct RunWithMSKIAMTests {
+@Suite(.ownThreads) struct RunWithMSKIAMTests {
     @Test func runAuthenticatesWithAnMSKToken() throws {
         let broker = try FakeSASLBroker()
         defer { broker.stop() }

@@ -1,10 +1,11 @@
 import AWSAuth
 import Foundation
+import KafkaTestSupport
 import Testing
 
 /// The token against Amazon's own signer (`aws-msk-iam-sasl-signer-python`, installed into .venv by
 /// scripts/bootstrap) with botocore's clock fixed: same credentials, region and instant, same bytes.
-@Suite struct SignerTests {
+@Suite(.ownThreads) struct SignerTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Prints the Python signer's token, its expiry in ms and the User-Agent it sends.

@@ -113,7 +113,7 @@ struct ProfileConfigurationTests {
 }
 
 /// `tokentrail check-config` with the profile and generated databases: what an operator runs first.
-@Suite("check-config with GeoIP databases", .enabled(if: GeoIPFixtures.isEnabled))
+@Suite("check-config with GeoIP databases", .ownThreads, .enabled(if: GeoIPFixtures.isEnabled))
 struct CheckConfigWithDatabasesTests {
     static var binary: URL { TokentrailBinary.url }
 

@@ -5,7 +5,7 @@ import Testing
 
 /// A broker that stops answering (SIGSTOP) for 15 s mid-stream, on a private broker so that
 /// other tests running in parallel keep theirs.
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct BrokerPauseTests {
     @Test func producerAndConsumerRecoverWithoutLossAfterBrokerPause() throws {
         _ = try TestBroker.require()

@@ -4,7 +4,7 @@ import KafkaTestSupport
 import Testing
 
 /// The Kafka client against a real broker over TCP (tansu, through librdkafka).
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct KafkaIntegrationTests {
     @Test func tenThousandKeyedRecordsArriveInOrderPerPartition() throws {
         let bootstrap = try TestBroker.require()

@@ -4,8 +4,7 @@ import KafkaTestSupport
 import Testing
 
 /// The built binary against the broker, with the simulator's traffic and its batch oracle.
-/// Serialized: each test runs several processes, and the machine has two cores.
-@Suite(.serialized, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct EndToEndTests {
     @Test func unkeyedHundredThousandEventsMatchTheOracleExactly() throws {
         let s = try Scenario(bootstrap: try TestBroker.require())

@@ -4,7 +4,7 @@ import KafkaTestSupport
 import Testing
 
 /// Crashes, scale-out and a frozen broker, with traffic flowing; the oracle still decides.
-@Suite(.serialized, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct FaultTests {
     /// Starts the simulator without waiting for it (a steady rate, so faults land mid-stream).
     func simulateInBackground(_ s: Scenario, _ args: [String]) throws -> TokentrailProcess {
@@ -141,10 +141,12 @@ struct FaultTests {
         let s = try Scenario(bootstrap: try TestBroker.require())
         let sim = try simulateInBackground(s, ["--count", "30000", "--attacks", "30", "--partitions", "4", "--seed", "6", "--rate", "2500"])
         let first = try s.start("scale-0")
-        Thread.sleep(forTimeInterval: 3)
+        #expect(first.awaitLog("partition assigned", timeout: .seconds(60)), "the first member joined:\n\(first.log.suffix(1500))")
         let second = try s.start("scale-1")
         let third = try s.start("scale-2")
-        Thread.sleep(forTimeInterval: 5)
+        // Scaled out once both newcomers hold partitions of their own.
+        #expect(second.awaitLog("partition assigned", timeout: .seconds(60)), "the second member joined:\n\(second.log.suffix(1500))")
+        #expect(third.awaitLog("partition assigned", timeout: .seconds(60)), "the third member joined:\n\(third.log.suffix(1500))")
         second.signal(SIGTERM)
         #expect(second.wait(timeout: .seconds(35)) == 0, "a member stops cleanly on SIGTERM")
         try finish(sim)

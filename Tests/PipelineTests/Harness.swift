@@ -34,6 +34,16 @@ final class TokentrailProcess: @unchecked Sendable {
 
     var log: String { (try? String(contentsOf: logURL, encoding: .utf8)) ?? "" }
 
+    /// Waits until the log contains `text` (true) or the process exits or `timeout` passes (false).
+    func awaitLog(_ text: String, timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !log.contains(text) {
+            guard process.isRunning, ContinuousClock.now < deadline else { return log.contains(text) }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return true
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
         // Failures quote the log; TOKENTRAIL_KEEP_TEST_LOGS=1 keeps the file for a closer look.

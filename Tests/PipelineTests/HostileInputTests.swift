@@ -6,7 +6,7 @@ import Testing
 
 /// What a producer on the input topic (or whoever holds a stolen token) can send, against the built
 /// binary and the broker: nothing may switch detection off, stop the process or lose an alert.
-@Suite(.serialized, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct HostileInputTests {
     /// 2099-01-01T00:00:00Z in milliseconds.
     static let year2099: Int64 = 4_070_908_800_000

@@ -8,7 +8,7 @@ import Testing
 /// transactions that must be aborted. The output topic has a broker of its own, so that an error
 /// injected into that broker's produce requests hits alerts and nothing else. No external broker:
 /// these run everywhere.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.ownThreads, .serialized, .timeLimit(.minutes(5)))
 struct MockClusterTests {
     /// The simulator's traffic, with the oracle's final windows.
     static let traffic = ["--count", "5000", "--attacks", "10", "--partitions", "4", "--seed", "21"]

@@ -5,7 +5,7 @@ import Testing
 
 /// `seed` and `elastic-2026` on one unkeyed stream through the real binary: the route stage looks
 /// addresses up in generated GeoIP databases and the enrichment crosses the repartition topic.
-@Suite(.serialized, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .serialized, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct ProfilePipelineTests {
     /// scripts/make-test-mmdb.py into a new directory; (city, asn) paths.
     static func databases() throws -> (String, String) {

@@ -3,7 +3,7 @@ import KafkaClient
 import KafkaTestSupport
 import Testing
 
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct PipelineSmokeTests {
     /// One stolen token on a 2-partition unkeyed topic: the final alert names both addresses, and
     /// it arrives with no further input (idle advance), and bad bytes are dead-lettered.

@@ -7,7 +7,7 @@ import Testing
 
 /// `tokentrail simulate` against a real broker: what lands in each partition is exactly the
 /// library's record stream, bad input included, and `--expect` is the oracle.
-@Suite(.enabled(if: TestBroker.isEnabled, "needs a broker: TOKENTRAIL_TEST_BOOTSTRAP (scripts/dev-broker start)"))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled, "needs a broker: TOKENTRAIL_TEST_BOOTSTRAP (scripts/dev-broker start)"))
 struct SimulateCommandTests {
     static var binary: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tokentrail")

@@ -4,7 +4,7 @@ import KafkaTestSupport
 import Testing
 
 /// `tokentrail alerts` prints values that came from events: nothing in them may drive the terminal.
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(3)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(3)))
 struct AlertsCommandTests {
     @Test func escapeSequencesInAlertFieldsArePrintedInert() throws {
         let bootstrap = try TestBroker.require()

@@ -61,7 +61,7 @@ func writeTemporary(_ text: String) throws -> String {
     return url.path
 }
 
-@Suite struct CheckConfigCommandTests {
+@Suite(.ownThreads) struct CheckConfigCommandTests {
     @Test func validConfigPrintsMaskedEffectiveConfigurationAndExitsZero() throws {
         let path = try writeTemporary("kafka:\n  sasl.username: u\n  sasl.password: cli-secret-value\ngroup_id: from-file\n")
         let (status, out, err) = try Tokentrail.run(["check-config", "--config", path], environment: ["TOKENTRAIL_RULE__THRESHOLD": "3"])
@@ -141,7 +141,7 @@ func writeTemporary(_ text: String) throws -> String {
     }
 }
 
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct RunEndpointsEndToEndTests {
     /// `tokentrail run --config`: /healthz at once, /readyz 503 then 200 once partitions are
     /// assigned, /metrics with commits and owned partitions; JSON logs without the secret; exit 0 on SIGTERM.
@@ -247,7 +247,7 @@ struct RunEndpointsEndToEndTests {
     }
 }
 
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct StandbyReadinessTests {
     /// More members than partitions (keyed input, one partition, two processes): both report ready, one
     /// of them as a standby that owns nothing (a rollout waits for readiness, and would hang on it).
@@ -276,7 +276,7 @@ struct StandbyReadinessTests {
     }
 }
 
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct RejectedCredentialsTests {
     /// The broker refuses the SASL handshake: the process stops with an error that says
     /// authentication failed, and the password appears nowhere in its output.

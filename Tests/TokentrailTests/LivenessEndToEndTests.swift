@@ -5,7 +5,7 @@ import Testing
 
 /// `/healthz` of the built binary against a private tansu that the test freezes (SIGSTOP).
 /// `metrics.liveness_timeout` is 10 s (its smallest allowed value).
-@Suite(.enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled), .timeLimit(.minutes(6)))
 struct LivenessEndToEndTests {
     static let bound: Duration = .seconds(10)
 

@@ -5,7 +5,7 @@ import KafkaTestSupport
 import Testing
 
 /// `tokentrail replay` against the test broker: what lands in the topic is the files' events.
-@Suite(.enabled(if: TestBroker.isEnabled, "needs a broker: TOKENTRAIL_TEST_BOOTSTRAP (scripts/dev-broker start)"))
+@Suite(.ownThreads, .enabled(if: TestBroker.isEnabled, "needs a broker: TOKENTRAIL_TEST_BOOTSTRAP (scripts/dev-broker start)"))
 struct ReplayCommandTests {
     /// A directory with a gzip Records file and a JSON-lines file holding one broken line.
     static func directory(_ corpus: ScanCorpus) throws -> String {

@@ -1,9 +1,10 @@
 import Foundation
+import KafkaTestSupport
 import Testing
 import TokentrailCore
 
 /// The shipped rule test cases (rules/tests) and `tokentrail test` as a detection engineer runs it.
-@Suite struct RuleTestCommandTests {
+@Suite(.ownThreads) struct RuleTestCommandTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let cases = root.appendingPathComponent("rules/tests").path
 

@@ -1,6 +1,7 @@
 import CloudTrail
 import Detection
 import Foundation
+import KafkaTestSupport
 import Simulation
 import Testing
 import TokentrailCore
@@ -290,7 +291,7 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
 }
 
 /// The `scan` command as a user runs it.
-@Suite struct ScanCommandTests {
+@Suite(.ownThreads) struct ScanCommandTests {
     @Test func printsFinalAlertsAsJSONLinesAndASummary() throws {
         let corpus = try ScanCorpus(seed: 21, count: 600, attacks: 3)
         let dir = try ScanCorpus.temporaryDirectory("cmd")
