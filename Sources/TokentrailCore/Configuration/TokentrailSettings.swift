@@ -9,31 +9,36 @@ public import Pipeline
 /// environment and the flags (see `ConfigurationLoader`). Plain values; `pipelineConfiguration`
 /// turns it into what `DetectorPipeline` takes.
 public struct TokentrailSettings: Sendable, Hashable {
+    /// The pipeline's defaults, which are the defaults of the settings that fill it (one place).
+    private static let pipeline = PipelineConfiguration()
+
     /// librdkafka properties, verbatim. `bootstrap.servers` and `client.id` have defaults.
-    public var kafka: [String: String] = ["bootstrap.servers": "127.0.0.1:9092", "client.id": "tokentrail"]
-    public var groupID = "tokentrail"
+    public var kafka: [String: String] = [
+        "bootstrap.servers": Self.pipeline.kafka.bootstrapServers, "client.id": Self.pipeline.kafka.clientID,
+    ]
+    public var groupID = Self.pipeline.groupID
     /// Nil: the host name (stable across restarts of one pod/VM, which exactly-once needs).
     public var instanceID: String?
-    public var inputKeyed = false
-    public var processingGuarantee: ProcessingGuarantee = .atLeastOnce
-    public var commitInterval: Duration = .seconds(2)
-    public var tickInterval: Duration = .milliseconds(500)
-    public var sessionTimeout: Duration = .seconds(45)
+    public var inputKeyed = Self.pipeline.inputKeyed
+    public var processingGuarantee = Self.pipeline.processingGuarantee
+    public var commitInterval = Self.pipeline.commitInterval
+    public var tickInterval = Self.pipeline.tickInterval
+    public var sessionTimeout: Duration = .milliseconds(Self.pipeline.sessionTimeoutMilliseconds)
     public var shutdownTimeout: Duration = .seconds(30)
     /// Pipelines (each a consumer-group member with its own thread, consumer and producer) in this process.
     public var threads = 1
 
-    public var inputTopics = ["cloudtrail"]
-    public var outputTopic = "tokentrail.alerts"
-    public var deadLetterTopic = "tokentrail.dead-letter"
+    public var inputTopics = Self.pipeline.inputTopics
+    public var outputTopic = Self.pipeline.outputTopic
+    public var deadLetterTopic = Self.pipeline.deadLetterTopic
     public var repartitionTopic: String?
     public var checkpointTopic: String?
-    public var createdTopicPartitions = 0
-    public var createdTopicReplicationFactor = 1
-    public var createdTopicRetention: Duration = .seconds(7 * 86_400)
-    public var deadLetterMaxBytes = 900_000
+    public var createdTopicPartitions = Self.pipeline.createdTopicPartitions
+    public var createdTopicReplicationFactor = Self.pipeline.createdTopicReplicationFactor
+    public var createdTopicRetention: Duration = .milliseconds(Self.pipeline.createdTopicRetentionMilliseconds)
+    public var deadLetterMaxBytes = Self.pipeline.deadLetterMaxBytes
     /// `output.format`: how alerts are written, on the output topic and by `scan`.
-    public var outputFormat: AlertFormat = .native
+    public var outputFormat = Self.pipeline.alertFormat
 
     /// The `rule.profile` whose values `detector.rule` started from (`RuleConfiguration.profiles`).
     public var ruleProfile = "seed"
@@ -52,8 +57,8 @@ public struct TokentrailSettings: Sendable, Hashable {
     /// fields; every other `kafka` entry is passed through.
     public var pipelineConfiguration: PipelineConfiguration {
         var properties = kafka
-        let bootstrap = properties.removeValue(forKey: "bootstrap.servers") ?? "127.0.0.1:9092"
-        let clientID = properties.removeValue(forKey: "client.id") ?? "tokentrail"
+        let bootstrap = properties.removeValue(forKey: "bootstrap.servers") ?? Self.pipeline.kafka.bootstrapServers
+        let clientID = properties.removeValue(forKey: "client.id") ?? Self.pipeline.kafka.clientID
         var kafka = KafkaConfiguration(bootstrapServers: bootstrap, clientID: clientID, properties: properties)
         kafka.oauthBearerTokenProvider = awsMSKIAM.tokenProvider(environment: ProcessInfo.processInfo.environment,
                                                                  logger: Logger(label: "tokentrail.aws"))
