@@ -25,6 +25,9 @@ public struct RuleConfiguration: Sendable, Hashable {
     public var allowedNetworks: [CIDRBlock] = []
     /// Principal ARN patterns (`*` matches any run of characters) that never count.
     public var allowedPrincipals: [PrincipalPattern] = []
+    /// Account ids whose principals never count: the principal's own account (`userIdentity.accountId`,
+    /// else the ARN's account field), not `recipientAccountId`.
+    public var allowedAccounts: Set<String> = []
     /// Distinct addresses a window must hold to alert.
     public var threshold: Int = 2
     /// Tumbling window size; windows are aligned to the Unix epoch (like `date_trunc`).
