@@ -93,6 +93,13 @@ import TokentrailCore
         }
     }
 
+    @Test func theShippedExampleValidates() throws {
+        let path = RuleTestCommandTests.root.appendingPathComponent("config/exceptions.yaml").path
+        let entries = try ExceptionsFile.parse(contentsOf: path, asnAvailable: false)
+        #expect(entries.map(\.name) == ["corp-vpn", "prowler-posture-scan", "data-lake-exports"])
+        #expect(entries.allSatisfy { !$0.owner.isEmpty && !$0.comment.isEmpty })
+    }
+
     @Test func asOrganizationIsAcceptedWithAnASNDatabase() throws {
         let entries = try ExceptionsFile.parse("- name: a\n  match: {as_organization: [AMAZON-02]}\n\(Self.entry)", file: "x", asnAvailable: true)
         #expect(entries[0].match.asOrganizations == ["AMAZON-02"])
