@@ -121,8 +121,7 @@ public struct DetectionRule: Sendable {
             return .failure(.allowlistedAddress)
         }
         if !configuration.allowedPrincipals.isEmpty, event.withUTF8(.arn, { arn in
-            let text = Array(arn)
-            return configuration.allowedPrincipals.contains { $0.matches(utf8: text) }
+            configuration.allowedPrincipals.contains { $0.matches(utf8: arn) }
         }) == true {
             return .failure(.allowlistedPrincipal)
         }

@@ -79,72 +79,74 @@ public struct RuleExceptions: Sendable {
     /// for its expiry. The event time passed is that event's.
     let onExpired: (@Sendable (RuleException, EventTime) -> Void)?
     private let compiled: [Compiled]
-    let needsARN: Bool
 
     public init(_ entries: [RuleException], onExpired: (@Sendable (RuleException, EventTime) -> Void)? = nil) {
         self.entries = entries
         self.onExpired = onExpired
         compiled = entries.map(Compiled.init)
-        needsARN = entries.contains { !$0.match.principals.isEmpty }
     }
 
     public static let none = RuleExceptions([])
 
     public var isEmpty: Bool { entries.isEmpty }
 
-    /// The matching forms of one entry: byte sets and lowercased needles, made once per load.
+    /// One entry in the form matching reads: byte sets and lowercased needles, made once per load, and
+    /// nothing else, so that walking the entries for every kept event touches no strings.
     private struct Compiled: Sendable {
-        let accounts: TextSet
-        let eventSources: TextSet
+        let networks: [CIDRBlock]
+        let principals: [PrincipalPattern]
+        let accounts: TextSet?
+        let eventSources: TextSet?
         let userAgentNeedles: [[UInt8]]
+        let asOrganizations: Set<String>
+        /// `expires` in ms; `Int64.max`: never.
+        let expires: Int64
 
         init(_ e: RuleException) {
-            accounts = TextSet(e.match.accounts)
-            eventSources = TextSet(e.match.eventSources)
+            networks = e.match.networks
+            principals = e.match.principals
+            accounts = e.match.accounts.isEmpty ? nil : TextSet(e.match.accounts)
+            eventSources = e.match.eventSources.isEmpty ? nil : TextSet(e.match.eventSources)
             userAgentNeedles = e.match.userAgentSubstrings.map { Array($0.utf8).map(DetectionRule.asciiLower) }.filter { !$0.isEmpty }
+            asOrganizations = e.match.asOrganizations
+            expires = e.expires?.millisecondsSinceEpoch ?? Int64.max
+        }
+
+        /// Every key given holds (cheapest first).
+        func matches<E: RuleInput>(_ event: E, enrichment: AddressEnrichment?) -> Bool {
+            if !networks.isEmpty {
+                let address = event.sourceAddress
+                guard networks.contains(where: { $0.contains(address) }) else { return false }
+            }
+            if let eventSources, event.withUTF8(.eventSource, { eventSources.contains($0) }) != true { return false }
+            if let accounts, DetectionRule.principalAccount(of: event, { accounts.contains($0) }) != true { return false }
+            if !principals.isEmpty, event.withUTF8(.arn, { arn in principals.contains { $0.matches(utf8: arn) } }) != true {
+                return false
+            }
+            if !userAgentNeedles.isEmpty,
+               event.withUTF8(.userAgent, { DetectionRule.containsIgnoringASCIICase(userAgentNeedles, in: $0) }) != true {
+                return false
+            }
+            if !asOrganizations.isEmpty {
+                guard let organization = enrichment?.asOrganization, asOrganizations.contains(organization) else { return false }
+            }
+            return true
         }
     }
 
     /// The first entry in force (in file order) that matches, counted; nil when none does.
     func firstMatch<E: RuleInput>(_ event: E, enrichment: AddressEnrichment?) -> Int? {
-        let arn: [UInt8]? = needsARN ? event.withUTF8(.arn) { Array($0) } : nil
-        for index in entries.indices {
-            let entry = entries[index]
-            guard matches(entry.match, compiled[index], event, arn: arn, enrichment: enrichment) else { continue }
-            if let expires = entry.expires, event.eventTime >= expires {
-                if entry.tally.firstPast(expires) { onExpired?(entry, event.eventTime) }
+        let time = event.eventTime.millisecondsSinceEpoch
+        for index in compiled.indices where compiled[index].matches(event, enrichment: enrichment) {
+            guard time < compiled[index].expires else {
+                let entry = entries[index]
+                if let expires = entry.expires, entry.tally.firstPast(expires) { onExpired?(entry, event.eventTime) }
                 continue
             }
-            entry.tally.matched()
+            entries[index].tally.matched()
             return index
         }
         return nil
-    }
-
-    private func matches<E: RuleInput>(_ m: ExceptionMatch, _ c: Compiled, _ event: E, arn: [UInt8]?,
-                                       enrichment: AddressEnrichment?) -> Bool {
-        if !m.networks.isEmpty {
-            let address = event.sourceAddress
-            guard m.networks.contains(where: { $0.contains(address) }) else { return false }
-        }
-        if !m.eventSources.isEmpty {
-            guard event.withUTF8(.eventSource, { c.eventSources.contains($0) }) == true else { return false }
-        }
-        if !m.accounts.isEmpty {
-            guard DetectionRule.principalAccount(of: event, { c.accounts.contains($0) }) == true else { return false }
-        }
-        if !m.principals.isEmpty {
-            guard let arn, m.principals.contains(where: { $0.matches(utf8: arn) }) else { return false }
-        }
-        if !c.userAgentNeedles.isEmpty {
-            guard event.withUTF8(.userAgent, { DetectionRule.containsIgnoringASCIICase(c.userAgentNeedles, in: $0) }) == true else {
-                return false
-            }
-        }
-        if !m.asOrganizations.isEmpty {
-            guard let organization = enrichment?.asOrganization, m.asOrganizations.contains(organization) else { return false }
-        }
-        return true
     }
 }
 
