@@ -11,10 +11,14 @@ public enum RejectReason: String, Error, Sendable, Hashable, CaseIterable {
     case consoleSession = "console_session"
     case allowlistedAddress = "allowlisted_address"
     case allowlistedPrincipal = "allowlisted_principal"
+    /// The principal's account is in `rule.allowed_accounts`.
+    case allowlistedAccount = "allowlisted_account"
     /// `eventTime` outside `EventTime.acceptedRange`.
     case eventTimeOutOfRange = "event_time_out_of_range"
     /// The address's AS organisation is excluded (`AMAZON-AES`; `AMAZON-02` for `Data` events).
     case excludedNetwork = "excluded_network"
+    /// An entry of `rule.exceptions_file` matched (`tokentrail_exception_matches_total` says which).
+    case exception = "exception"
 
     /// The metric label (same as `rawValue`).
     public var label: String { rawValue }
@@ -28,14 +32,20 @@ public struct DetectionRule: Sendable {
     public let configuration: RuleConfiguration
     /// Looks up each kept event's address (after every cheaper test passed); nil: no enrichment.
     public let enricher: (any AddressEnricher)?
+    /// `rule.exceptions_file`, reloaded on change; nil: none.
+    public let exceptions: (any RuleExceptionsSource)?
     private let userAgentNeedles: [[UInt8]]
+    private let allowedAccounts: TextSet
     private let identityTypes: TextSet
     private let excludedEventSources: TextSet
     private let accessKeyPrefixes: TextPrefixes
 
-    public init(_ configuration: RuleConfiguration = .seed, enricher: (any AddressEnricher)? = nil) {
+    public init(_ configuration: RuleConfiguration = .seed, enricher: (any AddressEnricher)? = nil,
+                exceptions: (any RuleExceptionsSource)? = nil) {
         self.configuration = configuration
         self.enricher = enricher
+        self.exceptions = exceptions
+        allowedAccounts = TextSet(configuration.allowedAccounts)
         identityTypes = TextSet(configuration.identityTypes)
         excludedEventSources = TextSet(configuration.excludedEventSources)
         accessKeyPrefixes = TextPrefixes(configuration.accessKeyPrefixes)
@@ -56,8 +66,12 @@ public struct DetectionRule: Sendable {
 
     /// Keeps `event` as an `Observation` stamped with where the raw event came from, or says why not.
     public func evaluate(_ event: CloudTrailEvent, origin: EventOrigin) -> Result<Observation, RejectReason> {
-        evaluate(input: event, origin: origin)
+        evaluate(input: event, origin: origin, exceptions: exceptionsInForce())
     }
+
+    /// The exceptions in force now (`exceptions.current()`); nil without an exceptions file. A caller
+    /// applying the rule to many events reads this once per batch and passes it to `keep(_:exceptions:)`.
+    public func exceptionsInForce() -> RuleExceptions? { exceptions?.current() }
 
     /// The same for an event lent by `CloudTrailDecoder.decodeEach`: the tests read its bytes in
     /// place, and strings are made only for an event that is kept (one in four of a typical trail is
@@ -65,14 +79,19 @@ public struct DetectionRule: Sendable {
     /// (`RuleInput`); `LentRuleTests` (SimulationTests) compares them over the simulator's mix and edge
     /// cases, and `HotPathTests` checks its byte tests against `String`'s.
     public func evaluate(_ event: EventFields, origin: EventOrigin) -> Result<Observation, RejectReason> {
-        evaluate(input: event, origin: origin)
+        evaluate(input: event, origin: origin, exceptions: exceptionsInForce())
     }
 
     /// Route stage (unkeyed input), lent: the same decision as `evaluate`, and for a kept event what
     /// the repartition topic needs without making its strings: `ObservationBatch.append(_:origin:)`
     /// encodes it from the input's bytes, byte for byte what `append(evaluate(...))` writes.
     public func keep(_ event: EventFields) -> Result<KeptEvent, RejectReason> {
-        check(event).map { KeptEvent(event: event, verdict: $0, groupingKey: configuration.groupingKey) }
+        keep(event, exceptions: exceptionsInForce())
+    }
+
+    /// The same with the exceptions read once for a batch (`exceptionsInForce()`).
+    public func keep(_ event: EventFields, exceptions: RuleExceptions?) -> Result<KeptEvent, RejectReason> {
+        check(event, exceptions: exceptions).map { KeptEvent(event: event, verdict: $0, groupingKey: configuration.groupingKey) }
     }
 
     /// What the rule decided about a kept event, besides the event itself.
@@ -83,7 +102,7 @@ public struct DetectionRule: Sendable {
     }
 
     /// Every test of the rule, in order; reads the event's bytes and makes no string.
-    private func check<E: RuleInput>(_ event: E) -> Result<Verdict, RejectReason> {
+    private func check<E: RuleInput>(_ event: E, exceptions: RuleExceptions?) -> Result<Verdict, RejectReason> {
         guard EventTime.acceptedRange.contains(event.eventTime) else { return .failure(.eventTimeOutOfRange) }
         guard event.withUTF8(.type, { identityTypes.contains($0) }) == true else { return .failure(.identityType) }
         guard event.withUTF8(.arn, { !$0.isEmpty }) == true else { return .failure(.missingPrincipalArn) }
@@ -102,10 +121,12 @@ public struct DetectionRule: Sendable {
             return .failure(.allowlistedAddress)
         }
         if !configuration.allowedPrincipals.isEmpty, event.withUTF8(.arn, { arn in
-            let text = Array(arn)
-            return configuration.allowedPrincipals.contains { $0.matches(utf8: text) }
+            configuration.allowedPrincipals.contains { $0.matches(utf8: arn) }
         }) == true {
             return .failure(.allowlistedPrincipal)
+        }
+        if !configuration.allowedAccounts.isEmpty, Self.principalAccount(of: event, { allowedAccounts.contains($0) }) == true {
+            return .failure(.allowlistedAccount)
         }
         let enrichment = enricher?.enrich(event.sourceAddress)
         if let organization = enrichment?.asOrganization {
@@ -115,13 +136,17 @@ public struct DetectionRule: Sendable {
                 return .failure(.excludedNetwork)
             }
         }
+        // Last: an exception counts (tokentrail_exception_matches_total) only events that would have counted.
+        if let exceptions, !exceptions.isEmpty, exceptions.firstMatch(event, enrichment: enrichment) != nil {
+            return .failure(.exception)
+        }
         return .success(Verdict(address: configuration.addressNormalization.normalize(event.sourceAddress),
                                 enrichment: enrichment))
     }
 
-    private func evaluate<E: RuleInput>(input event: E, origin: EventOrigin) -> Result<Observation, RejectReason> {
+    private func evaluate<E: RuleInput>(input event: E, origin: EventOrigin, exceptions: RuleExceptions?) -> Result<Observation, RejectReason> {
         let verdict: Verdict
-        switch check(event) {
+        switch check(event, exceptions: exceptions) {
         case .success(let kept): verdict = kept
         case .failure(let reason): return .failure(reason)
         }
@@ -152,6 +177,38 @@ public struct DetectionRule: Sendable {
 
     private static let dataCategory = TextSet(["Data"])
 
+    /// `body` over the principal's account id: `userIdentity.accountId`, or when that is absent or
+    /// empty the account field of `userIdentity.arn` (`arn:aws:sts::123456789012:assumed-role/...`).
+    /// Never `recipientAccountId`: that is the account whose API was called, which for a stolen token
+    /// used across accounts is the victim, not the principal an allowlist or an exception vouches for.
+    /// Nil when neither names an account.
+    static func principalAccount<E: RuleInput, R>(of event: E, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
+        if let r = event.withUTF8(.accountId, { $0.isEmpty ? nil : body($0) }), let r { return r }
+        return event.withUTF8(.arn) { arn -> R? in
+            // arn:partition:service:region:account:resource: the text between the 4th and 5th colons.
+            var colons = 0
+            var start = 0
+            for i in arn.indices where arn[i] == UInt8(ascii: ":") {
+                colons += 1
+                if colons == 4 { start = i + 1 }
+                if colons == 5 {
+                    guard i > start else { return nil }
+                    return body(UnsafeBufferPointer(rebasing: arn[start..<i]))
+                }
+            }
+            return nil
+        } ?? nil
+    }
+
+    /// Whether any of `needles` (non-empty, already ASCII-lowercased) occurs in `hay` ignoring ASCII case.
+    static func containsIgnoringASCIICase(_ needles: [[UInt8]], in hay: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = hay.baseAddress else { return false }
+        for needle in needles {
+            if needle.withUnsafeBufferPointer({ find($0, in: base, count: hay.count) }) { return true }
+        }
+        return false
+    }
+
     /// ASCII case-insensitive substring search; user agents are ASCII in practice, and this avoids
     /// lowercasing (allocating) every user agent on the hot path.
     func isExcluded(userAgent: String) -> Bool {
@@ -164,12 +221,7 @@ public struct DetectionRule: Sendable {
     }
 
     private func contains(needlesIn hay: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard let base = hay.baseAddress else { return false }
-        for needle in userAgentNeedles {
-            let found = needle.withUnsafeBufferPointer { Self.find($0, in: base, count: hay.count) }
-            if found { return true }
-        }
-        return false
+        Self.containsIgnoringASCIICase(userAgentNeedles, in: hay)
     }
 
     /// Whether `needle` (non-empty, already ASCII-lowercased) occurs in `hay` ignoring ASCII case.
@@ -244,7 +296,7 @@ public struct DetectionRule: Sendable {
     }
 
     @inline(__always)
-    private static func asciiLower(_ byte: UInt8) -> UInt8 {
+    static func asciiLower(_ byte: UInt8) -> UInt8 {
         byte &- UInt8(ascii: "A") < 26 ? byte | 0x20 : byte
     }
 }

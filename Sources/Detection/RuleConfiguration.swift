@@ -25,6 +25,9 @@ public struct RuleConfiguration: Sendable, Hashable {
     public var allowedNetworks: [CIDRBlock] = []
     /// Principal ARN patterns (`*` matches any run of characters) that never count.
     public var allowedPrincipals: [PrincipalPattern] = []
+    /// Account ids whose principals never count: the principal's own account (`userIdentity.accountId`,
+    /// else the ARN's account field), not `recipientAccountId`.
+    public var allowedAccounts: Set<String> = []
     /// Distinct addresses a window must hold to alert.
     public var threshold: Int = 2
     /// Tumbling window size; windows are aligned to the Unix epoch (like `date_trunc`).
@@ -192,10 +195,11 @@ public struct PrincipalPattern: Sendable, Hashable, CustomStringConvertible {
 
     public func matches(_ arn: String) -> Bool { matches(utf8: Array(arn.utf8)) }
 
-    /// The same over the ARN's UTF-8 bytes.
-    func matches(utf8 text: [UInt8]) -> Bool {
-        if parts.count == 1 { return text == parts[0] }
+    /// The same over the ARN's UTF-8 bytes (an array, or the event's bytes in place).
+    func matches<C: RandomAccessCollection<UInt8>>(utf8 text: C) -> Bool where C.Index == Int {
+        if parts.count == 1 { return text.elementsEqual(parts[0]) }
         // Anchored first and last literal, greedy-free scan for the middle ones.
+        let base = text.startIndex
         guard text.starts(with: parts[0]) else { return false }
         let last = parts[parts.count - 1]
         guard text.count >= parts[0].count + last.count, text.suffix(last.count).elementsEqual(last) else {
@@ -204,7 +208,7 @@ public struct PrincipalPattern: Sendable, Hashable, CustomStringConvertible {
         var position = parts[0].count
         let limit = text.count - last.count
         for middle in parts[1..<(parts.count - 1)] where !middle.isEmpty {
-            guard let found = Self.find(middle, in: text, from: position, limit: limit) else { return false }
+            guard let found = Self.find(middle, in: text, base: base, from: position, limit: limit) else { return false }
             position = found + middle.count
         }
         return true
@@ -212,10 +216,12 @@ public struct PrincipalPattern: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { pattern }
 
-    private static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int, limit: Int) -> Int? {
+    /// Offsets are from `base`, the collection's start index.
+    private static func find<C: RandomAccessCollection<UInt8>>(_ needle: [UInt8], in haystack: C, base: Int, from: Int, limit: Int) -> Int?
+    where C.Index == Int {
         guard limit - from >= needle.count else { return nil }
         for start in from...(limit - needle.count)
-        where haystack[start..<(start + needle.count)].elementsEqual(needle) {
+        where haystack[(base + start)..<(base + start + needle.count)].elementsEqual(needle) {
             return start
         }
         return nil

@@ -8,6 +8,8 @@ import Detection
 final class EventIntake {
     let decoder: CloudTrailDecoder
     let rule: DetectionRule
+    /// The rule's exceptions in force, read once per poll batch (`refreshExceptions`), not per event.
+    private(set) var exceptions: RuleExceptions?
     /// `time.max_future_skew`: an event dated further ahead of the wall clock would move the watermark
     /// into the future; it is dead-lettered with the record's other problems.
     let maxFutureSkew: Duration
@@ -16,6 +18,7 @@ final class EventIntake {
 
     init(configuration: PipelineConfiguration, rule: DetectionRule) {
         self.rule = rule
+        exceptions = rule.exceptionsInForce()
         maxFutureSkew = configuration.detector.maxFutureSkew
         maxFutureSkewMilliseconds = maxFutureSkew.milliseconds
         let r = configuration.detector.rule
@@ -24,6 +27,12 @@ final class EventIntake {
             prefilter: configuration.prefilter
                 ? CloudTrailPrefilter(identityTypes: r.identityTypes.sorted(), accessKeyPrefixes: r.accessKeyPrefixes) : nil,
             fields: DetectionRule.fieldsRead)
+    }
+
+    /// Takes up the exceptions in force (a reloaded `rule.exceptions_file`): the runner calls it once
+    /// per poll batch; the source takes a lock and, at most every reload interval, `stat`s the file.
+    func refreshExceptions() {
+        if rule.exceptions != nil { exceptions = rule.exceptionsInForce() }
     }
 
     /// What one input record yielded.
@@ -49,6 +58,7 @@ final class EventIntake {
         var decoded = 0
         var future = 0
         let latestAccepted = now.millisecondsSinceEpoch + maxFutureSkewMilliseconds
+        let exceptions = self.exceptions
         try m.withValueBytes { bytes in
             try decoder.decodeEach(bytes, into: &result) { event in
                 decoded += 1
@@ -57,7 +67,7 @@ final class EventIntake {
                     return
                 }
                 if yield.latest.map({ event.eventTime > $0 }) ?? true { yield.latest = event.eventTime }
-                switch rule.keep(event) {
+                switch rule.keep(event, exceptions: exceptions) {
                 case .success(let kept):
                     yield.kept += 1
                     try body(kept, &output)

@@ -133,6 +133,7 @@ where Producer.Consumer == Consumer {
     /// One turn of the run loop: a poll batch, then timers and commits.
     func turn() throws {
         hooks.onProgress?()
+        intake.refreshExceptions()
         do {
             var polled = 0
             while polled < 5_000, let event = try clients.consumer.next(timeout: polled == 0 ? .milliseconds(100) : .zero) {

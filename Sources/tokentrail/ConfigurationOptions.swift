@@ -122,17 +122,15 @@ struct ConfigurationOptions: ParsableArguments {
     }
 }
 
-/// The rule, detector and GeoIP databases from the settings; a database that cannot be opened is a
-/// configuration problem (exit 2), like any other value that cannot work.
+/// The rule, detector, GeoIP databases and exceptions file from the settings; a database that cannot
+/// be opened or an exceptions file that is not valid is a configuration problem (exit 2), like any
+/// other value that cannot work.
 func makeDetection(_ resolved: ResolvedConfiguration, logger: Logger) throws -> DetectionSetup {
     let settings = resolved.settings
-    do throws(EnrichmentError) {
+    do throws(DetectionSetupError) {
         return try settings.makeDetection(logger: logger)
     } catch {
-        let path = settings.enrichment.cityDatabase == error.path ? "enrichment.city_database" : "enrichment.asn_database"
-        let problem = ConfigProblem(path: path, value: "'\(error.path)'", problem: "cannot be opened: \(error.reason)",
-                                    allowed: "a MaxMind-format .mmdb file", source: resolved.sources[path])
-        printError("tokentrail: \(ConfigurationError([problem]))")
+        printError("tokentrail: \(ConfigurationError([error.problem(settings, sources: resolved.sources)]))")
         throw ExitCode(2)
     }
 }

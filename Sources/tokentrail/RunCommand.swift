@@ -55,6 +55,7 @@ struct Run: ParsableCommand {
         logger.info("rule", metadata: [
             "profile": "\(settings.ruleProfile)",
             "geoip": "\(setup.enricher?.loadedDatabases.joined(separator: ", ") ?? "none")",
+            "exceptions": "\(setup.exceptions.map { "\($0.path) (\($0.names.count))" } ?? "none")",
         ])
 
         let metrics = PipelineMetrics(version: Product.version, librdkafka: Librdkafka.version)
@@ -112,6 +113,8 @@ struct Run: ParsableCommand {
         }
         readiness.pipelineStarted()
         let enricher = setup.enricher
+        let exceptions = setup.exceptions
+        if let exceptions { metrics.publish(exceptions: exceptions) }
         let snapshots = PipelineSnapshots(pipelines: pipelines.count)
         for (index, pipeline) in pipelines.enumerated() {
             pipeline.onProgress = { liveness.beat(index) }
@@ -119,6 +122,7 @@ struct Run: ParsableCommand {
                 snapshots.record(snapshot, from: index) { combined, oldestCommit in
                     metrics.publish(combined)
                     if let enricher { metrics.publish(geoIP: enricher.statistics) }
+                    if let exceptions { metrics.publish(exceptions: exceptions) }
                     if let oldestCommit { readiness.committed(ownedPartitions: combined.owned, joined: combined.joined, at: oldestCommit) }
                 }
             }

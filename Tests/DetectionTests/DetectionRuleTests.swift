@@ -120,7 +120,7 @@ struct DetectionRuleTests {
         #expect(RejectReason.allCases.map(\.label) == [
             "identity_type", "missing_principal_arn", "access_key_prefix", "not_an_address", "excluded_user_agent",
             "excluded_event_source", "console_session", "allowlisted_address", "allowlisted_principal",
-            "event_time_out_of_range", "excluded_network",
+            "allowlisted_account", "event_time_out_of_range", "excluded_network", "exception",
         ])
         #expect(reason(makeEvent(time: -5, address: ipv4("192.0.2.1"))) == .eventTimeOutOfRange)
     }

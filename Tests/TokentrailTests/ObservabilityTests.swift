@@ -251,6 +251,10 @@ private func sample(_ text: String, _ series: String) -> Double? {
         metrics.publish(PipelineSnapshot(counters: c, owned: [tp], partitions: [PartitionProgress(partition: tp, watermark: 1, lag: 1)],
                                          detector: DetectorSummary(), commitDuration: .milliseconds(1)))
         metrics.setReady(true)
+        let exceptions = FileManager.default.temporaryDirectory.appendingPathComponent("tt-rules-\(UInt32.random(in: 0...UInt32.max)).yaml").path
+        try "- name: x\n  match: {cidr: 10.0.0.0/8}\n  comment: c\n  owner: o\n".write(toFile: exceptions, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: exceptions) }
+        metrics.publish(exceptions: try ExceptionsFile(path: exceptions, asnAvailable: false, logger: Logger(label: "t")))
         let text = String(decoding: metrics.render(), as: UTF8.self)
         let exported = Set(text.split(separator: "\n").filter { $0.hasPrefix("# TYPE tokentrail_") }.map { String($0.split(separator: " ")[2]) })
         #expect(named.subtracting(exported).isEmpty, "named by the rules or the dashboard, not exported: \(named.subtracting(exported).sorted())")

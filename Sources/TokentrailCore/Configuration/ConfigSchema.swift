@@ -309,6 +309,22 @@ public enum ConfigSchema {
                     s.detector.rule.allowedPrincipals = l.map { PrincipalPattern($0.trimmingSpaces) }
                 },
                 render: { .list($0.detector.rule.allowedPrincipals.map(\.pattern)) }),
+            key("rule.allowed_accounts", "AWS account ids whose principals never count: the principal's own account (userIdentity.accountId, else the ARN's), not recipientAccountId.",
+                allowed: "a list of 12-digit AWS account ids",
+                apply: { (s, r) throws(ConfigProblem) in
+                    var accounts: Set<String> = []
+                    for text in try r.list() {
+                        let id = text.trimmingSpaces
+                        guard ExceptionsFile.isAccountID(id) else {
+                            throw ConfigProblem(path: r.path, value: "'\(text)'", problem: "is not an AWS account id", allowed: r.allowed, source: r.entry.source)
+                        }
+                        accounts.insert(id)
+                    }
+                    s.detector.rule.allowedAccounts = accounts
+                },
+                render: { .list($0.detector.rule.allowedAccounts.sorted()) }),
+            optionalPath("rule.exceptions_file", \.exceptionsFile,
+                         "A YAML list of exceptions a team owns (match, comment, owner, expires): matching events never count; reloaded on change (docs/configuration.md#exceptions)."),
             int("rule.threshold", \.detector.rule.threshold, 1...1_000_000, "Distinct source addresses a window must hold to alert."),
             duration("rule.window_size", \.detector.rule.windowSize, Duration.seconds(1)...day,
                      "Tumbling window size, aligned to the Unix epoch like date_trunc."),
@@ -377,7 +393,7 @@ public enum ConfigSchema {
             int("enrichment.cache_size", \.enrichment.cacheSize, 0...10_000_000,
                 "Addresses whose lookup is cached (about 100 bytes each); 0 disables the cache."),
             duration("enrichment.reload_interval", \.enrichment.reloadInterval, Duration.zero...day,
-                     "How often the database files are checked for a change (inode, size, mtime) and reloaded."),
+                     "How often the GeoIP database files and rule.exceptions_file are checked for a change (inode, size, mtime) and reloaded."),
 
             key("aws_msk_iam.region",
                 "Amazon MSK IAM authentication: the cluster's region. Needs kafka.sasl.mechanism OAUTHBEARER (and security.protocol SASL_SSL); tokens are signed with the standard AWS credential chain.",

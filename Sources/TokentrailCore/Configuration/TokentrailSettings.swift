@@ -43,6 +43,8 @@ public struct TokentrailSettings: Sendable, Hashable {
     /// The `rule.profile` whose values `detector.rule` started from (`RuleConfiguration.profiles`).
     public var ruleProfile = "seed"
     public var detector = DetectorConfiguration(rule: .seed)
+    /// `rule.exceptions_file`: a YAML list of exceptions (`ExceptionsFile`); nil: none.
+    public var exceptionsFile: String?
     public var enrichment = EnrichmentSettings()
     public var awsMSKIAM = AWSMSKIAMSettings()
 
@@ -101,29 +103,66 @@ public struct EnrichmentSettings: Sendable, Hashable {
 }
 
 /// Everything detection is built from, made in one place from the settings, so that every command
-/// (`run`, and any batch command on the same configuration) gets the same rule, profile and enrichment.
+/// (`run`, `scan`, `tokentrail test`) gets the same rule, profile, enrichment and exceptions.
 public struct DetectionSetup: Sendable {
     public var rule: DetectionRule
     public var detector: DetectorConfiguration
     /// Nil when no database is configured.
     public var enricher: GeoIPEnricher?
+    /// Nil when `rule.exceptions_file` is not set.
+    public var exceptions: ExceptionsFile?
+}
+
+/// A configured file that cannot be used when detection is built.
+public enum DetectionSetupError: Error, Sendable {
+    /// A GeoIP database that cannot be opened.
+    case enrichment(EnrichmentError)
+    /// An exceptions file that cannot be read or is not valid.
+    case exceptions(ExceptionsFileError)
+
+    /// As a configuration problem of the key that names the file.
+    public func problem(_ settings: TokentrailSettings, sources: [String: ConfigSource] = [:]) -> ConfigProblem {
+        switch self {
+        case .enrichment(let error):
+            let path = settings.enrichment.cityDatabase == error.path ? "enrichment.city_database" : "enrichment.asn_database"
+            return ConfigProblem(path: path, value: "'\(error.path)'", problem: "cannot be opened: \(error.reason)",
+                                 allowed: "a MaxMind-format .mmdb file", source: sources[path])
+        case .exceptions(let error):
+            return ConfigProblem(path: "rule.exceptions_file", value: "'\(error.file)'", problem: error.detail,
+                                 allowed: error.allowed, source: sources["rule.exceptions_file"])
+        }
+    }
 }
 
 extension TokentrailSettings {
-    /// Opens the configured GeoIP databases and builds the rule and the detector configuration.
-    /// Throws when a configured database cannot be opened.
-    public func makeDetection(logger: Logger) throws(EnrichmentError) -> DetectionSetup {
+    /// Opens the configured GeoIP databases and exceptions file and builds the rule and the detector
+    /// configuration. Throws when a configured file cannot be opened or is not valid.
+    public func makeDetection(logger: Logger) throws(DetectionSetupError) -> DetectionSetup {
         var enricher: GeoIPEnricher?
         if enrichment.isConfigured {
             var c = GeoIPEnricher.Configuration(cityDatabase: enrichment.cityDatabase, asnDatabase: enrichment.asnDatabase)
             c.cacheCapacity = enrichment.cacheSize
             c.reloadCheckInterval = enrichment.reloadInterval
-            enricher = try GeoIPEnricher(c, logger: logger)
+            do throws(EnrichmentError) {
+                enricher = try GeoIPEnricher(c, logger: logger)
+            } catch {
+                throw .enrichment(error)
+            }
         }
-        return DetectionSetup(rule: DetectionRule(detector.rule, enricher: enricher), detector: detector, enricher: enricher)
+        var exceptions: ExceptionsFile?
+        if let exceptionsFile {
+            do throws(ExceptionsFileError) {
+                exceptions = try ExceptionsFile(path: exceptionsFile, asnAvailable: enrichment.asnDatabase != nil,
+                                                reloadCheckInterval: enrichment.reloadInterval, logger: logger)
+            } catch {
+                throw .exceptions(error)
+            }
+        }
+        return DetectionSetup(rule: DetectionRule(detector.rule, enricher: enricher, exceptions: exceptions),
+                              detector: detector, enricher: enricher, exceptions: exceptions)
     }
 
-    /// `pipelineConfiguration` with the setup's enricher, for `DetectorPipeline`.
+    /// `pipelineConfiguration` with the setup's enricher and rule, for `DetectorPipeline`.
     public func pipelineConfiguration(_ setup: DetectionSetup) -> PipelineConfiguration {
         var c = pipelineConfiguration
         c.detector = setup.detector

@@ -19,6 +19,8 @@ public final class PipelineMetrics: Sendable {
     struct State {
         var previous = PipelineCounters()
         var previousGeoIP = GeoIPEnricher.Statistics()
+        var previousExceptionMatches: [String: Int] = [:]
+        var previousExceptionsFile = ExceptionsFile.Statistics()
         var counters: [String: CoreMetrics.Counter] = [:]
         /// Per-partition gauges of the partitions owned at the last commit.
         var partitionGauges: [String: CoreMetrics.Gauge] = [:]
@@ -171,6 +173,38 @@ public final class PipelineMetrics: Sendable {
                 if delta > 0 { counter.increment(by: Int64(delta)) }
             }
             s.previousGeoIP = statistics
+        }
+    }
+
+    /// The exceptions file's counters: matches per exception, reloads and reload failures.
+    public func publish(exceptions file: ExceptionsFile) {
+        publish(exceptionMatches: file.matchCounts)
+        let statistics = file.statistics
+        let factory = self.factory
+        state.withLock { s in
+            for (name, value) in [("tokentrail_exceptions_reloads_total", \ExceptionsFile.Statistics.reloads),
+                                  ("tokentrail_exceptions_reload_failures_total", \ExceptionsFile.Statistics.reloadFailures)] {
+                let counter = Self.counter(&s, factory, name, [])
+                let delta = statistics[keyPath: value] - s.previousExceptionsFile[keyPath: value]
+                if delta > 0 { counter.increment(by: Int64(delta)) }
+            }
+            s.previousExceptionsFile = statistics
+        }
+    }
+
+    /// `tokentrail_exception_matches_total{exception}` from each exception's running total
+    /// (`ExceptionsFile.matchCounts`), after each commit like `publish`. Every name given has a
+    /// series from then on, at 0 until it matches, so a team sees an exception that does nothing.
+    /// One counter per exception name, made once.
+    public func publish(exceptionMatches counts: [String: Int]) {
+        let factory = self.factory
+        state.withLock { s in
+            for (name, n) in counts {
+                let counter = Self.counter(&s, factory, "tokentrail_exception_matches_total", [("exception", name)])
+                let delta = n - (s.previousExceptionMatches[name] ?? 0)
+                if delta > 0 { counter.increment(by: Int64(delta)) }
+                s.previousExceptionMatches[name] = n
+            }
         }
     }
 

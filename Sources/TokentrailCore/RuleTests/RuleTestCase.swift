@@ -39,7 +39,7 @@ public struct RuleTestCase: Sendable {
     /// Input paths, relative to `directory`, sorted.
     public var inputs: [String]
     public var expected: [Expectation]
-    /// The case's own `tokentrail.yaml`, relative GeoIP paths made relative to the case directory.
+    /// The case's own `tokentrail.yaml`, relative GeoIP and exceptions paths made relative to the case directory.
     public var configuration: ConfigLayer?
     public var options: Options
 
@@ -48,7 +48,7 @@ public struct RuleTestCase: Sendable {
     public static let optionsFile = "case.yaml"
 
     /// Keys naming files that a case's `tokentrail.yaml` may give relative to the case directory.
-    static let relativePathKeys: Set<String> = ["enrichment.city_database", "enrichment.asn_database"]
+    static let relativePathKeys: Set<String> = ["enrichment.city_database", "enrichment.asn_database", "rule.exceptions_file"]
 
     /// The case directories under `path`: `path` itself when it holds `expected.jsonl`, else each of
     /// its subdirectories (hidden ones skipped), sorted; a subdirectory without one is a bad case.
@@ -91,8 +91,14 @@ public struct RuleTestCase: Sendable {
         }
         var options = Options()
         if names.contains(optionsFile) { options = try readOptions(file(optionsFile)) }
+        // A file the case's configuration names (an exceptions file beside the events) is not an input.
+        let named = Set((configuration?.values ?? []).compactMap { v -> String? in
+            guard relativePathKeys.contains(v.path), case .scalar(let p) = v.entry.value else { return nil }
+            return (p as NSString).standardizingPath
+        })
         let inputs = names.filter {
             !$0.hasPrefix(".") && ![expectedFile, configurationFile, optionsFile].contains($0) && !$0.lowercased().hasSuffix(".md")
+                && !named.contains((file($0) as NSString).standardizingPath)
         }
         guard !inputs.isEmpty else {
             throw RuleTestProblem(file: directory, problem: "has no input: put the CloudTrail events in a file beside \(expectedFile) (e.g. events.json)")
@@ -168,7 +174,7 @@ public struct RuleTestCase: Sendable {
         return options
     }
 
-    /// A relative `enrichment.*_database` path names a file beside the case, wherever the tests run from.
+    /// A relative `enrichment.*_database` or `rule.exceptions_file` path names a file beside the case, wherever the tests run from.
     static func relativePaths(_ layer: ConfigLayer, directory: String) -> ConfigLayer {
         var out = layer
         out.values = layer.values.map { entry -> (path: String, entry: ConfigEntry) in

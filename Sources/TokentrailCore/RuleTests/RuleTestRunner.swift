@@ -85,10 +85,13 @@ public struct RuleTestRunner: Sendable {
         }
         let settings = resolved.settings
         let setup: DetectionSetup
-        do throws(EnrichmentError) {
+        do throws(DetectionSetupError) {
             setup = try settings.makeDetection(logger: logger)
         } catch {
-            throw RuleTestProblem(file: error.path, problem: "cannot be opened as a GeoIP database: \(error.reason)")
+            switch error {
+            case .enrichment(let e): throw RuleTestProblem(file: e.path, problem: "cannot be opened as a GeoIP database: \(e.reason)")
+            case .exceptions(let e): throw RuleTestProblem(file: e.file, problem: "is not a usable exceptions file: \(e.detail)" + (e.allowed.map { " (allowed: \($0))" } ?? ""))
+            }
         }
         var options = BatchScan.Options(detector: setup.detector)
         options.includeOpen = testCase.options.includeOpen

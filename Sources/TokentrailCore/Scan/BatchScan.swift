@@ -72,10 +72,12 @@ public final class BatchScan {
                 let now = options.clock ?? Self.wallClock
                 // The pivot back to the raw event: its file as the "topic", its line as the "offset".
                 let origin = EventOrigin(topic: name, partition: 0, offset: Int64(line))
+                // Once per document, not per event (a reload between documents is taken up at the next one).
+                let exceptions = rule.exceptionsInForce()
                 // Lent: the rule and the windows read the event's bytes; strings only for what a window keeps.
                 decoder.decodeEach(bytes, into: &result) { event in
                     summary.events += 1
-                    switch rule.keep(event) {
+                    switch rule.keep(event, exceptions: exceptions) {
                     case .success(let kept):
                         summary.matched += 1
                         offset += 1

@@ -165,9 +165,10 @@ public final class ParallelScan {
                         case .document(let bytes, let line):
                             result.removeAll()
                             let origin = EventOrigin(topic: path, partition: 0, offset: Int64(line))
+                            let exceptions = rule.exceptionsInForce()  // once per document
                             decoder.decodeEach(bytes, into: &result) { event in
                                 file.events += 1
-                                switch rule.keep(event) {
+                                switch rule.keep(event, exceptions: exceptions) {
                                 case .success(let kept):
                                     file.matched += 1
                                     let shard = shards == 1 ? 0 : Int(Self.hash(kept.groupingKeyUTF8) % UInt64(shards))
