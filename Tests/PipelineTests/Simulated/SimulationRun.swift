@@ -47,6 +47,8 @@ struct SimulationRun {
     struct Outcome {
         var problems: [String] = []
         var finals = 0
+        /// Windows that joined an earlier window's incident (suppression schedules).
+        var suppressedWindows = 0
         var faults: [String: Int] = [:]
     }
 
@@ -84,9 +86,12 @@ struct SimulationRun {
         traffic.partitions = schedule.partitions
         traffic.keyed = schedule.keyed
         traffic.duration = .seconds(3 * 3600)
+        // Few principals: their attacks fall in neighbouring windows, which suppression merges.
+        if schedule.suppression { traffic.principalCount = 4 }
         let generator = try TrafficGenerator(traffic)
         let windows = generator.expectedAlerts()
         expected = Set(schedule.suppression ? Self.incidents(windows, period: Self.suppressionPeriod) : windows)
+        outcome.suppressedWindows = windows.count - expected.count
         // The wall clock starts after the last event: nothing is from the future, and a partition is
         // idle only once it has been read through.
         let end = traffic.start.millisecondsSinceEpoch + traffic.duration.milliseconds
