@@ -105,6 +105,9 @@ public struct SuppressionCheckpoint: Codable, Sendable, Hashable {
     var incidents: [Incident]
     /// Suppression key -> id of the incident later windows join.
     var current: [String: String]
+
+    /// Incidents held.
+    public var incidentCount: Int { incidents.count }
 }
 
 /// A bounded, mergeable copy of what an alert's evidence says; incidents merge these.

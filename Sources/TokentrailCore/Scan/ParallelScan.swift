@@ -7,7 +7,8 @@ import Foundation
 ///
 /// `workers` decode threads take files one at a time from the list and run the decoder and the rule
 /// on them; what the rule keeps goes, as encoded observations (the repartition topic's
-/// `ObservationBatch`), to one of `workers` detector threads chosen by the grouping key's hash.
+/// `ObservationBatch`), to one of `workers` detector threads chosen by the grouping key's hash (the
+/// issuer's, with `rule.suppression.by: issuer`, so that an incident's windows share a detector).
 /// Every (grouping key, window) so lives in exactly one detector, and since a window's final alert
 /// does not depend on the order of its events (see `BatchScan`), no state needs merging: at the end
 /// each detector fires its windows in window order then grouping key, and those sorted lists are
