@@ -212,6 +212,26 @@ struct SuppressionTests {
         }
     }
 
+    /// OCSF and ECS carry the incident's suppression facts where they keep what has no field of its own.
+    @Test func everyFormatCarriesTheIncident() throws {
+        let h = run(abuse(windows: 0..<6).sorted { $0.eventTime < $1.eventTime }, configuration())
+        let final = try #require(h.finals.first)
+        let ocsf = try AlertFormatTests.parse(AlertFormat.ocsf.encode(final))
+        let ecs = try AlertFormatTests.parse(AlertFormat.ecs.encode(final))
+        for suppression in [AlertFormatTests.path(ocsf, "unmapped", "tokentrail", "suppression"),
+                            AlertFormatTests.path(ecs, "tokentrail", "suppression")] {
+            #expect(suppression?["window_count"]?.intValue == 6)
+            #expect(suppression?["key"]?.stringValue == "ASIAEXAMPLEKEY000001")
+        }
+        #expect(AlertFormatTests.path(ocsf, "finding_info", "uid")?.stringValue == final.id)
+        if AlertValidator.isEnabled {
+            for format in [AlertFormat.ocsf, .ecs] {
+                let result = try AlertValidator.validate(h.alerts.map(format.encode), format: format)
+                #expect(result.status == 0, "\(format): \(result.output)")
+            }
+        }
+    }
+
     @Test func withoutOpenAlertsAnIncidentSaysOnlyItsFinal() throws {
         var c = configuration()
         c.emitOpenAlerts = false
