@@ -125,11 +125,23 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
 
         /// The union, its smallest `limit` values kept; the count is exact while both lists were
         /// complete, else a lower bound (the larger count, or the union's size).
-        func merged(_ other: List, limit: Int, order: (String, String) -> Bool = byBytes) -> List {
+        func merged(_ other: List, limit: Int) -> List {
             var union = Set(values)
             union.formUnion(other.values)
-            let sorted = union.sorted(by: order)
+            let sorted = union.sorted(by: Self.byBytes)
             return List(values: Array(sorted.prefix(limit)), count: Swift.max(count, other.count, union.count))
+        }
+
+        /// The same for addresses, in the detector's order: IPv4 before IPv6, numerically (a `/64`
+        /// suffix aside), each parsed once.
+        func mergedAddresses(_ other: List, limit: Int) -> List {
+            var union = Set(values)
+            union.formUnion(other.values)
+            let keyed = union.map { text -> (key: (UInt8, UInt64, UInt64), text: String) in
+                (SourceAddress(parsing: text.hasSuffix("/64") ? String(text.dropLast(3)) : text).sortKey, text)
+            }
+            let sorted = keyed.sorted { a, b in a.key != b.key ? a.key < b.key : Self.byBytes(a.text, b.text) }
+            return List(values: sorted.prefix(limit).map { $0.text }, count: Swift.max(count, other.count, union.count))
         }
 
         static func byBytes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
@@ -197,18 +209,9 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
         }
     }
 
-    /// Addresses sort as the detector lists them: IPv4 before IPv6, numerically (a `/64` suffix aside).
-    static func addressOrder(_ a: String, _ b: String) -> Bool {
-        func key(_ s: String) -> (UInt8, UInt64, UInt64) {
-            SourceAddress(parsing: s.hasSuffix("/64") ? String(s.dropLast(3)) : s).sortKey
-        }
-        let (x, y) = (key(a), key(b))
-        return x != y ? x < y : List.byBytes(a, b)
-    }
-
     func merged(_ o: IncidentEvidence, limits: EvidenceLimits) -> IncidentEvidence {
         var m = self
-        m.addresses = addresses.merged(o.addresses, limit: limits.sourceAddresses, order: Self.addressOrder)
+        m.addresses = addresses.mergedAddresses(o.addresses, limit: limits.sourceAddresses)
         m.addressesExact = addressesExact && o.addressesExact && (addresses.complete && o.addresses.complete)
         m.accessKeyIds = accessKeyIds.merged(o.accessKeyIds, limit: limits.accessKeyIds)
         m.userAgents = userAgents.merged(o.userAgents, limit: limits.userAgents)
@@ -236,10 +239,8 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
         m.groupingKeys = groupingKeys.merged(o.groupingKeys, limit: limits.accessKeyIds)
         switch (network, o.network) {
         case (let a?, let b?):
-            var details: [String: Detail] = [:]
-            for d in a.details + b.details where details[d.address] == nil { details[d.address] = d }
             m.network = Network(
-                details: m.addresses.values.compactMap { details[$0] },
+                details: a.details + b.details,
                 networks: a.networks.merged(b.networks, limit: limits.sourceAddresses),
                 cities: a.cities.merged(b.cities, limit: limits.sourceAddresses),
                 addressUserAgents: a.addressUserAgents.merged(b.addressUserAgents, limit: limits.userAgents))
@@ -247,7 +248,12 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
         case (nil, let b?): m.network = b
         case (nil, nil): m.network = nil
         }
-        if let n = m.network { m.network!.details = m.addresses.values.compactMap { a in n.details.first { $0.address == a } } }
+        if let n = m.network {
+            // Each listed address's enrichment, in the list's order (the first one seen, if two differ).
+            var byAddress: [String: Detail] = [:]
+            for d in n.details where byAddress[d.address] == nil { byAddress[d.address] = d }
+            m.network!.details = m.addresses.values.compactMap { byAddress[$0] }
+        }
         return m
     }
 }
