@@ -164,11 +164,14 @@ struct SuppressionTests {
 
     /// A restart mid-incident: the checkpoint (through its JSON form) and a replay from its safe offset
     /// give the same revisions, with the same content, as a run without the restart.
-    @Test(arguments: [3, 7, 10, 12])
-    func checkpointRoundTripMidIncident(stopAfter: Int) throws {
-        let stream = abuse(windows: 0..<6).sorted { $0.eventTime < $1.eventTime }
+    @Test(arguments: [3, 7, 10, 11, 13], [Int64(0), 20])
+    func checkpointRoundTripMidIncident(stopAfter: Int, latenessMinutes: Int64) throws {
+        var stream = abuse(windows: 0..<6).sorted { $0.eventTime < $1.eventTime }
             + [observe(makeEvent(time: baseTime + 5 * 30 * minute + 25 * minute, address: ipv4("203.0.113.5")))]
-        let c = configuration()
+        // With allowed lateness, a late event reaches window 3 after it fired: a re-emission into the incident.
+        stream.insert(observe(makeEvent(time: baseTime + 3 * 30 * minute + 29 * minute, address: ipv4("203.0.113.44"))), at: 10)
+        var c = configuration()
+        c.allowedLateness = .seconds(latenessMinutes * 60)
         let whole = run(stream, c)
 
         var first = Harness(c)
@@ -186,6 +189,7 @@ struct SuppressionTests {
 
         #expect((first.alerts + second.alerts).map(content) == whole.alerts.map(content))
         #expect(second.finals.first?.suppression?.windowCount == 6)
+        #expect(whole.finals.first?.sourceAddresses.values.contains("203.0.113.44") == (latenessMinutes > 0))
     }
 
     /// The same records with the watermark raised at different points (as markers and batches fall):
