@@ -41,6 +41,8 @@ public struct Alert: Sendable, Hashable {
     public var network: AlertNetworks? = nil
     /// Elastic's activity type; nil unless the rule scores fidelity (`minimumFidelity`).
     public var activityType: ActivityType? = nil
+    /// Set on the revisions of an incident (`rule.suppression`): the windows it merges.
+    public var suppression: AlertSuppression? = nil
 
     /// The output record key: the grouping key, UTF-8.
     /// The grouping key, cut as every value of the alert is (`ValueCut`).
@@ -244,6 +246,19 @@ extension Alert {
                 w.field("values", strings: sourceAddresses.values)
             }
             w.field("status", status.rawValue)
+            if let suppression {
+                w.key("suppression")
+                w.object { w in
+                    w.field("by", suppression.by)
+                    w.key("grouping_keys")
+                    w.object { w in
+                        w.field("count", suppression.groupingKeys.count)
+                        w.field("values", strings: suppression.groupingKeys.values)
+                    }
+                    w.field("key", suppression.key)
+                    w.field("window_count", suppression.windowCount)
+                }
+            }
             w.field("user_agents", strings: userAgents.values)
             w.key("window")
             w.object { w in

@@ -147,6 +147,12 @@ enum AlertFacts {
             }),
             "input_count": .int(alert.evidence.inputRangeCount),
         ]
+        if let s = alert.suppression {
+            o["suppression"] = [
+                "by": .string(s.by), "key": .string(s.key), "window_count": .int(s.windowCount),
+                "grouping_keys": ["values": .strings(s.groupingKeys.values), "count": .int(s.groupingKeys.count)],
+            ]
+        }
         for key in omit { o[key] = nil }
         return o.node
     }

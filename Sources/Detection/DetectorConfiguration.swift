@@ -28,6 +28,8 @@ public struct DetectorConfiguration: Sendable, Hashable {
     /// memory stays bounded whatever the input: a principal first seen while the state is full is
     /// not tracked in that window (lost recall, visible in the metrics), until windows close.
     public var maxWindows = 1_000_000
+    /// `rule.suppression`: later windows update one incident (off by default).
+    public var suppression = SuppressionConfiguration()
     /// Mode of a partition first seen through `process` (see `WindowedDetector.assign`).
     public var defaultWatermarkMode: WatermarkMode = .boundedOutOfOrderness
 

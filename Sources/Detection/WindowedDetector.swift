@@ -91,6 +91,7 @@ public struct WindowedDetector: Sendable {
         }
         state.replayUntilOffset = checkpoint.nextOffset
         state.restoredCheckpoint = checkpoint
+        if let saved = checkpoint.suppression { state.suppressor?.restore(saved) }
         drop(partition: partition)
         partitions[partition] = state
     }
@@ -192,6 +193,8 @@ public struct WindowedDetector: Sendable {
                 // acknowledged) before the checkpoint was stored. The revision counts; the repeat is not sent.
                 if let until = state.replayUntilOffset, offset < until {
                     state.suppressed += 1
+                    // Its incident counts it again too (the revision), and sends nothing.
+                    if state.suppressor != nil { _ = state.suppressor!.absorb(alert, watermark: watermark?.millisecondsSinceEpoch) }
                 } else {
                     alerts.append(alert)
                 }
@@ -209,6 +212,7 @@ public struct WindowedDetector: Sendable {
         case .external:
             state.generator.setActivity(now: now)
         }
+        if state.suppressor != nil { alerts = state.incidents(from: alerts, partition: partition, now: now) }
         return ProcessResult(outcome: outcome, alerts: alerts)
     }
 
@@ -219,7 +223,7 @@ public struct WindowedDetector: Sendable {
             ?? PartitionState(mode: .external, configuration: configuration)
         defer { partitions[partition] = state }
         guard state.generator.advance(to: externalWatermark) != nil else { return [] }
-        return fire(&state, partition: partition, now: now)
+        return state.incidents(from: fire(&state, partition: partition, now: now), partition: partition, now: now)
     }
 
     /// Periodic work: idle advance of caught-up, silent partitions in derived mode.
@@ -228,7 +232,7 @@ public struct WindowedDetector: Sendable {
         for partition in partitions.keys.sorted() {
             guard var state = partitions[partition], state.mode == .boundedOutOfOrderness,
                   state.generator.onPeriodicEmit(now: now) != nil else { continue }
-            alerts += fire(&state, partition: partition, now: now)
+            alerts += state.incidents(from: fire(&state, partition: partition, now: now), partition: partition, now: now)
             partitions[partition] = state
         }
         return alerts
@@ -255,11 +259,13 @@ public struct WindowedDetector: Sendable {
         guard let state = partitions[partition] else { return nil }
         guard let next = state.nextOffset else {
             return state.restoredCheckpoint.map {
-                DetectorCheckpoint(safeOffset: $0.safeOffset, watermark: state.generator.watermark, nextOffset: $0.nextOffset)
+                DetectorCheckpoint(safeOffset: $0.safeOffset, watermark: state.generator.watermark, nextOffset: $0.nextOffset,
+                                   suppression: state.suppressor?.checkpoint())
             }
         }
         let oldest = state.buckets.values.lazy.map(\.firstOffset).min()
-        return DetectorCheckpoint(safeOffset: min(oldest ?? next, next), watermark: state.generator.watermark, nextOffset: next)
+        return DetectorCheckpoint(safeOffset: min(oldest ?? next, next), watermark: state.generator.watermark, nextOffset: next,
+                                  suppression: state.suppressor?.checkpoint())
     }
 
     public func watermark(partition: Int32) -> EventTime? { partitions[partition]?.generator.watermark }
@@ -270,6 +276,7 @@ public struct WindowedDetector: Sendable {
         var result = DetectorSummary()
         result.estimatedBytes = table.estimatedBytes + enrichments.estimatedBytes
         for state in partitions.values {
+            result.incidents += state.suppressor?.incidentCount ?? 0
             for bucket in state.buckets.values {
                 result.estimatedBytes += bucket.estimatedBytes
                 for slot in bucket.slots {
@@ -528,11 +535,14 @@ public struct DetectorCheckpoint: Sendable, Hashable {
     public var watermark: EventTime?
     /// One past the last processed offset: replayed records below it are repeats, not late events.
     public var nextOffset: Int64?
+    /// The incidents (`rule.suppression`), less what the replay of open windows brings back; nil when off.
+    public var suppression: SuppressionCheckpoint?
 
-    public init(safeOffset: Int64, watermark: EventTime?, nextOffset: Int64? = nil) {
+    public init(safeOffset: Int64, watermark: EventTime?, nextOffset: Int64? = nil, suppression: SuppressionCheckpoint? = nil) {
         self.safeOffset = safeOffset
         self.watermark = watermark
         self.nextOffset = nextOffset
+        self.suppression = suppression
     }
 }
 
@@ -546,6 +556,8 @@ public struct DetectorSummary: Sendable, Hashable {
     /// lives in its slot), key indexes with the keys' bytes, the shared string and enrichment tables,
     /// and the evidence of each expanded window. The detection benchmark sets it beside resident memory.
     public var estimatedBytes = 0
+    /// Incidents held (`rule.suppression`): from their first window until `for` after their last.
+    public var incidents = 0
     public init() {}
 }
 
@@ -708,12 +720,25 @@ struct PartitionState: Sendable {
     var refused = 0
     /// Alerts rebuilt by a replay below `replayUntilOffset` (sent before the restart) and not repeated.
     var suppressed = 0
+    /// The partition's incidents; nil without `rule.suppression`.
+    var suppressor: IncidentSuppressor?
 
     init(mode: WatermarkMode, configuration: DetectorConfiguration) {
         self.mode = mode
         generator = BoundedOutOfOrdernessWatermarks(
             maxOutOfOrderness: configuration.maxOutOfOrderness, idleTimeout: configuration.idleTimeout
         )
+        if configuration.suppression.isEnabled { suppressor = IncidentSuppressor(configuration) }
+    }
+
+    /// The window alerts as the incidents they join say them, then the incidents the watermark
+    /// closes; the alerts unchanged without suppression.
+    mutating func incidents(from alerts: [Alert], partition: Int32, now: EventTime) -> [Alert] {
+        guard suppressor != nil else { return alerts }
+        let watermark = generator.watermark?.millisecondsSinceEpoch
+        var out = alerts.isEmpty ? [] : suppressor!.absorb(alerts, watermark: watermark)
+        out += suppressor!.advance(to: watermark, partition: partition, now: now)
+        return out
     }
 }
 

@@ -9,7 +9,7 @@ import Logging
 /// never go back. Detect partitions store the detector's checkpoint and the latest upstream marker
 /// per input partition, from which their watermark is the minimum.
 struct PartitionCheckpoint: Codable, Sendable, Hashable {
-    var version = Self.currentVersion
+    var version = 1
     var group: String
     var topic: String
     var partition: Int32
@@ -21,6 +21,11 @@ struct PartitionCheckpoint: Codable, Sendable, Hashable {
     var watermark: Int64?
     /// Detect partitions of the repartition topic: latest marker per "topic/partition" of the input.
     var upstream: [String: WatermarkMarker]?
+    /// Detect partitions with `rule.suppression`: the incidents, less what the replay rebuilds.
+    /// A checkpoint that holds them is version 2, which an older build refuses (it would drop them).
+    var incidents: SuppressionCheckpoint? {
+        didSet { version = incidents == nil ? 1 : 2 }
+    }
 
     /// Record key: one key per group, topic and partition (compaction keeps the latest).
     static func key(group: String, topic: String, partition: Int32) -> String { "\(group)|\(topic)|\(partition)" }
@@ -29,12 +34,16 @@ struct PartitionCheckpoint: Codable, Sendable, Hashable {
     func encoded() -> [UInt8] { Array((try? JSONEncoder().encode(self)) ?? Data()) }
     static func decode(_ bytes: [UInt8]) -> PartitionCheckpoint? { try? JSONDecoder().decode(Self.self, from: Data(bytes)) }
 
-    /// The layout this build writes and reads.
-    static let currentVersion = 1
+    /// The newest layout this build writes and reads: 1 without incidents, 2 with them.
+    static let currentVersion = 2
+    static let readableVersions = 1...currentVersion
 
     /// Why this checkpoint cannot be used, or nil: another version, or values no commit writes.
     var problem: String? {
-        if version != Self.currentVersion { return "version \(version), this build reads \(Self.currentVersion)" }
+        if !Self.readableVersions.contains(version) {
+            return "version \(version), this build reads \(Self.readableVersions.lowerBound) to \(Self.readableVersions.upperBound)"
+        }
+        if version == 1, incidents != nil { return "version 1 with incidents, which only version 2 holds" }
         if offset < 0 { return "negative offset \(offset)" }
         if let next, next < offset { return "next offset \(next) below offset \(offset)" }
         return nil

@@ -229,7 +229,8 @@ struct DetectStage {
         var state = PartitionState(id: id)
         if let cp {
             detector.restore(partition: id, from: DetectorCheckpoint(
-                safeOffset: cp.offset, watermark: cp.watermark.map { EventTime(millisecondsSinceEpoch: $0) }, nextOffset: cp.next),
+                safeOffset: cp.offset, watermark: cp.watermark.map { EventTime(millisecondsSinceEpoch: $0) }, nextOffset: cp.next,
+                suppression: cp.incidents),
                 mode: settings.mode)
             state.upstream = cp.upstream ?? [:]
         } else {
@@ -248,10 +249,11 @@ struct DetectStage {
     func commitEntries(group: String) -> [(offset: KafkaTopicPartitionOffset, checkpoint: PartitionCheckpoint)] {
         partitions.compactMap { tp, d in
             guard let cp = detector.checkpoint(partition: d.id) else { return nil }
-            return (KafkaTopicPartitionOffset(tp, KafkaOffset(cp.safeOffset)),
-                    PartitionCheckpoint(group: group, topic: tp.topic, partition: tp.partition, offset: cp.safeOffset,
-                                        next: cp.nextOffset, watermark: cp.watermark?.millisecondsSinceEpoch,
-                                        upstream: settings.mode == .external ? d.upstream : nil))
+            var checkpoint = PartitionCheckpoint(group: group, topic: tp.topic, partition: tp.partition, offset: cp.safeOffset,
+                                                 next: cp.nextOffset, watermark: cp.watermark?.millisecondsSinceEpoch,
+                                                 upstream: settings.mode == .external ? d.upstream : nil)
+            checkpoint.incidents = cp.suppression
+            return (KafkaTopicPartitionOffset(tp, KafkaOffset(cp.safeOffset)), checkpoint)
         }
     }
 

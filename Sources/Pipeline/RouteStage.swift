@@ -27,6 +27,9 @@ struct RouteStage {
     let repartitionPartitions: Int32
     let maxOutOfOrderness: Duration
     let idleTimeout: Duration?
+    /// `rule.suppression.by: issuer`: records are keyed by the issuer's part of the principal ARN
+    /// (`SessionIssuer.partitioningPrefix`), so every session of one role lands on one partition.
+    let routesByIssuer: Bool
     private(set) var partitions: [KafkaTopicPartition: PartitionState] = [:]
     /// Observations not sent yet, by repartition partition (see `ObservationBatch`).
     private var pending: [PendingBatch?]
@@ -36,6 +39,7 @@ struct RouteStage {
         self.repartitionPartitions = Int32(repartitionPartitions)
         maxOutOfOrderness = detector.maxOutOfOrderness
         idleTimeout = detector.idleTimeout
+        routesByIssuer = detector.suppression.routesByIssuer
         pending = Array(repeating: nil, count: max(1, repartitionPartitions))
     }
 
@@ -75,11 +79,12 @@ struct RouteStage {
     }
 
     /// Into the pending batch of the repartition partition librdkafka's default partitioner would pick
-    /// for the grouping key (as if each observation were its own keyed record), encoded from the
-    /// event's bytes: no string per event.
+    /// for the grouping key, or the issuer (as if each observation were its own keyed record), encoded
+    /// from the event's bytes: no string per event.
     private mutating func add(_ kept: KeptEvent, origin: EventOrigin, consumedAt: Int64, output: inout StageOutput) {
         let partition = repartitionPartitions > 0
-            ? KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer(kept.groupingKeyUTF8), partitions: repartitionPartitions)
+            ? KafkaPartitioner.consistentRandom(key: UnsafeRawBufferPointer(kept.partitioningKeyUTF8(byIssuer: routesByIssuer)),
+                                                partitions: repartitionPartitions)
             : 0
         let i = Int(partition)
         if pending[i] == nil { pending[i] = PendingBatch(consumedAt: consumedAt) }

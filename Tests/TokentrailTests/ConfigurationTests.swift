@@ -46,6 +46,13 @@ func problems(_ yaml: String, environment: [String: String] = [:]) -> [ConfigPro
         ("kafka:\n  bootstrap.servers: [a, b]\n", "kafka.bootstrap.servers", "is not a single value", "passed to librdkafka as text"),
         ("time:\n  idle_timeout: never\n", "time.idle_timeout", "is not a duration", "off, or"),
         ("output:\n  format: json\n", "output.format", "'json' is not one of the allowed values", "native, ocsf, ecs"),
+        ("rule:\n  suppression: {by: principal, for: 1h}\n", "rule.suppression.by", "'principal' is not one of the allowed values",
+         "off, grouping_key, access_key_id, issuer"),
+        ("rule:\n  suppression: {by: grouping_key, for: 45m}\n", "rule.suppression.for", "is not a multiple of rule.window_size (30m)",
+         "a multiple of rule.window_size"),
+        ("rule:\n  suppression:\n    by: access_key_id\n    for: forever\n", "rule.suppression.for", "is not a duration", "from 1s to 30d"),
+        ("input_keyed: true\nrule:\n  suppression: {by: issuer, for: 1h}\n", "rule.suppression.by", "cannot be used with input_keyed true",
+         "issuer with unkeyed input"),
     ])
     func rejected(yaml: String, path: String, says: String, allowed: String) {
         let found = problems(yaml)

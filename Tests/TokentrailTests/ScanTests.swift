@@ -397,3 +397,66 @@ func oracleView(_ alert: Alert) -> ExpectedAlert {
         #expect(err.contains("cannot read /nonexistent/AWSLogs: no such file or directory"))
     }
 }
+
+/// `rule.suppression` in `scan`: the windows' alerts merged into incidents, the same with any number
+/// of workers (an incident's windows live in one detector thread, by issuer too).
+@Suite struct ScanSuppressionTests {
+    static let alice = "arn:aws:sts::123456789012:assumed-role/DeployRole/alice"
+    static let bob = "arn:aws:sts::123456789012:assumed-role/DeployRole/bob"
+
+    /// One CloudTrail event as JSON, at 2026-03-02T08:00:00Z + `minutes`.
+    static func event(_ arn: String, key: String, minutes: Int, address: String, id: Int) -> [UInt8] {
+        let time = RFC3339.format(EventTime(millisecondsSinceEpoch: 1_772_438_400_000 + Int64(minutes) * 60_000))
+        let session = String(arn.split(separator: "/").last!)
+        return Array("""
+        {"eventVersion":"1.09","userIdentity":{"type":"AssumedRole","principalId":"AROAEXAMPLE:\(session)","arn":"\(arn)","accountId":"123456789012","accessKeyId":"\(key)"},"eventTime":"\(time)","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","awsRegion":"eu-west-1","sourceIPAddress":"\(address)","userAgent":"aws-cli/2.15.30","eventID":"suppression-\(id)","eventType":"AwsApiCall","recipientAccountId":"123456789012"}
+        """.utf8)
+    }
+
+    /// Alice's token abused for three hours (08:00-11:00); Bob's, of the same role, 09:00-10:30.
+    static var abuse: [[UInt8]] {
+        var events: [[UInt8]] = []
+        for w in 0..<6 {
+            events.append(event(alice, key: "ASIAALICEEXAMPLE0001", minutes: w * 30 + 3, address: "203.0.113.77", id: events.count))
+            events.append(event(alice, key: "ASIAALICEEXAMPLE0001", minutes: w * 30 + 19, address: "198.51.100.\(w + 1)", id: events.count))
+        }
+        for w in 2..<5 {
+            events.append(event(bob, key: "ASIABOBEXAMPLE000002", minutes: w * 30 + 5, address: "203.0.113.78", id: events.count))
+            events.append(event(bob, key: "ASIABOBEXAMPLE000002", minutes: w * 30 + 25, address: "198.51.100.\(w + 1)", id: events.count))
+        }
+        return events
+    }
+
+    @Test(arguments: [SuppressionConfiguration.By.groupingKey, .accessKeyId, .issuer])
+    func incidentsAreTheSameWithOneOrSeveralWorkers(by: SuppressionConfiguration.By) throws {
+        let corpus = try ScanCorpus(seed: 11, count: 1200, attacks: 8)
+        let dir = try ScanCorpus.temporaryDirectory("suppression")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var random = SplitMix64(seed: 21)
+        let events = (corpus.events + Self.abuse).shuffled(using: &random)
+        var paths: [String] = []
+        for i in 0..<3 {
+            let slice = events.enumerated().filter { $0.offset % 3 == i }.map(\.element)
+            paths.append(try ScanCorpus.write(slice, as: ScanCorpus.Shape.allCases[i], to: "\(dir)/f\(i).json"))
+        }
+        var detector = DetectorConfiguration()
+        detector.suppression = SuppressionConfiguration(by: by, period: .seconds(3_600))
+        let windows = try runScan(paths).alerts
+        let (incidents, _) = try runScan(paths, detector: detector)
+        #expect(incidents.allSatisfy { $0.status == .final && $0.revision == 1 && $0.suppression != nil })
+        #expect(incidents.reduce(0) { $0 + ($1.suppression?.windowCount ?? 0) } == windows.count,
+                "every window that met the rule is in exactly one incident")
+        let aliceIncidents = incidents.filter { $0.suppression?.groupingKeys.values.contains(Self.alice) == true }
+        #expect(aliceIncidents.count == 1)
+        #expect(aliceIncidents.first?.suppression?.windowCount == (by == .issuer ? 9 : 6))
+        #expect(aliceIncidents.first.map { RFC3339.format($0.window.end) } == "2026-03-02T11:00:00Z")
+        // Alice's six windows (and Bob's three) are one incident each, or one in all by issuer.
+        #expect(incidents.count <= windows.count - (by == .issuer ? 8 : 5 + 2))
+
+        for workers in [2, 3] {
+            let (parallel, _) = try runScan(paths, detector: detector, workers: workers)
+            #expect(parallel.map { normalized($0, keepFilePositions: true) } == incidents.map { normalized($0, keepFilePositions: true) },
+                    "\(workers) workers")
+        }
+    }
+}

@@ -109,7 +109,7 @@ public enum ConfigSchema {
     }
 
     /// Sections in print order; a key's section must be one of these.
-    public static let sections = ["", "topics", "topics.create", "output", "rule", "time", "state", "evidence", "enrichment", "aws_msk_iam", "metrics", "logging"]
+    public static let sections = ["", "topics", "topics.create", "output", "rule", "rule.suppression", "time", "state", "evidence", "enrichment", "aws_msk_iam", "metrics", "logging"]
 
     static func key(
         _ path: String, _ doc: String, allowed: String,
@@ -347,6 +347,10 @@ public enum ConfigSchema {
                 render: { .string($0.detector.rule.minimumFidelity?.rawValue ?? "off") }),
             int("rule.min_event_sources", \.detector.rule.minimumEventSources, 1...1_000,
                 "Distinct eventSource values a window must hold to alert (elastic-2026: 2)."),
+            choice("rule.suppression.by", \.detector.suppression.by,
+                   "off: every window is its own alert; otherwise later windows of the same grouping key, access key or session issuer (the role) update one incident (docs/alerts.md, Suppression)."),
+            duration("rule.suppression.for", \.detector.suppression.period, Duration.seconds(1)...(day * 30),
+                     "The longest quiet time (event time) between an incident's last window and a later window that still joins it; a multiple of rule.window_size. The incident is final once it has passed."),
 
             duration("time.max_out_of_orderness", \.detector.maxOutOfOrderness, Duration.zero...day,
                      "Watermark = highest event time minus this: CloudTrail's delivery delay."),

@@ -91,9 +91,33 @@ public enum ConfigurationLoader {
             problems.append(ConfigProblem(path: path, value: "'\(topic)'", problem: "is also an input topic",
                                           allowed: "a topic tokentrail writes must not be one it reads as input"))
         }
+        problems += suppressionChecks(s)
         if (s.kafka["bootstrap.servers"] ?? "").trimmingSpaces.isEmpty {
             problems.append(ConfigProblem(path: "kafka.bootstrap.servers", value: "''", problem: "is empty",
                                           allowed: "host:port[,host:port...]"))
+        }
+        return problems
+    }
+
+    /// `rule.suppression`: `for` counts whole windows, and an issuer's sessions must share a partition.
+    static func suppressionChecks(_ s: TokentrailSettings) -> [ConfigProblem] {
+        let suppression = s.detector.suppression
+        guard suppression.isEnabled else { return [] }
+        var problems: [ConfigProblem] = []
+        let window = s.detector.rule.windowSize.milliseconds
+        let period = suppression.period.milliseconds
+        if period % window != 0 {
+            let size = DurationText.format(s.detector.rule.windowSize)
+            problems.append(ConfigProblem(
+                path: "rule.suppression.for", value: "'\(DurationText.format(suppression.period))'",
+                problem: "is not a multiple of rule.window_size (\(size))",
+                allowed: "a multiple of rule.window_size, e.g. \(size) or \(DurationText.format(s.detector.rule.windowSize * 2))"))
+        }
+        if suppression.by == .issuer && s.inputKeyed {
+            problems.append(ConfigProblem(
+                path: "rule.suppression.by", value: "'issuer'",
+                problem: "cannot be used with input_keyed true: input keyed by principal spreads one role's sessions over partitions, which would split its incidents",
+                allowed: "grouping_key or access_key_id with keyed input; issuer with unkeyed input (the route stage then keys records by issuer)"))
         }
         return problems
     }

@@ -31,6 +31,7 @@ public final class PipelineMetrics: Sendable {
     private let ready: CoreMetrics.Gauge
     private let windows: CoreMetrics.Gauge
     private let expandedWindows: CoreMetrics.Gauge
+    private let incidents: CoreMetrics.Gauge
     private let stateBytes: CoreMetrics.Gauge
     private let commitDuration: CoreMetrics.Timer
     private let openAlertLatency: CoreMetrics.Timer
@@ -52,10 +53,11 @@ public final class PipelineMetrics: Sendable {
         ready = CoreMetrics.Gauge(label: "tokentrail_ready", factory: factory)
         windows = CoreMetrics.Gauge(label: "tokentrail_windows", factory: factory)
         expandedWindows = CoreMetrics.Gauge(label: "tokentrail_expanded_windows", factory: factory)
+        incidents = CoreMetrics.Gauge(label: "tokentrail_incidents", factory: factory)
         stateBytes = CoreMetrics.Gauge(label: "tokentrail_state_bytes_estimate", factory: factory)
         commitDuration = CoreMetrics.Timer(label: "tokentrail_commit_duration_seconds", factory: factory)
         openAlertLatency = CoreMetrics.Timer(label: "tokentrail_open_alert_latency_seconds", factory: factory)
-        for g in [windows, expandedWindows, stateBytes] { g.record(0) }
+        for g in [windows, expandedWindows, incidents, stateBytes] { g.record(0) }
         CoreMetrics.Gauge(label: "tokentrail_build_info", dimensions: [("version", version), ("librdkafka", librdkafka)], factory: factory).record(1)
         ready.record(0)
         ownedPartitions.record(0)
@@ -106,6 +108,7 @@ public final class PipelineMetrics: Sendable {
         publish(snapshot.counters, ownedPartitions: snapshot.owned, at: now)
         windows.record(snapshot.detector.windows)
         expandedWindows.record(snapshot.detector.expandedWindows)
+        incidents.record(snapshot.detector.incidents)
         stateBytes.record(snapshot.detector.estimatedBytes)
         func nanoseconds(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
         commitDuration.recordNanoseconds(nanoseconds(snapshot.commitDuration))

@@ -45,6 +45,7 @@ public final class PipelineSnapshots: Sendable {
                 combined.partitions += s.partitions
                 combined.detector.windows += s.detector.windows
                 combined.detector.expandedWindows += s.detector.expandedWindows
+                combined.detector.incidents += s.detector.incidents
                 combined.detector.estimatedBytes += s.detector.estimatedBytes
                 if let o = oldest { oldest = min(o, entry.committedAt) }
             }

@@ -7,7 +7,8 @@ import Foundation
 ///
 /// `workers` decode threads take files one at a time from the list and run the decoder and the rule
 /// on them; what the rule keeps goes, as encoded observations (the repartition topic's
-/// `ObservationBatch`), to one of `workers` detector threads chosen by the grouping key's hash.
+/// `ObservationBatch`), to one of `workers` detector threads chosen by the grouping key's hash (the
+/// issuer's, with `rule.suppression.by: issuer`, so that an incident's windows share a detector).
 /// Every (grouping key, window) so lives in exactly one detector, and since a window's final alert
 /// does not depend on the order of its events (see `BatchScan`), no state needs merging: at the end
 /// each detector fires its windows in window order then grouping key, and those sorted lists are
@@ -68,7 +69,8 @@ public final class ParallelScan {
             summary.badSamples += file.badSamples.prefix(options.badRecordSamples - summary.badSamples.count)
         }
         summary.alerts = shared.openCounts
-        // Each detector's list is in (window start, grouping key) order, and a key lives in one detector.
+        // Each detector's list is in (window start, grouping key) order, and a key lives in one detector
+        // (an incident's alerts carry its first window's start and grouping key: one incident, one detector).
         let finals = shared.finals.joined().sorted {
             ($0.window.start.millisecondsSinceEpoch, $0.groupingKey) < ($1.window.start.millisecondsSinceEpoch, $1.groupingKey)
         }
@@ -136,6 +138,8 @@ public final class ParallelScan {
             let decoder = CloudTrailDecoder(limits: .init(maxDecodedBytes: options.maxDocumentBytes), fields: DetectionRule.fieldsRead)
             var result = CloudTrailDecodeResult()
             let shards = queues.count
+            // With suppression by issuer, every window of one issuer lives in one detector too.
+            let byIssuer = options.detector.suppression.routesByIssuer
             var batches = [ObservationBatch](repeating: ObservationBatch(), count: shards)
             func send(_ shard: Int) {
                 guard batches[shard].count > 0 else { return }
@@ -171,7 +175,7 @@ public final class ParallelScan {
                                 switch rule.keep(event, exceptions: exceptions) {
                                 case .success(let kept):
                                     file.matched += 1
-                                    let shard = shards == 1 ? 0 : Int(Self.hash(kept.groupingKeyUTF8) % UInt64(shards))
+                                    let shard = shards == 1 ? 0 : Int(Self.hash(kept.partitioningKeyUTF8(byIssuer: byIssuer)) % UInt64(shards))
                                     batches[shard].append(kept, origin: origin)
                                     if batches[shard].bytes.count >= ObservationBatch.targetBytes { send(shard) }
                                 case .failure(let reason):

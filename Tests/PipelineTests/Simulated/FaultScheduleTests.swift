@@ -21,19 +21,21 @@ import Testing
         var failures: [String] = []
         var faults: [String: Int] = [:]
         var finals = 0
+        var suppressed = 0
         let seeds = Self.seeds(shard: shard)
         for seed in seeds {
             let schedule = SimulationRun.Schedule(seed: seed)
             var run = try SimulationRun(schedule)
             let outcome = try run.run()
             finals += outcome.finals
+            suppressed += outcome.suppressedWindows
             faults.merge(outcome.faults, uniquingKeysWith: +)
             if !outcome.problems.isEmpty {
                 failures.append("\(schedule)\n    " + outcome.problems.prefix(5).joined(separator: "\n    "))
                 if failures.count >= 3 { break }
             }
         }
-        print("simulation shard \(shard): \(seeds.count) schedules, \(finals) finals, faults \(faults.sorted { $0.key < $1.key })")
+        print("simulation shard \(shard): \(seeds.count) schedules, \(finals) finals, \(suppressed) windows suppressed into incidents, faults \(faults.sorted { $0.key < $1.key })")
         #expect(failures.isEmpty, "replay one with TOKENTRAIL_SIMULATION_SEED:\n\(failures.joined(separator: "\n"))")
         #expect(seeds.isEmpty || finals > 0)
     }

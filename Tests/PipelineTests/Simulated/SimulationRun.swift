@@ -22,6 +22,8 @@ struct SimulationRun {
         var steps: Int
         /// Percent of steps that inject a fault.
         var faultRate: Int
+        /// `rule.suppression: {by: grouping_key, for: 1h}`: the oracle's windows merged into incidents.
+        var suppression: Bool
 
         init(seed: UInt64) {
             var r = SplitMix64(seed: seed)
@@ -33,10 +35,11 @@ struct SimulationRun {
             events = 120 + Int(r.next() % 160)
             steps = 150 + Int(r.next() % 250)
             faultRate = 2 + Int(r.next() % 8)
+            suppression = r.next() % 3 == 0
         }
 
         var description: String {
-            "seed \(seed): \(guarantee.rawValue), \(keyed ? "keyed" : "unkeyed"), \(partitions) partition(s), \(processes) process(es), \(events) events, \(steps) steps, faults \(faultRate)%"
+            "seed \(seed): \(guarantee.rawValue), \(keyed ? "keyed" : "unkeyed"), \(partitions) partition(s), \(processes) process(es), \(events) events, \(steps) steps, faults \(faultRate)%\(suppression ? ", suppression" : "")"
         }
     }
 
@@ -44,6 +47,8 @@ struct SimulationRun {
     struct Outcome {
         var problems: [String] = []
         var finals = 0
+        /// Windows that joined an earlier window's incident (suppression schedules).
+        var suppressedWindows = 0
         var faults: [String: Int] = [:]
     }
 
@@ -81,16 +86,25 @@ struct SimulationRun {
         traffic.partitions = schedule.partitions
         traffic.keyed = schedule.keyed
         traffic.duration = .seconds(3 * 3600)
+        // Few principals: their attacks fall in neighbouring windows, which suppression merges.
+        if schedule.suppression { traffic.principalCount = 4 }
         let generator = try TrafficGenerator(traffic)
-        expected = Set(generator.expectedAlerts())
+        let windows = generator.expectedAlerts()
+        expected = Set(schedule.suppression ? Self.incidents(windows, period: Self.suppressionPeriod) : windows)
+        outcome.suppressedWindows = windows.count - expected.count
         // The wall clock starts after the last event: nothing is from the future, and a partition is
         // idle only once it has been read through.
         let end = traffic.start.millisecondsSinceEpoch + traffic.duration.milliseconds
-        cluster = SimulatedCluster(seed: schedule.seed, wallMilliseconds: end + 600_000)
+        // With suppression, incidents close `for` after their last window: the idle watermark of the
+        // quiet end must get that far.
+        cluster = SimulatedCluster(seed: schedule.seed, wallMilliseconds: end + 600_000 + (schedule.suppression ? Self.suppressionPeriod : 0))
         var c = PipelineConfiguration(inputTopics: [Self.input], groupID: Self.group, inputKeyed: schedule.keyed,
                                       processingGuarantee: schedule.guarantee)
         c.commitInterval = .seconds(2)
         c.tickInterval = .milliseconds(500)
+        if schedule.suppression {
+            c.detector.suppression = SuppressionConfiguration(by: .groupingKey, period: .seconds(Self.suppressionPeriod / 1000))
+        }
         configuration = c
         let n = schedule.partitions
         cluster.createTopic(Self.input, partitions: n)
@@ -105,6 +119,42 @@ struct SimulationRun {
         }
         processes = Array(repeating: nil, count: 4)
         incarnations = Array(repeating: 0, count: 4)
+    }
+
+    static let suppressionPeriod: Int64 = 3_600_000
+
+    /// The batch oracle of suppression by grouping key: per principal, windows in order, a window
+    /// joins the incident before it when it starts less than `period` after its last window ends. An
+    /// incident's final names the principal, its first window's start, and the union of the addresses.
+    static func incidents(_ windows: [ExpectedAlert], period: Int64) -> [ExpectedAlert] {
+        let size = ExpectedAlerts.windowMilliseconds
+        var out: [ExpectedAlert] = []
+        for (arn, list) in Dictionary(grouping: windows, by: \.principalArn) {
+            var current: (start: EventTime, lastEnd: Int64, addresses: Set<String>)?
+            for w in list.sorted(by: { $0.windowStart < $1.windowStart }) {
+                let start = w.windowStart.millisecondsSinceEpoch
+                if let c = current, start < c.lastEnd + period {
+                    current = (c.start, start + size, c.addresses.union(w.sourceAddresses))
+                } else {
+                    if let c = current { out.append(incident(arn, c.start, c.addresses)) }
+                    current = (w.windowStart, start + size, Set(w.sourceAddresses))
+                }
+            }
+            if let c = current { out.append(incident(arn, c.start, c.addresses)) }
+        }
+        return out
+    }
+
+    private static func incident(_ arn: String, _ start: EventTime, _ addresses: Set<String>) -> ExpectedAlert {
+        let sorted = addresses.map { SourceAddress(parsing: $0) }.sorted { a, b in
+            switch (a, b) {
+            case (.ipv4(let x), .ipv4(let y)): x < y
+            case (.ipv4, _): true
+            case (.ipv6(let h1, let l1), .ipv6(let h2, let l2)): (h1, l1) < (h2, l2)
+            default: false
+            }
+        }
+        return ExpectedAlert(principalArn: arn, windowStart: start, sourceAddresses: sorted.map(\.canonicalText))
     }
 
     private static let quiet = Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() }
