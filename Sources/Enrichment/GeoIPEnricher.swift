@@ -53,15 +53,15 @@ public final class GeoIPEnricher: AddressEnricher {
         hasCity = city != nil
         hasASN = asn != nil
         state = Mutex(State(city: city, asn: asn, cache: AddressCache(capacity: configuration.cacheCapacity),
-                            nextCheck: Self.monotonicNanoseconds() + Self.nanoseconds(configuration.reloadCheckInterval)))
+                            nextCheck: ReloadClock.now() + ReloadClock.nanoseconds(configuration.reloadCheckInterval)))
     }
 
     public func enrich(_ address: SourceAddress) -> AddressEnrichment? {
         if case .notAnAddress = address { return nil }
-        let interval = Self.nanoseconds(configuration.reloadCheckInterval)
+        let interval = ReloadClock.nanoseconds(configuration.reloadCheckInterval)
         return state.withLock { s in
             s.statistics.lookups += 1
-            let now = Self.monotonicNanoseconds()
+            let now = ReloadClock.now()
             if now >= s.nextCheck {
                 s.nextCheck = now + interval
                 reloadChanged(&s)
@@ -118,17 +118,6 @@ public final class GeoIPEnricher: AddressEnricher {
         return merged.isEmpty ? nil : merged
     }
 
-    static func nanoseconds(_ d: Duration) -> UInt64 {
-        let (seconds, attoseconds) = d.components
-        return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
-    }
-
-    /// The coarse monotonic clock: a few nanoseconds to read, precise to a tick, plenty for reload checks.
-    static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
 
     private struct Loaded {
         let database: MMDBDatabase
@@ -148,25 +137,6 @@ public final class GeoIPEnricher: AddressEnricher {
         var cache: AddressCache
         var nextCheck: UInt64
         var statistics = Statistics()
-    }
-}
-
-/// What tells a replaced or rewritten file: device, inode, size, modification time.
-struct FileIdentity: Hashable {
-    var device: UInt64
-    var inode: UInt64
-    var size: Int64
-    var modifiedSeconds: Int
-    var modifiedNanoseconds: Int
-
-    init?(path: String) {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        device = UInt64(st.st_dev)
-        inode = UInt64(st.st_ino)
-        size = Int64(st.st_size)
-        modifiedSeconds = st.st_mtim.tv_sec
-        modifiedNanoseconds = st.st_mtim.tv_nsec
     }
 }
 

@@ -1,5 +1,6 @@
 public import CloudTrail
 public import Detection
+import Enrichment
 import Foundation
 import Glibc
 public import Logging
@@ -80,18 +81,18 @@ public final class ExceptionsFile: RuleExceptionsSource {
         self.path = path
         self.asnAvailable = asnAvailable
         self.logger = logger
-        interval = Self.nanoseconds(reloadCheckInterval)
+        interval = ReloadClock.nanoseconds(reloadCheckInterval)
         let identity = FileIdentity(path: path)
         let parsed = try Self.parse(contentsOf: path, asnAvailable: asnAvailable)
         var tallies: [String: ExceptionTally] = [:]
         let exceptions = Self.snapshot(parsed, tallies: &tallies, logger: logger)
-        state = Mutex(State(exceptions: exceptions, identity: identity, nextCheck: Self.monotonicNanoseconds() + interval, tallies: tallies))
+        state = Mutex(State(exceptions: exceptions, identity: identity, nextCheck: ReloadClock.now() + interval, tallies: tallies))
     }
 
     /// The exceptions in force, reloading the file first when it is due for a check and changed.
     public func current() -> RuleExceptions {
         state.withLock { s in
-            let now = Self.monotonicNanoseconds()
+            let now = ReloadClock.now()
             if now >= s.nextCheck {
                 s.nextCheck = now + interval
                 reloadIfChanged(&s)
@@ -351,38 +352,5 @@ public final class ExceptionsFile: RuleExceptionsSource {
             return RFC3339.parse(text + "T00:00:00Z")
         }
         return RFC3339.parse(text)
-    }
-
-    // MARK: clock and files
-
-    static func nanoseconds(_ d: Duration) -> UInt64 {
-        let (seconds, attoseconds) = d.components
-        return UInt64(max(0, seconds)) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
-    }
-
-    /// The coarse monotonic clock: a few nanoseconds to read, plenty for reload checks.
-    static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-    }
-
-    /// What tells a replaced or rewritten file (a ConfigMap's symlink swap included: `stat` follows it).
-    struct FileIdentity: Hashable {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modifiedSeconds: Int
-        var modifiedNanoseconds: Int
-
-        init?(path: String) {
-            var st = stat()
-            guard stat(path, &st) == 0 else { return nil }
-            device = UInt64(st.st_dev)
-            inode = UInt64(st.st_ino)
-            size = Int64(st.st_size)
-            modifiedSeconds = st.st_mtim.tv_sec
-            modifiedNanoseconds = st.st_mtim.tv_nsec
-        }
     }
 }
