@@ -495,7 +495,8 @@ public struct WindowedDetector: Sendable {
                 detectPartition: partition
             ),
             network: networkEvidence,
-            activityType: activity
+            activityType: activity,
+            session: s.session.facts
         )
     }
 }
