@@ -9,8 +9,9 @@ public import CloudTrail
 ///
 /// The target is the session's issuer when it is a role or a user (`sessionIssuer.arn`); without an
 /// issuer, the role of an `AssumedRole` principal (named in its ARN) or the user of an `IAMUser`
-/// principal (credentials from `GetSessionToken`). Root, a service-linked role, or a principal no
-/// IAM role or user stands behind have no such policy: `reason` says why instead.
+/// principal (credentials from `GetSessionToken`). Root, a service-linked role, a role of an IAM
+/// Identity Center permission set (IAM refuses to edit those), or a principal no IAM role or user
+/// stands behind have no such policy: `reason` says why instead.
 public struct AlertResponse: Sendable, Hashable {
     public struct Target: Sendable, Hashable {
         public enum Kind: String, Sendable, Hashable {
@@ -79,6 +80,7 @@ public struct AlertResponse: Sendable, Hashable {
     enum NoTarget: Error, Equatable {
         case root
         case serviceLinkedRole(String)
+        case identityCenterRole(String)
         case invalidName(String)
         case noIssuer(String)
 
@@ -89,6 +91,9 @@ public struct AlertResponse: Sendable, Hashable {
                     + "rotate the root credentials and review the account's root access"
             case .serviceLinkedRole(let arn):
                 "issued by the service-linked role \(arn): AWS does not allow revoking its sessions"
+            case .identityCenterRole(let name):
+                "issued for \(name), a role of an IAM Identity Center permission set, which IAM does not let "
+                    + "anyone edit: revoke the user's active permission set sessions in IAM Identity Center"
             case .invalidName(let text):
                 "\(text) does not end in a valid IAM role or user name (cut or forged): no command is given"
             case .noIssuer(let type):
@@ -104,6 +109,9 @@ public struct AlertResponse: Sendable, Hashable {
             switch arn.kind {
             case "role":
                 if arn.path.first == "aws-service-role" { return .failure(.serviceLinkedRole(issuerArn)) }
+                if arn.path.first == "aws-reserved" || Self.isIdentityCenterRole(arn.path.last ?? "") {
+                    return .failure(.identityCenterRole(arn.path.last ?? issuerArn))
+                }
                 return named(.role, arn, fullArn: issuerArn)
             case "user": return named(.user, arn, fullArn: issuerArn)
             case "root": return .failure(.root)
@@ -118,6 +126,7 @@ public struct AlertResponse: Sendable, Hashable {
             // `assumed-role/NAME/SESSION`: the role's name, not its path or ARN.
             if principalType == "AssumedRole", arn.service == "sts", arn.kind == "assumed-role", arn.path.count >= 2 {
                 guard isIAMName(arn.path[0]) else { return .failure(.invalidName(principalArn)) }
+                if isIdentityCenterRole(arn.path[0]) { return .failure(.identityCenterRole(arn.path[0])) }
                 return .success(Target(kind: .role, name: arn.path[0], arn: nil, accountId: arn.account))
             }
         }
@@ -128,6 +137,9 @@ public struct AlertResponse: Sendable, Hashable {
         guard let name = arn.path.last, isIAMName(name) else { return .failure(.invalidName(fullArn)) }
         return .success(Target(kind: kind, name: name, arn: fullArn, accountId: arn.account))
     }
+
+    /// The roles IAM Identity Center makes for permission sets (path `/aws-reserved/sso.amazonaws.com/`).
+    static func isIdentityCenterRole(_ name: String) -> Bool { name.hasPrefix("AWSReservedSSO_") }
 
     /// IAM's pattern for role and user names: `[\w+=,.@-]{1,64}`.
     static func isIAMName(_ name: String) -> Bool {

@@ -68,6 +68,11 @@ struct AlertResponseTests {
         let linked = "arn:aws:iam::123456789012:role/aws-service-role/support.amazonaws.com/AWSServiceRoleForSupport"
         #expect(reason("AssumedRole", "arn:aws:sts::123456789012:assumed-role/AWSServiceRoleForSupport/s", linked)
             == .serviceLinkedRole(linked))
+        let sso = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_4b1c2f9e3a7d8e61"
+        #expect(reason("AssumedRole", "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_4b1c2f9e3a7d8e61/alice", sso)
+            == .identityCenterRole("AWSReservedSSO_Admin_4b1c2f9e3a7d8e61"))
+        #expect(reason("AssumedRole", "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_4b1c2f9e3a7d8e61/alice", nil)
+            == .identityCenterRole("AWSReservedSSO_Admin_4b1c2f9e3a7d8e61"))
         #expect(reason("WebIdentityUser", "arn:aws:sts::123456789012:assumed-role/web/s0", "") == .noIssuer("WebIdentityUser"))
         #expect(reason("FederatedUser", "arn:aws:sts::123456789012:federated-user/carol", nil) == .noIssuer("FederatedUser"))
         // A name IAM could not have made (an ARN cut at `ValueCut.maxBytes`, or forged): no command.
