@@ -62,10 +62,12 @@ public struct CloudTrailDecoder: Sendable {
         public static let userName = Fields(.userName)
         public static let accessKeyId = Fields(.accessKeyId)
         public static let sessionIssuerArn = Fields(.sessionIssuerArn)
+        public static let sessionCreationDate = Fields(.sessionCreationDate)
+        public static let sourceIdentity = Fields(.sourceIdentity)
         public static let all: Fields = [
             .eventID, .eventSource, .eventName, .eventCategory, .awsRegion, .sourceIPAddress, .userAgent,
             .recipientAccountId, .errorCode, .type, .arn, .accountId, .principalId, .userName, .accessKeyId,
-            .sessionIssuerArn,
+            .sessionIssuerArn, .sessionCreationDate, .sourceIdentity,
         ]
 
         @inline(__always)

@@ -64,11 +64,16 @@ public struct UserIdentity: Sendable, Hashable {
     public var mfaAuthenticated: Bool?
     /// `sessionContext.sessionIssuer.arn`: the role behind an assumed-role session.
     public var sessionIssuerArn: String?
+    /// `sessionContext.attributes.creationDate`, the text as CloudTrail wrote it (when the
+    /// credentials were issued).
+    public var sessionCreationDate: String?
+    /// `sessionContext.sourceIdentity`: the identity set when the role was assumed (`sts:SourceIdentity`).
+    public var sourceIdentity: String?
 
     public init(
         type: String? = nil, arn: String? = nil, accountId: String? = nil, principalId: String? = nil,
         userName: String? = nil, accessKeyId: String? = nil, mfaAuthenticated: Bool? = nil,
-        sessionIssuerArn: String? = nil
+        sessionIssuerArn: String? = nil, sessionCreationDate: String? = nil, sourceIdentity: String? = nil
     ) {
         self.type = type
         self.arn = arn
@@ -78,6 +83,8 @@ public struct UserIdentity: Sendable, Hashable {
         self.accessKeyId = accessKeyId
         self.mfaAuthenticated = mfaAuthenticated
         self.sessionIssuerArn = sessionIssuerArn
+        self.sessionCreationDate = sessionCreationDate
+        self.sourceIdentity = sourceIdentity
     }
 }
 

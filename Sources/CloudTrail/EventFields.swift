@@ -48,6 +48,8 @@ public struct EventFields {
     /// `sourceIPAddress` classified, as `CloudTrailEvent.sourceAddress`.
     public var sourceAddress: SourceAddress { place.pointee.sourceAddress }
     public var sessionCredentialFromConsole: Bool { place.pointee.raw.consoleSession }
+    /// `userIdentity.sessionContext.attributes.mfaAuthenticated`, as `UserIdentity.mfaAuthenticated`.
+    public var mfaAuthenticated: Bool? { place.pointee.raw.mfaAuthenticated }
 
     @inline(__always)
     private func span(_ field: CloudTrailDecoder.Fields) -> (RawString, Field)? {
@@ -80,7 +82,8 @@ public struct EventFields {
         let identity = UserIdentity(
             type: string(.type), arn: string(.arn), accountId: string(.accountId), principalId: string(.principalId),
             userName: string(.userName), accessKeyId: string(.accessKeyId), mfaAuthenticated: place.pointee.raw.mfaAuthenticated,
-            sessionIssuerArn: string(.sessionIssuerArn))
+            sessionIssuerArn: string(.sessionIssuerArn), sessionCreationDate: string(.sessionCreationDate),
+            sourceIdentity: string(.sourceIdentity))
         return CloudTrailEvent(
             eventTime: eventTime, eventID: string(.eventID), eventSource: string(.eventSource),
             eventName: string(.eventName), eventCategory: string(.eventCategory), awsRegion: string(.awsRegion),

@@ -149,10 +149,10 @@ extension JSONScanner {
                 guard let inner = try s.key(.sessionContext) else {
                     return try s.skipValue(depth: depth + 1)
                 }
+                if inner == .sourceIdentity { return try s.stringField(inner, &event, depth: depth + 1) }
                 guard try s.enterObject(inner, &event, depth: depth + 1) else { return }
                 try s.members(depth: depth + 2) { (s: inout JSONScanner) throws(ScanFailure) in
-                    let wanted: Field = inner == .attributes ? .mfaAuthenticated : .sessionIssuerArn
-                    guard try s.key(inner == .attributes ? .attributes : .sessionIssuer) == wanted else {
+                    guard let wanted = try s.key(inner == .attributes ? .attributes : .sessionIssuer) else {
                         return try s.skipValue(depth: depth + 2)
                     }
                     if wanted == .mfaAuthenticated {
@@ -202,7 +202,8 @@ extension JSONScanner {
 
     /// The string fields in the order `finish` checks them: the first bad one names the error.
     static let checkOrder: [Field] = [
-        .type, .arn, .accountId, .principalId, .userName, .accessKeyId, .sessionIssuerArn, .eventID, .eventSource,
+        .type, .arn, .accountId, .principalId, .userName, .accessKeyId, .sessionIssuerArn, .sessionCreationDate,
+        .sourceIdentity, .eventID, .eventSource,
         .eventName, .eventCategory, .awsRegion, .sourceIPAddress, .userAgent, .recipientAccountId, .errorCode,
     ]
 
@@ -248,7 +249,8 @@ extension JSONScanner {
                 type: try text(.type), arn: try text(.arn), accountId: try text(.accountId),
                 principalId: try text(.principalId), userName: try text(.userName),
                 accessKeyId: try text(.accessKeyId), mfaAuthenticated: raw.mfaAuthenticated,
-                sessionIssuerArn: try text(.sessionIssuerArn))
+                sessionIssuerArn: try text(.sessionIssuerArn), sessionCreationDate: try text(.sessionCreationDate),
+                sourceIdentity: try text(.sourceIdentity))
             result.events.append(CloudTrailEvent(
                 eventTime: time, eventID: try text(.eventID), eventSource: try text(.eventSource),
                 eventName: try text(.eventName), eventCategory: try text(.eventCategory),

@@ -4,6 +4,7 @@ enum Field: UInt8, CaseIterable {
     case eventTime, eventID, eventSource, eventName, eventCategory, awsRegion, sourceIPAddress
     case userAgent, recipientAccountId, errorCode, sessionCredentialFromConsole
     case type, arn, accountId, principalId, userName, accessKeyId, mfaAuthenticated, sessionIssuerArn
+    case sessionCreationDate, sourceIdentity
     // Objects on the way to the fields above, and the envelope keys of a top-level object.
     case userIdentity, sessionContext, attributes, sessionIssuer, eventVersion, records, detail
 
@@ -15,6 +16,8 @@ enum Field: UInt8, CaseIterable {
         case .sessionIssuer: return "userIdentity.sessionContext.sessionIssuer"
         case .mfaAuthenticated: return "userIdentity.sessionContext.attributes.mfaAuthenticated"
         case .sessionIssuerArn: return "userIdentity.sessionContext.sessionIssuer.arn"
+        case .sessionCreationDate: return "userIdentity.sessionContext.attributes.creationDate"
+        case .sourceIdentity: return "userIdentity.sessionContext.sourceIdentity"
         case .records: return "Records"
         default: return "\(self)"
         }
@@ -173,7 +176,7 @@ struct KnownKeys: Sendable {
     /// Keys of `userIdentity.sessionContext`.
     static let sessionContext = KnownKeys([
         "sessionIssuer": .sessionIssuer, "attributes": .attributes, "webIdFederationData": nil,
-        "sourceIdentity": nil, "ec2RoleDelivery": nil, "assumedRoot": nil,
+        "sourceIdentity": .sourceIdentity, "ec2RoleDelivery": nil, "assumedRoot": nil,
     ])
 
     /// Keys of `userIdentity.sessionContext.sessionIssuer`.
@@ -182,7 +185,7 @@ struct KnownKeys: Sendable {
     ])
 
     /// Keys of `userIdentity.sessionContext.attributes`.
-    static let attributes = KnownKeys(["mfaAuthenticated": .mfaAuthenticated, "creationDate": nil])
+    static let attributes = KnownKeys(["mfaAuthenticated": .mfaAuthenticated, "creationDate": .sessionCreationDate])
 }
 
 /// One event object as found: the first occurrence of each key wins, and the first problem with a
@@ -219,6 +222,7 @@ struct RawEvent {
         var eventTime, eventID, eventSource, eventName, eventCategory, awsRegion, sourceIPAddress: RawString?
         var userAgent, recipientAccountId, errorCode: RawString?
         var type, arn, accountId, principalId, userName, accessKeyId, sessionIssuerArn: RawString?
+        var sessionCreationDate, sourceIdentity: RawString?
 
         subscript(field: Field) -> RawString? {
             get {
@@ -240,6 +244,8 @@ struct RawEvent {
                 case .userName: return userName
                 case .accessKeyId: return accessKeyId
                 case .sessionIssuerArn: return sessionIssuerArn
+                case .sessionCreationDate: return sessionCreationDate
+                case .sourceIdentity: return sourceIdentity
                 default: return nil
                 }
             }
@@ -262,6 +268,8 @@ struct RawEvent {
                 case .userName: userName = newValue
                 case .accessKeyId: accessKeyId = newValue
                 case .sessionIssuerArn: sessionIssuerArn = newValue
+                case .sessionCreationDate: sessionCreationDate = newValue
+                case .sourceIdentity: sourceIdentity = newValue
                 default: break
                 }
             }

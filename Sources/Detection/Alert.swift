@@ -34,7 +34,8 @@ public struct Alert: Sendable, Hashable {
     public var firstSeen: EventTime
     public var lastSeen: EventTime
     public var rule: AlertRule
-    /// Wall-clock time of the emission (the injected clock); the only field a replay may change.
+    /// Wall-clock time of the emission (the injected clock); the only fact a replay may change (the
+    /// response repeats it as its time).
     public var detectedAt: EventTime
     public var evidence: AlertEvidence
     /// Enrichment evidence; nil when the window saw no enrichment and the rule does not score fidelity.
@@ -43,6 +44,12 @@ public struct Alert: Sendable, Hashable {
     public var activityType: ActivityType? = nil
     /// Set on the revisions of an incident (`rule.suppression`): the windows it merges.
     public var suppression: AlertSuppression? = nil
+    /// The session context of the window's events (`SessionEvidence` says how several are combined).
+    public var session = SessionFacts()
+
+    /// What a responder runs to revoke the credentials: derived from the principal, the session's
+    /// issuer and `detectedAt` (so it differs between repeats exactly as `detectedAt` does).
+    public var response: AlertResponse { AlertResponse(self) }
 
     /// The output record key: the grouping key, UTF-8.
     /// The grouping key, cut as every value of the alert is (`ValueCut`).
@@ -197,6 +204,8 @@ extension Alert {
                 w.field("arn", principal.arn)
                 w.field("type", principal.type)
             }
+            w.key("response")
+            response.write(to: &w)
             w.field("revision", revision)
             w.key("rule")
             w.object { w in
@@ -224,6 +233,13 @@ extension Alert {
                 }
             }
             w.field("schema_version", Alert.schemaVersion)
+            w.key("session")
+            w.object { w in
+                if let t = session.createdAt { w.field("created_at", RFC3339.format(t)) }
+                if let arn = session.issuerArn { w.field("issuer_arn", arn) }
+                if let mfa = session.mfaAuthenticated { w.field("mfa_authenticated", mfa) }
+                if let identity = session.sourceIdentity { w.field("source_identity", identity) }
+            }
             w.key("source_addresses")
             w.object { w in
                 w.field("count", sourceAddresses.count)

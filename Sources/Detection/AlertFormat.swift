@@ -147,6 +147,8 @@ enum AlertFacts {
             }),
             "input_count": .int(alert.evidence.inputRangeCount),
         ]
+        o["session"] = sessionNode(alert.session)
+        o["response"] = alert.response.node
         if let s = alert.suppression {
             o["suppression"] = [
                 "by": .string(s.by), "key": .string(s.key), "window_count": .int(s.windowCount),
@@ -155,5 +157,22 @@ enum AlertFacts {
         }
         for key in omit { o[key] = nil }
         return o.node
+    }
+
+    /// The native `session` object.
+    static func sessionNode(_ session: SessionFacts) -> JSONNode {
+        var o = JSONObject()
+        o["created_at"] = session.createdAt.map { .string(RFC3339.format($0)) }
+        o["issuer_arn"] = session.issuerArn.map(JSONNode.string)
+        o["mfa_authenticated"] = session.mfaAuthenticated.map(JSONNode.bool)
+        o["source_identity"] = session.sourceIdentity.map(JSONNode.string)
+        return o.node
+    }
+
+    /// `extras` for a format with session fields of its own: `session` keeps only what they lack, the source identity.
+    static func extrasBesideSession(_ alert: Alert, omit: Set<String>) -> JSONNode {
+        guard case .object(var o) = extras(alert, omit: omit) else { return .object([:]) }
+        o["session"] = alert.session.sourceIdentity.map { ["source_identity": .string($0)] }
+        return .object(o)
     }
 }

@@ -56,12 +56,13 @@ public struct DetectionRule: Sendable {
 
     /// The `CloudTrailEvent` string fields `evaluate` reads: a decoder feeding the rule makes only
     /// these (`CloudTrailDecoder(fields:)`), sparing a heap string per event for each of the others
-    /// (`principalId`, `userName`, `sessionIssuerArn`, `errorCode`, the `sourceIPAddress` text).
+    /// (`principalId`, `userName`, `errorCode`, the `sourceIPAddress` text). The session's issuer,
+    /// creation date and source identity are read for a kept event only (the alert's `session`).
     /// `RuleFieldsTests` (SimulationTests) checks that evaluating events decoded with only these
     /// fields changes nothing.
     public static let fieldsRead: CloudTrailDecoder.Fields = [
         .type, .arn, .accountId, .accessKeyId, .userAgent, .eventSource, .eventName, .eventCategory,
-        .awsRegion, .recipientAccountId, .eventID,
+        .awsRegion, .recipientAccountId, .eventID, .sessionIssuerArn, .sessionCreationDate, .sourceIdentity,
     ]
 
     /// Keeps `event` as an `Observation` stamped with where the raw event came from, or says why not.
@@ -171,7 +172,8 @@ public struct DetectionRule: Sendable {
             eventTime: event.eventTime,
             eventID: event.string(.eventID),
             origin: origin,
-            enrichment: verdict.enrichment
+            enrichment: verdict.enrichment,
+            session: SessionFacts(event)
         ))
     }
 
@@ -337,12 +339,14 @@ public struct Observation: Sendable, Hashable {
     public var origin: EventOrigin
     /// What the GeoIP databases said about `address` at the route stage (which has the databases).
     public var enrichment: AddressEnrichment?
+    /// The event's session context: issuer, creation time, MFA, source identity.
+    public var session: SessionFacts
 
     public init(
         groupingKey: String, principalArn: String, principalType: String, accountId: String?,
         address: SourceAddress, accessKeyId: String, userAgent: String?, eventSource: String?,
         eventName: String?, awsRegion: String?, eventTime: EventTime, eventID: String?, origin: EventOrigin,
-        enrichment: AddressEnrichment? = nil
+        enrichment: AddressEnrichment? = nil, session: SessionFacts = SessionFacts()
     ) {
         self.groupingKey = groupingKey
         self.principalArn = principalArn
@@ -358,5 +362,44 @@ public struct Observation: Sendable, Hashable {
         self.eventID = eventID
         self.origin = origin
         self.enrichment = enrichment.flatMap { $0.isEmpty ? nil : $0 }
+        self.session = session
+    }
+}
+
+/// What one event says about the session its credentials belong to (`userIdentity.sessionContext`):
+/// what a responder needs to revoke the session and trace where it came from.
+public struct SessionFacts: Sendable, Hashable {
+    /// `sessionIssuer.arn`: the role of an assumed-role session (the IAM user of a federated one).
+    public var issuerArn: String?
+    /// `attributes.creationDate` (RFC 3339), when the credentials were issued; nil when absent or
+    /// not a time.
+    public var createdAt: EventTime?
+    /// `attributes.mfaAuthenticated`.
+    public var mfaAuthenticated: Bool?
+    /// `sourceIdentity`, set by whoever assumed the role (`sts:SourceIdentity`).
+    public var sourceIdentity: String?
+
+    public init(issuerArn: String? = nil, createdAt: EventTime? = nil, mfaAuthenticated: Bool? = nil,
+                sourceIdentity: String? = nil) {
+        self.issuerArn = issuerArn
+        self.createdAt = createdAt
+        self.mfaAuthenticated = mfaAuthenticated
+        self.sourceIdentity = sourceIdentity
+    }
+
+    public var isEmpty: Bool { issuerArn == nil && createdAt == nil && mfaAuthenticated == nil && sourceIdentity == nil }
+
+    init<E: RuleInput>(_ event: E) {
+        self.init(
+            issuerArn: event.string(.sessionIssuerArn).flatMap { $0.isEmpty ? nil : $0 },
+            createdAt: Self.creationDate(event),
+            mfaAuthenticated: event.mfaAuthenticated,
+            sourceIdentity: event.string(.sourceIdentity).flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    /// `creationDate` as a time within `EventTime.acceptedRange`; nil for anything else.
+    static func creationDate<E: RuleInput>(_ event: E) -> EventTime? {
+        let time = event.withUTF8(.sessionCreationDate) { RFC3339.parse(utf8: UnsafeRawBufferPointer($0)) } ?? nil
+        return time.flatMap { EventTime.acceptedRange.contains($0) ? $0 : nil }
     }
 }

@@ -125,8 +125,14 @@ public enum ECSAlertEncoder {
         identity["arn"] = .string(arn)
         identity["type"] = .string(alert.principal.type)
         identity["access_key_id"] = oneOrMany(alert.accessKeyIds.values.map(JSONNode.string))
+        // As Elastic's integration writes them: `mfa_authenticated` the string CloudTrail has.
+        var context = JSONObject()
+        context["creation_date"] = alert.session.createdAt.map { .string(RFC3339.format($0)) }
+        context["mfa_authenticated"] = alert.session.mfaAuthenticated.map { .string($0 ? "true" : "false") }
+        context["session_issuer"] = alert.session.issuerArn.map { ["arn": .string($0)] }
+        if !context.members.isEmpty { identity["session_context"] = context.node }
         r["aws"] = ["cloudtrail": ["user_identity": identity.node]]
-        r["tokentrail"] = AlertFacts.extras(alert, omit: mapped)
+        r["tokentrail"] = AlertFacts.extrasBesideSession(alert, omit: mapped)
         return r.node
     }
 }

@@ -28,6 +28,9 @@ protocol ObservationSource {
     var enrichment: AddressEnrichment? { get }
     /// Flag bit 6 when the grouping key equals the ARN, else bit 7 when it equals the access key, else 0.
     var groupingKeyFlag: UInt8 { get }
+    /// The session's `creationDate` and `mfaAuthenticated` (its issuer and source identity are text).
+    var sessionCreatedAt: EventTime? { get }
+    var mfaAuthenticated: Bool? { get }
     /// `body` over one text field's UTF-8 bytes; nil when the field is absent.
     func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R?
     /// One text field as a string (for what the detector keeps); nil when the field is absent.
@@ -44,6 +47,7 @@ extension ObservationSource {
 enum ObservationText {
     case principalArn, principalType, accessKeyId, topic, groupingKey
     case accountId, userAgent, eventSource, eventName, awsRegion, eventID
+    case sessionIssuerArn, sourceIdentity
 }
 
 extension Observation: ObservationSource {
@@ -54,6 +58,9 @@ extension Observation: ObservationSource {
     var groupingKeyFlag: UInt8 {
         groupingKey == principalArn ? Self.groupingKeyIsArn : groupingKey == accessKeyId ? Self.groupingKeyIsAccessKey : 0
     }
+
+    var sessionCreatedAt: EventTime? { session.createdAt }
+    var mfaAuthenticated: Bool? { session.mfaAuthenticated }
 
     func withText<R>(_ field: ObservationText, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         guard var text = string(field) else { return nil }
@@ -73,6 +80,8 @@ extension Observation: ObservationSource {
         case .eventName: eventName
         case .awsRegion: awsRegion
         case .eventID: eventID
+        case .sessionIssuerArn: session.issuerArn
+        case .sourceIdentity: session.sourceIdentity
         }
     }
 }
@@ -85,6 +94,8 @@ struct LentObservation: ObservationSource {
     var address: SourceAddress { kept.verdict.address }
     var eventTime: EventTime { kept.event.eventTime }
     var enrichment: AddressEnrichment? { kept.verdict.enrichment.flatMap { $0.isEmpty ? nil : $0 } }
+    var sessionCreatedAt: EventTime? { SessionFacts.creationDate(kept.event) }
+    var mfaAuthenticated: Bool? { kept.event.mfaAuthenticated }
 
     var groupingKeyFlag: UInt8 {
         guard kept.groupingKey == .accessKeyId else { return Observation.groupingKeyIsArn }
@@ -115,6 +126,9 @@ struct LentObservation: ObservationSource {
         case .eventName: return event.withUTF8(.eventName, body)
         case .awsRegion: return event.withUTF8(.awsRegion, body)
         case .eventID: return event.withUTF8(.eventID, body)
+        // Empty is absent, as `SessionFacts` has it.
+        case .sessionIssuerArn: return event.utf8(.sessionIssuerArn).flatMap { $0.isEmpty ? nil : body($0) }
+        case .sourceIdentity: return event.utf8(.sourceIdentity).flatMap { $0.isEmpty ? nil : body($0) }
         }
     }
 }

@@ -77,7 +77,10 @@ public enum OCSFAlertEncoder {
         r["cloud"] = .object(cloud)
         r["actor"] = actor(alert)
         r["evidences"] = .array(evidences(alert))
-        r["unmapped"] = ["tokentrail": AlertFacts.extras(alert, omit: mapped)]
+        r["remediation"] = [
+            "desc": .string(alert.response.summary), "references": [.string(AlertResponse.reference)],
+        ]
+        r["unmapped"] = ["tokentrail": AlertFacts.extrasBesideSession(alert, omit: mapped)]
         return r.node
     }
 
@@ -108,7 +111,8 @@ public enum OCSFAlertEncoder {
         ]
     }
 
-    /// The principal (`actor.user`) and, when the window saw one access key, its session.
+    /// The principal (`actor.user`) and its session: the access key when the window saw one, the
+    /// issuer, creation time and MFA of the session context.
     static func actor(_ alert: Alert) -> JSONNode {
         var user = JSONObject()
         user["uid"] = .string(alert.principal.arn)
@@ -117,10 +121,16 @@ public enum OCSFAlertEncoder {
         user["type"] = .string(alert.principal.type)
         if let account = alert.principal.accountId { user["account"] = ["uid": .string(account), "type_id": 10, "type": "AWS Account"] }
         var actor = JSONObject()
+        var session = JSONObject()
         if alert.accessKeyIds.count == 1, let key = alert.accessKeyIds.values.first {
             user["credential_uid"] = .string(key)
-            actor["session"] = ["uid": .string(key), "credential_uid": .string(key)]
+            session["uid"] = .string(key)
+            session["credential_uid"] = .string(key)
         }
+        session["issuer"] = alert.session.issuerArn.map(JSONNode.string)
+        session["created_time"] = alert.session.createdAt.map { .int(Int($0.millisecondsSinceEpoch)) }
+        session["is_mfa"] = alert.session.mfaAuthenticated.map(JSONNode.bool)
+        if !session.members.isEmpty { actor["session"] = session.node }
         actor["user"] = user.node
         return actor.node
     }

@@ -25,13 +25,19 @@ public enum ObservationDecodingError: Error, Sendable, Hashable {
 /// bit 6 groupingKey == principalArn; bit 7 groupingKey == accessKeyId.
 /// Version 2 is version 1 followed by the enrichment: a flags byte (bit 0..3: asn, AS organisation,
 /// country, city present; other bits must be 0), then the asn (varint) and the strings in that order.
-/// Writers use version 1 when there is no enrichment (a deployment without GeoIP databases writes
-/// exactly what it wrote before), version 2 otherwise; readers accept both.
+/// Version 3 is version 2 (its enrichment flags byte 0 when there is none) followed by the session
+/// context: a flags byte (bit 0 issuer ARN, bit 1 creation time, bit 2 MFA known, bit 3 MFA true
+/// (only with bit 2), bit 4 source identity; other bits must be 0), then the issuer (text), the
+/// creation time (zigzag milliseconds) and the source identity (text), each when flagged.
+/// Writers use the lowest version that holds the observation: 1 without enrichment and session
+/// context (a deployment without GeoIP databases, reading events without a session context, writes
+/// exactly what it wrote before), 2 with enrichment only, 3 with a session context; readers accept
+/// all three (a version 1 or 2 record reads as having no session context).
 /// A reader rejects an unknown version rather than guess, so a rolling upgrade must deploy readers first.
 extension Observation {
     public static let encodingMagic: UInt8 = 0x4F
-    /// The newest version written (and read); version 1 is still read.
-    public static let encodingVersion: UInt8 = 2
+    /// The newest version written (and read); versions 1 and 2 are still read.
+    public static let encodingVersion: UInt8 = 3
 
     public func encode() -> [UInt8] {
         var out: [UInt8] = []
@@ -48,6 +54,7 @@ extension Observation {
         capacity += size(principalArn) + size(principalType) + size(accessKeyId) + size(origin.topic) + size(groupingKey)
         capacity += size(accountId) + size(userAgent) + size(eventSource) + size(eventName) + size(awsRegion) + size(eventID)
         capacity += size(enrichment?.asOrganization) + size(enrichment?.countryCode) + size(enrichment?.city)
+        capacity += 1 + 10 + size(session.issuerArn) + size(session.sourceIdentity)  // session flags, creation time
         return capacity
     }
 
@@ -79,8 +86,14 @@ extension Observation {
         if has(.eventID) { flags |= 32 }
         flags |= o.groupingKeyFlag
         let enrichment = o.enrichment
+        let createdAt = o.sessionCreatedAt
+        let mfa = o.mfaAuthenticated
+        var sessionBits: UInt8 = has(.sessionIssuerArn) ? 1 : 0
+        if createdAt != nil { sessionBits |= 2 }
+        if let mfa { sessionBits |= mfa ? 12 : 4 }
+        if has(.sourceIdentity) { sessionBits |= 16 }
         out.append(Self.encodingMagic)
-        out.append(enrichment == nil ? 1 : 2)
+        out.append(sessionBits != 0 ? 3 : enrichment == nil ? 1 : 2)
         out.append(flags)
         switch o.address {
         case .ipv4(let v):
@@ -117,6 +130,14 @@ extension Observation {
             if let text = e.asOrganization { Self.append(text, to: &out) }
             if let text = e.countryCode { Self.append(text, to: &out) }
             if let text = e.city { Self.append(text, to: &out) }
+        } else if sessionBits != 0 {
+            out.append(0)  // version 3: no enrichment
+        }
+        if sessionBits != 0 {
+            out.append(sessionBits)
+            text(.sessionIssuerArn)
+            if let createdAt { Self.appendSigned(createdAt.millisecondsSinceEpoch, to: &out) }
+            text(.sourceIdentity)
         }
     }
 
@@ -148,7 +169,9 @@ extension Observation {
             accessKeyId: e.string(.accessKeyId)!, userAgent: e.string(.userAgent), eventSource: e.string(.eventSource),
             eventName: e.string(.eventName), awsRegion: e.string(.awsRegion), eventTime: e.eventTime,
             eventID: e.string(.eventID),
-            origin: e.origin, enrichment: e.enrichment
+            origin: e.origin, enrichment: e.enrichment,
+            session: SessionFacts(issuerArn: e.string(.sessionIssuerArn), createdAt: e.sessionCreatedAt,
+                                  mfaAuthenticated: e.mfaAuthenticated, sourceIdentity: e.string(.sourceIdentity))
         )
     }
 
@@ -284,6 +307,9 @@ public struct EncodedObservation: ObservationSource {
     let principalArn, principalType, accessKeyId, groupingKey: TextRange
     let optional: (accountId: TextRange?, userAgent: TextRange?, eventSource: TextRange?, eventName: TextRange?,
                    awsRegion: TextRange?, eventID: TextRange?)
+    let sessionIssuerArn, sourceIdentity: TextRange?
+    let sessionCreatedAt: EventTime?
+    let mfaAuthenticated: Bool?
 
     /// Reads one encoded observation (the whole of `bytes`).
     /// `topic`: the previous observation's topic name, taken instead of a new string when the bytes
@@ -295,7 +321,7 @@ public struct EncodedObservation: ObservationSource {
     static func read(_ reader: inout ByteReader, reusing previousTopic: String? = nil) throws(ObservationDecodingError) -> EncodedObservation {
         guard try reader.byte() == Observation.encodingMagic else { throw .badMagic }
         let version = try reader.byte()
-        guard version == 1 || version == 2 else { throw .unsupportedVersion(version) }
+        guard (1...3).contains(version) else { throw .unsupportedVersion(version) }
         let flags = try reader.byte()
         guard flags & 0b1100_0000 != 0b1100_0000 else { throw .invalidFlags(flags) }
         let address: SourceAddress
@@ -329,7 +355,7 @@ public struct EncodedObservation: ObservationSource {
         let awsRegion = flags & 16 != 0 ? try reader.text() : nil
         let eventID = flags & 32 != 0 ? try reader.text() : nil
         var enrichment: AddressEnrichment?
-        if version == 2 {
+        if version >= 2 {
             let bits = try reader.byte()
             guard bits & 0xF0 == 0 else { throw .invalidFlags(bits) }
             var e = AddressEnrichment()
@@ -340,7 +366,22 @@ public struct EncodedObservation: ObservationSource {
             if bits & 2 != 0 { e.asOrganization = try reader.string() }
             if bits & 4 != 0 { e.countryCode = try reader.string() }
             if bits & 8 != 0 { e.city = try reader.string() }
-            enrichment = e
+            // Version 3 writes a zero byte for no enrichment.
+            if version == 2 || bits != 0 { enrichment = e }
+        }
+        var issuer: TextRange?, sourceIdentity: TextRange?, createdAt: EventTime?, mfa: Bool?
+        if version == 3 {
+            let bits = try reader.byte()
+            // Bit 3 (MFA true) only with bit 2 (MFA known), and a version 3 record has a session context.
+            guard bits & 0xE0 == 0, bits & 12 != 8, bits != 0 else { throw .invalidFlags(bits) }
+            if bits & 1 != 0 { issuer = try reader.text() }
+            if bits & 2 != 0 {
+                let ms = try reader.signed()
+                guard EventTime.acceptedRange.contains(EventTime(millisecondsSinceEpoch: ms)) else { throw .eventTimeOutOfRange(ms) }
+                createdAt = EventTime(millisecondsSinceEpoch: ms)
+            }
+            if bits & 4 != 0 { mfa = bits & 8 != 0 }
+            if bits & 16 != 0 { sourceIdentity = try reader.text() }
         }
         guard reader.remaining == 0 else { throw .trailingBytes(reader.remaining) }
         return EncodedObservation(
@@ -348,7 +389,8 @@ public struct EncodedObservation: ObservationSource {
             eventTime: EventTime(millisecondsSinceEpoch: time),
             origin: EventOrigin(topic: topic, partition: partition32, offset: offset), enrichment: enrichment,
             principalArn: arn, principalType: type, accessKeyId: key, groupingKey: groupingKey,
-            optional: (accountId, userAgent, eventSource, eventName, awsRegion, eventID))
+            optional: (accountId, userAgent, eventSource, eventName, awsRegion, eventID),
+            sessionIssuerArn: issuer, sourceIdentity: sourceIdentity, sessionCreatedAt: createdAt, mfaAuthenticated: mfa)
     }
 
     var groupingKeyFlag: UInt8 { flags & (Observation.groupingKeyIsArn | Observation.groupingKeyIsAccessKey) }
@@ -377,6 +419,8 @@ public struct EncodedObservation: ObservationSource {
         case .eventName: optional.eventName
         case .awsRegion: optional.awsRegion
         case .eventID: optional.eventID
+        case .sessionIssuerArn: sessionIssuerArn
+        case .sourceIdentity: sourceIdentity
         }
     }
 }

@@ -7,6 +7,8 @@ protocol RuleInput {
     var eventTime: EventTime { get }
     var sourceAddress: SourceAddress { get }
     var sessionCredentialFromConsole: Bool { get }
+    /// `userIdentity.sessionContext.attributes.mfaAuthenticated`.
+    var mfaAuthenticated: Bool? { get }
     /// One string field (a single member of `CloudTrailDecoder.Fields`); nil when absent.
     func string(_ field: CloudTrailDecoder.Fields) -> String?
     /// `body` over the field's UTF-8 bytes; nil when absent.
@@ -21,6 +23,8 @@ extension EventFields: RuleInput {
 }
 
 extension CloudTrailEvent: RuleInput {
+    var mfaAuthenticated: Bool? { userIdentity.mfaAuthenticated }
+
     func string(_ field: CloudTrailDecoder.Fields) -> String? {
         switch field {
         case .type: userIdentity.type
@@ -30,6 +34,8 @@ extension CloudTrailEvent: RuleInput {
         case .userName: userIdentity.userName
         case .accessKeyId: userIdentity.accessKeyId
         case .sessionIssuerArn: userIdentity.sessionIssuerArn
+        case .sessionCreationDate: userIdentity.sessionCreationDate
+        case .sourceIdentity: userIdentity.sourceIdentity
         case .eventID: eventID
         case .eventSource: eventSource
         case .eventName: eventName

@@ -184,6 +184,12 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
     var inputCount: Int
     var groupingKeys: List
     var network: Network?
+    /// The windows' session facts, combined as one window combines its events' (`SessionEvidence`).
+    var issuerArn: String?
+    var sourceIdentity: String?
+    var sessionCreatedAt: Int64?
+    /// Bit 0: a window said MFA true; bit 1: a window said false.
+    var mfaSeen: UInt8?
 
     init(_ a: Alert) {
         addresses = List(a.sourceAddresses)
@@ -200,6 +206,10 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
         inputs = a.evidence.inputRanges.map { Range(topic: $0.topic, partition: $0.partition, first: $0.firstOffset, last: $0.lastOffset) }
         inputCount = a.evidence.inputRangeCount
         groupingKeys = List(values: [a.groupingKey], count: 1)
+        issuerArn = a.session.issuerArn
+        sourceIdentity = a.session.sourceIdentity
+        sessionCreatedAt = a.session.createdAt?.millisecondsSinceEpoch
+        mfaSeen = a.session.mfaAuthenticated.map { $0 ? 1 : 2 }
         network = a.network.map { n in
             Network(details: n.addresses.map { d in
                         Detail(address: d.address, asn: d.enrichment.asn, organization: d.enrichment.asOrganization,
@@ -237,6 +247,14 @@ struct IncidentEvidence: Codable, Sendable, Hashable {
         m.inputs = Array(sortedRanges.prefix(limits.inputRanges))
         m.inputCount = Swift.max(inputCount, o.inputCount, ranges.count)
         m.groupingKeys = groupingKeys.merged(o.groupingKeys, limit: limits.accessKeyIds)
+        func smallest(_ x: String?, _ y: String?) -> String? {
+            guard let x, let y else { return x ?? y }
+            return List.byBytes(y, x) ? y : x
+        }
+        m.issuerArn = smallest(issuerArn, o.issuerArn)
+        m.sourceIdentity = smallest(sourceIdentity, o.sourceIdentity)
+        m.sessionCreatedAt = [sessionCreatedAt, o.sessionCreatedAt].compactMap { $0 }.min()
+        m.mfaSeen = (mfaSeen ?? 0) | (o.mfaSeen ?? 0) == 0 ? nil : (mfaSeen ?? 0) | (o.mfaSeen ?? 0)
         switch (network, o.network) {
         case (let a?, let b?):
             m.network = Network(
@@ -472,6 +490,9 @@ struct IncidentSuppressor: Sendable {
             a.activityType = ActivityType.classify(addresses: e.addresses.count, networks: e.network?.networks.count ?? 0,
                                                    cities: e.network?.cities.count ?? 0, userAgents: e.userAgents.count)
         }
+        a.session = SessionFacts(
+            issuerArn: e.issuerArn, createdAt: e.sessionCreatedAt.map(EventTime.init(millisecondsSinceEpoch:)),
+            mfaAuthenticated: e.mfaSeen.map { $0 & 2 != 0 ? false : true }, sourceIdentity: e.sourceIdentity)
         a.suppression = AlertSuppression(by: configuration.by.rawValue, key: i.key, windowCount: i.windowCount,
                                          groupingKeys: e.groupingKeys.list)
         return a

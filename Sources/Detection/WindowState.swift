@@ -26,6 +26,8 @@ struct WindowState: Sendable {
     var emittedAddressCount: Int32 = 0
     /// `lastSeen` at the last `open` emission: the event-time throttle of updates.
     var lastEmittedAt: Int64 = .min
+    /// The session context of the window's events, one value per fact (`SessionEvidence`).
+    var session = SessionEvidence()
 
     /// A window of grouping key `key` starting with `o` (which `add` then adds).
     init(_ o: some ObservationSource, key: String, pool: inout StringPool) {
@@ -67,6 +69,7 @@ struct WindowState: Sendable {
         // A sample only: no fingerprints kept past the bound (event_count is the true count).
         _ = o.withText(.eventID) { eventIDs.insert(CompactProbe($0), limit: limits.sampleEventIDs, trackLimit: 0, storing: \.value) }
         if eventCount > 0 { origins.insert(o.origin, limit: limits.inputRanges) }
+        session.add(o, pool: &pool)
         eventCount += 1
         let t = o.eventTime.millisecondsSinceEpoch
         firstSeen = min(firstSeen, t)
@@ -88,10 +91,45 @@ struct WindowState: Sendable {
                 return $0 + MemoryLayout<CompactText>.stride + (s.utf8.count > 15 ? 32 + s.utf8.count : 0)
             }
         }
+        func text(_ s: String?) -> Int { (s?.utf8.count ?? 0) > 15 ? 32 + s!.utf8.count : 0 }
         return 16 + MemoryLayout<WindowState>.stride + principalArn.utf8.count + 32
+            + text(session.issuerArn) + text(session.sourceIdentity)
             + (addresses.values.count + 1) * MemoryLayout<SourceAddress>.stride
             + text(accessKeyIds) + text(userAgents) + text(eventSources) + text(eventNames) + text(awsRegions) + text(eventIDs)
             + (origins.values.count + 1) * MemoryLayout<OriginRange>.stride
+    }
+}
+
+/// The session context of a window's events, one value per fact whatever the order the events
+/// came in (a replay, or another instance, reads the same alert): the smallest issuer ARN and
+/// source identity (a window normally holds one session, or sessions of one role, so one value),
+/// the earliest creation time, and MFA as `false` when any event said false, `true` when every event
+/// that said anything said true: the alert then never claims MFA for a session that had none.
+struct SessionEvidence: Sendable, Hashable {
+    var issuerArn: String?
+    var sourceIdentity: String?
+    /// Milliseconds; nil when no event had one.
+    var createdAt: Int64?
+    /// Bit 0: an event said true; bit 1: an event said false.
+    var mfaSeen: UInt8 = 0
+
+    mutating func add(_ o: some ObservationSource, pool: inout StringPool) {
+        _ = o.withText(.sessionIssuerArn) { Self.keepSmallest(&issuerArn, $0, pool: &pool) }
+        _ = o.withText(.sourceIdentity) { Self.keepSmallest(&sourceIdentity, $0, pool: &pool) }
+        if let t = o.sessionCreatedAt?.millisecondsSinceEpoch { createdAt = min(createdAt ?? t, t) }
+        if let mfa = o.mfaAuthenticated { mfaSeen |= mfa ? 1 : 2 }
+    }
+
+    private static func keepSmallest(_ held: inout String?, _ bytes: UnsafeBufferPointer<UInt8>, pool: inout StringPool) {
+        if let held, held.withUTF8Bytes({ String.compareBytes($0, bytes) }) <= 0 { return }
+        held = pool.intern(utf8: bytes)
+    }
+
+    var mfaAuthenticated: Bool? { mfaSeen & 2 != 0 ? false : mfaSeen & 1 != 0 ? true : nil }
+
+    var facts: SessionFacts {
+        SessionFacts(issuerArn: issuerArn, createdAt: createdAt.map(EventTime.init(millisecondsSinceEpoch:)),
+                     mfaAuthenticated: mfaAuthenticated, sourceIdentity: sourceIdentity)
     }
 }
 
@@ -179,11 +217,11 @@ struct StringPool: Sendable {
 }
 
 /// A window that has seen one event: the common case (most principals call from one address, and
-/// a million of them can hold windows at once), so it is kept in about 100 bytes inline: shared
+/// a million of them can hold windows at once), so it is kept in 128 bytes inline: shared
 /// strings as `StringTable` ids, the access key and event id packed.
 struct FirstEvent: Sendable {
     // Declaration order is layout order: each 17-byte enum is followed by a 4-byte id that fills
-    // its padding (112 bytes instead of 124).
+    // its padding (128 bytes instead of 140).
     var address: SourceAddress
     var principalType: UInt32
     var accessKeyId: CompactText
@@ -201,8 +239,15 @@ struct FirstEvent: Sendable {
     /// The topic's `StringTable` id; the top bit says the address's enrichment is held in the
     /// `EnrichmentTable` (no room for a field of its own: 4 more bytes would cost 8 per window).
     private var topicAndEnrichment: UInt32
+    /// The session context (16 bytes): the issuer ARN's `StringTable` id, the source identity's id
+    /// with MFA in its top two bits, the creation time (`Int64.min`: none).
+    private var sessionIssuerArn: UInt32
+    private var sourceIdentityAndMFA: UInt32
+    private var sessionCreatedAt: Int64
 
     private static let enrichedBit: UInt32 = 1 << 31
+    private static let mfaKnownBit: UInt32 = 1 << 31
+    private static let mfaTrueBit: UInt32 = 1 << 30
     var topic: UInt32 { topicAndEnrichment & ~Self.enrichedBit }
     var isEnriched: Bool { topicAndEnrichment & Self.enrichedBit != 0 }
 
@@ -231,7 +276,13 @@ struct FirstEvent: Sendable {
             enrichments.retain(address, e)
             topicAndEnrichment |= Self.enrichedBit
         }
+        sessionIssuerArn = retain(.sessionIssuerArn)
+        sourceIdentityAndMFA = retain(.sourceIdentity)
+        if let mfa = o.mfaAuthenticated { sourceIdentityAndMFA |= Self.mfaKnownBit | (mfa ? Self.mfaTrueBit : 0) }
+        sessionCreatedAt = o.sessionCreatedAt?.millisecondsSinceEpoch ?? .min
     }
+
+    private var sourceIdentity: UInt32 { sourceIdentityAndMFA & ~(Self.mfaKnownBit | Self.mfaTrueBit) }
 
     func observation(key: String, table: StringTable, enrichments: EnrichmentTable) -> Observation {
         Observation(
@@ -241,12 +292,18 @@ struct FirstEvent: Sendable {
             awsRegion: table[awsRegion], eventTime: EventTime(millisecondsSinceEpoch: time),
             eventID: eventID?.string,
             origin: EventOrigin(topic: table[topic] ?? "", partition: partition, offset: offset),
-            enrichment: isEnriched ? enrichments[address] : nil
+            enrichment: isEnriched ? enrichments[address] : nil,
+            session: SessionFacts(
+                issuerArn: table[sessionIssuerArn],
+                createdAt: sessionCreatedAt == .min ? nil : EventTime(millisecondsSinceEpoch: sessionCreatedAt),
+                mfaAuthenticated: sourceIdentityAndMFA & Self.mfaKnownBit == 0 ? nil : sourceIdentityAndMFA & Self.mfaTrueBit != 0,
+                sourceIdentity: table[sourceIdentity])
         )
     }
 
     func release(from table: inout StringTable, enrichments: inout EnrichmentTable) {
-        for id in [principalArn, principalType, accountId, userAgent, eventSource, eventName, awsRegion, topic] {
+        for id in [principalArn, principalType, accountId, userAgent, eventSource, eventName, awsRegion, topic,
+                   sessionIssuerArn, sourceIdentity] {
             table.release(id)
         }
         if isEnriched { enrichments.release(address) }

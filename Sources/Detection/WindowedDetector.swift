@@ -502,7 +502,8 @@ public struct WindowedDetector: Sendable {
                 detectPartition: partition
             ),
             network: networkEvidence,
-            activityType: activity
+            activityType: activity,
+            session: s.session.facts
         )
     }
 }

@@ -35,6 +35,8 @@ public struct EventFields: Sendable, Hashable {
     /// `sessionContext.sessionIssuer.arn` for role sessions.
     public var sessionIssuerArn: String?
     public var mfaAuthenticated: Bool?
+    /// `sessionContext.sourceIdentity`, for some role sessions.
+    public var sourceIdentity: String?
     /// `sourceIPAddress` exactly as written (not necessarily canonical; may be a service name).
     public var sourceIPAddress: String
     public var userAgent: String?

@@ -125,7 +125,9 @@ enum EventRenderer {
             o.raw("\"attributes\":{")
             o.field("creationDate", RFC3339.format(EventTime(secondsSinceEpoch: p.sessionCreated)), first: true)
             o.field("mfaAuthenticated", f.mfaAuthenticated == true ? "true" : "false")
-            o.raw("}}")
+            o.raw("}")
+            if let v = f.sourceIdentity { o.field("sourceIdentity", v) }
+            o.raw("}")
         }
         o.raw("}")
         o.field("eventTime", RFC3339.format(EventTime(secondsSinceEpoch: spec.eventTime)))

@@ -18,6 +18,8 @@ struct Principal: Sendable {
     var issuerType: String = "Role"
     var mfa: Bool
     var sessionCreated: Int64
+    /// `sessionContext.sourceIdentity`: set for role sessions of people who signed in with MFA.
+    var sourceIdentity: String? = nil
     /// The one real address its ordinary traffic comes from, canonical text.
     var homeAddress: String
     /// Ways the home address is written in `sourceIPAddress` (all the same address when parsed).
@@ -96,7 +98,7 @@ struct Population: Sendable {
             let name = session(index)
             let roleId = "AROA" + Identifiers.base32(&rng, 17)
             let home = Addresses.owner(&rng)
-            return Principal(
+            var p = Principal(
                 category: category, identityType: "AssumedRole",
                 arn: "arn:aws:sts::\(account):assumed-role/\(role)/\(name)", accountId: account,
                 principalId: "\(roleId):\(name)", userName: nil,
@@ -105,6 +107,9 @@ struct Population: Sendable {
                 mfa: rng.chance(0.3), sessionCreated: start - Int64(rng.below(3600)),
                 homeAddress: home.canonical, homeTexts: home.texts, addressPool: [],
                 userAgents: [rng.pick(Population.ordinaryAgents)], console: false, region: rng.pick(Population.regions))
+            // Derived, not drawn: the random stream (and so every other event) stays as it was.
+            if p.mfa, !name.hasPrefix("botocore-session-") { p.sourceIdentity = "\(name)@example.com" }
+            return p
         }
         func add(_ p: Principal, to list: WritableKeyPath<Population, [Int]>) {
             self[keyPath: list].append(principals.count)
@@ -122,6 +127,7 @@ struct Population: Sendable {
                 p.principalId = "AIDA" + Identifiers.base32(&rng, 17)
                 p.userName = user
                 p.issuerArn = nil
+                p.sourceIdentity = nil
                 p.mfa = true
             } else if roll < 27 {
                 p.console = true
@@ -151,6 +157,7 @@ struct Population: Sendable {
             p.principalId = (p.issuerPrincipalId ?? "") + ":\(service)"
             p.issuerArn = "arn:aws:iam::\(p.accountId):role/aws-service-role/\(role)"
             p.issuerUserName = role
+            p.sourceIdentity = nil
             add(p, to: \.service)
         }
         for i in 0..<max(3, n / 30) {

@@ -184,6 +184,7 @@ public struct TrafficGenerator: Sequence, Sendable {
             userName: p.userName, accessKeyId: spec.accessKeyId,
             sessionIssuerArn: spec.accessKeyId?.hasPrefix("ASIA") == true ? p.issuerArn : nil,
             mfaAuthenticated: spec.accessKeyId?.hasPrefix("ASIA") == true ? p.mfa : nil,
+            sourceIdentity: spec.accessKeyId?.hasPrefix("ASIA") == true && p.issuerArn != nil ? p.sourceIdentity : nil,
             sourceIPAddress: spec.sourceIP, userAgent: spec.userAgent,
             eventSource: EventCatalog.apis[spec.api].source, eventName: EventCatalog.apis[spec.api].name,
             awsRegion: p.region, errorCode: spec.failed ? "AccessDenied" : nil,

@@ -194,6 +194,32 @@ import Testing
         }
     }
 
+    /// The session context's strings: first occurrence wins, null is absent, another type is
+    /// `wrong_type` naming the field, and lending them (`decodeEach`) gives the same text.
+    @Test func sessionContextFields() throws {
+        func doc(_ context: String) -> [UInt8] {
+            (#"{"eventTime":"2026-03-02T08:00:00Z","userIdentity":{"type":"AssumedRole","sessionContext":"# + context + "}}").bytes
+        }
+        let good = doc(#"{"sourceIdentity":"alice","attributes":{"creationDate":"2026-03-02T07:55:01Z","creationDate":"x","mfaAuthenticated":"true"},"sourceIdentity":"mallory"}"#)
+        let event = try #require(decoder.decode(good).events.first)
+        #expect(event.userIdentity.sourceIdentity == "alice")
+        #expect(event.userIdentity.sessionCreationDate == "2026-03-02T07:55:01Z")
+        #expect(event.userIdentity.mfaAuthenticated == true)
+        var result = CloudTrailDecodeResult()
+        var lent: [String?] = []
+        decoder.decodeEach(good, into: &result) { lent = [$0.string(.sourceIdentity), $0.string(.sessionCreationDate)] }
+        #expect(lent == ["alice", "2026-03-02T07:55:01Z"])
+        let nulls = try #require(decoder.decode(doc(#"{"sourceIdentity":null,"attributes":{"creationDate":null}}"#)).events.first)
+        #expect(nulls.userIdentity.sourceIdentity == nil && nulls.userIdentity.sessionCreationDate == nil)
+        #expect(decoder.decode(doc(#"{"sourceIdentity":7}"#)).errors.first?.field == "userIdentity.sessionContext.sourceIdentity")
+        #expect(decoder.decode(doc(#"{"attributes":{"creationDate":{}}}"#)).errors.first?.field
+            == "userIdentity.sessionContext.attributes.creationDate")
+        // Not among the decoder's fields: skipped, never checked or made.
+        let partial = CloudTrailDecoder(fields: [.arn])
+        let skipped = try #require(partial.decode(good).events.first)
+        #expect(skipped.userIdentity.sourceIdentity == nil && skipped.userIdentity.sessionCreationDate == nil)
+    }
+
     @Test func nullEverywhere() {
         // Every value of every fixture replaced by null in turn, at every depth: never a crash, and
         // the event survives unless the null hits eventTime.

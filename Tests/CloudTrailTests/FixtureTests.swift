@@ -22,6 +22,8 @@ import Testing
         #expect(e.userIdentity.accessKeyId == "ASIAY34FZKBOKMUTVV7A")
         #expect(e.userIdentity.mfaAuthenticated == true)
         #expect(e.userIdentity.sessionIssuerArn == nil)
+        #expect(e.userIdentity.sessionCreationDate == "2026-03-02T07:41:09Z")
+        #expect(e.userIdentity.sourceIdentity == nil)
         #expect(e.eventID == "0f6b2c4e-8a1d-4b3c-9e5f-7d6c5b4a3e2f")
         #expect(e.eventSource == "ec2.amazonaws.com")
         #expect(e.eventName == "DescribeInstances")
@@ -42,6 +44,7 @@ import Testing
         #expect(e.userIdentity.arn == "arn:aws:sts::123456789012:assumed-role/DeployRole/deploy-session")
         #expect(e.userIdentity.sessionIssuerArn == "arn:aws:iam::123456789012:role/DeployRole")
         #expect(e.userIdentity.mfaAuthenticated == false)
+        #expect(e.userIdentity.sessionCreationDate == "2026-03-02T07:55:01Z")
         // `userName` inside sessionIssuer is not the identity's userName.
         #expect(e.userIdentity.userName == nil)
         #expect(e.eventCategory == "Data")

@@ -11,10 +11,12 @@ struct AlertDocumentationTests {
         var h = Harness()
         let events = [
             makeEvent(time: baseTime + 4 * minute + 12_000, address: ipv4("10.20.30.40"), eventName: "GetCallerIdentity",
-                      eventID: "0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10"),
+                      eventID: "0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10", issuer: "arn:aws:iam::123456789012:role/deploy",
+                      created: "2026-03-02T07:58:41Z", mfa: false),
             makeEvent(time: baseTime + 17 * minute + 3_000, address: ipv4("203.0.113.77"),
                       userAgent: "python-requests/2.31.0", eventSource: "secretsmanager.amazonaws.com",
-                      eventName: "GetSecretValue", eventID: "7c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5"),
+                      eventName: "GetSecretValue", eventID: "7c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5",
+                      issuer: "arn:aws:iam::123456789012:role/deploy", created: "2026-03-02T07:58:41Z", mfa: false),
         ]
         for (i, event) in events.enumerated() {
             let origin = EventOrigin(topic: "cloudtrail", partition: 2, offset: 81_920 + Int64(i) * 37)
@@ -100,6 +102,9 @@ struct SchemaValidatorTests {
         #expect(try !mutated(set("user_agents", .array([.string("a"), .string("a")]))).isEmpty)
         #expect(try !mutated(set("schema_version", .number(2, isInteger: true))).isEmpty)
         #expect(try !mutated(set("window", .object([("start", .string("2026-03-02T08:00:00Z"))]))).isEmpty)
+        #expect(try !mutated(set("session", .object([("mfa_authenticated", .string("false"))]))).isEmpty)
+        #expect(try !mutated(set("response", .object([]))).isEmpty, "neither a policy nor a reason")
+        #expect(try !mutated(set("response", .object([("reason", .string("x")), ("aws_cli", .string("aws iam put-role-policy x"))]))).isEmpty)
     }
 
     @Test func parserRejectsInvalidJSON() {

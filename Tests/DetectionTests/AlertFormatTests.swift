@@ -69,7 +69,7 @@ struct AlertFormatTests {
     /// One window from the detector: `open` revision 1 at the second address, `open` revision 2 at
     /// the third, then `final`. `enriched`: with GeoIP answers; `keys`: access keys the events use.
     static func lifecycle(enriched: Bool = true, keys: [String] = ["ASIAEXAMPLEKEY000001"],
-                          normalization: AddressNormalization = .exact) -> [Alert] {
+                          normalization: AddressNormalization = .exact, session: Bool = true) -> [Alert] {
         var configuration = DetectorConfiguration()
         configuration.rule.addressNormalization = normalization
         let rule = DetectionRule(configuration.rule, enricher: enriched ? ExampleEnricher() : nil)
@@ -84,7 +84,13 @@ struct AlertFormatTests {
                       userAgent: "python-requests/2.31.0", eventSource: "secretsmanager.amazonaws.com",
                       eventName: "ListSecrets", eventID: "9e8d7c6b-5a49-4838-a727-16e5f4d3c2b1"),
         ]
-        for (i, event) in events.enumerated() {
+        for (i, var event) in events.enumerated() {
+            if session {
+                event.userIdentity.sessionIssuerArn = "arn:aws:iam::123456789012:role/service/deploy"
+                event.userIdentity.sessionCreationDate = "2026-03-02T07:12:09Z"
+                event.userIdentity.mfaAuthenticated = false
+                event.userIdentity.sourceIdentity = "alice@example.com"
+            }
             let origin = EventOrigin(topic: "cloudtrail", partition: 2, offset: 81_920 + Int64(i) * 37)
             h.process(try! rule.evaluate(event, origin: origin).get(), partition: 1, offset: 5_000 + Int64(i),
                       now: at(event.eventTime.millisecondsSinceEpoch + 90_000))
@@ -121,8 +127,15 @@ struct AlertFormatTests {
         var firstSeen, lastSeen, detectedAt: Int?
         var eventCount, addressCount: Int
         var ruleID: String?
+        var issuer, sourceIdentity: String?
+        var created: Int?
+        var mfa: Bool?
+        /// The response's command and policy, or why there is none.
+        var cli, policy, noResponseReason: String?
         var description: String { "\(alertID) \(status) r\(revision) \(arn) \(accessKeyIds) \(addresses) \(userAgents) \(eventCount)/\(addressCount) [\(windowStart ?? "-"), \(windowEnd ?? "-")] \(firstSeen ?? 0)-\(lastSeen ?? 0)" }
     }
+
+    static func bool(_ json: JSON?) -> Bool? { if case .bool(let b)? = json { b } else { nil } }
 
     static func nativeFacts(_ j: JSON) -> Facts {
         Facts(alertID: j["alert_id"]!.stringValue!, status: j["status"]!.stringValue!, revision: j["revision"]!.intValue!,
@@ -133,7 +146,11 @@ struct AlertFormatTests {
               windowStart: path(j, "window", "start")?.stringValue, windowEnd: path(j, "window", "end")?.stringValue,
               firstSeen: millis(j["first_seen"]?.stringValue), lastSeen: millis(j["last_seen"]?.stringValue),
               detectedAt: millis(j["detected_at"]?.stringValue), eventCount: j["event_count"]!.intValue!,
-              addressCount: path(j, "source_addresses", "count")!.intValue!, ruleID: path(j, "rule", "id")?.stringValue)
+              addressCount: path(j, "source_addresses", "count")!.intValue!, ruleID: path(j, "rule", "id")?.stringValue,
+              issuer: path(j, "session", "issuer_arn")?.stringValue, sourceIdentity: path(j, "session", "source_identity")?.stringValue,
+              created: millis(path(j, "session", "created_at")?.stringValue), mfa: bool(path(j, "session", "mfa_authenticated")),
+              cli: path(j, "response", "aws_cli")?.stringValue, policy: path(j, "response", "policy_document")?.stringValue,
+              noResponseReason: path(j, "response", "reason")?.stringValue)
     }
 
     /// The same facts read from the OCSF record's own attributes, `unmapped.tokentrail` only where OCSF has none.
@@ -153,7 +170,14 @@ struct AlertFormatTests {
                      firstSeen: path(j, "finding_info", "first_seen_time")?.intValue, lastSeen: path(j, "finding_info", "last_seen_time")?.intValue,
                      detectedAt: j["time"]?.intValue, eventCount: j["count"]!.intValue!,
                      addressCount: path(extra ?? .null, "source_addresses", "count")!.intValue!,
-                     ruleID: path(j, "finding_info", "analytic", "uid")?.stringValue)
+                     ruleID: path(j, "finding_info", "analytic", "uid")?.stringValue,
+                     issuer: path(j, "actor", "session", "issuer")?.stringValue,
+                     sourceIdentity: path(extra ?? .null, "session", "source_identity")?.stringValue,
+                     created: path(j, "actor", "session", "created_time")?.intValue, mfa: bool(path(j, "actor", "session", "is_mfa")),
+                     // OCSF's remediation says it in words, ending in the command; the policy as a value is unmapped.
+                     cli: path(j, "remediation", "desc")?.stringValue?.components(separatedBy: "AWS CLI: ").dropFirst().first,
+                     policy: path(extra ?? .null, "response", "policy_document")?.stringValue,
+                     noResponseReason: path(extra ?? .null, "response", "reason")?.stringValue)
     }
 
     /// The same facts read from the ECS document's fields, `tokentrail.*` only where ECS has none.
@@ -170,12 +194,20 @@ struct AlertFormatTests {
                      firstSeen: millis(path(j, "event", "start")?.stringValue), lastSeen: millis(path(j, "event", "end")?.stringValue),
                      detectedAt: millis(j["@timestamp"]?.stringValue), eventCount: extra?["event_count"]?.intValue ?? -1,
                      addressCount: path(extra ?? .null, "source_addresses", "count")!.intValue!,
-                     ruleID: path(j, "rule", "id")?.stringValue)
+                     ruleID: path(j, "rule", "id")?.stringValue,
+                     issuer: path(j, "aws", "cloudtrail", "user_identity", "session_context", "session_issuer", "arn")?.stringValue,
+                     sourceIdentity: path(extra ?? .null, "session", "source_identity")?.stringValue,
+                     created: millis(path(j, "aws", "cloudtrail", "user_identity", "session_context", "creation_date")?.stringValue),
+                     mfa: path(j, "aws", "cloudtrail", "user_identity", "session_context", "mfa_authenticated")?.stringValue
+                        .map { $0 == "true" },
+                     cli: path(extra ?? .null, "response", "aws_cli")?.stringValue,
+                     policy: path(extra ?? .null, "response", "policy_document")?.stringValue,
+                     noResponseReason: path(extra ?? .null, "response", "reason")?.stringValue)
     }
 
     static var variants: [[Alert]] {
         [lifecycle(), lifecycle(enriched: false), lifecycle(keys: ["ASIAEXAMPLEKEY000001", "ASIAEXAMPLEKEY000002"]),
-         lifecycle(normalization: .ipv6Prefix64)]
+         lifecycle(normalization: .ipv6Prefix64), lifecycle(session: false)]
     }
 
     @Test func eachFormatCarriesTheNativeAlertsFacts() throws {
@@ -183,6 +215,7 @@ struct AlertFormatTests {
             #expect(alerts.map(\.status) == [.open, .open, .final])
             for alert in alerts {
                 let native = Self.nativeFacts(try Self.parse(alert.json()))
+                #expect(native.cli != nil && native.policy != nil, "every variant's principal has a role to revoke at")
                 #expect(Self.ocsfFacts(try Self.parse(AlertFormat.ocsf.encode(alert))) == native)
                 #expect(Self.ecsFacts(try Self.parse(AlertFormat.ecs.encode(alert))) == native)
             }

@@ -159,7 +159,7 @@ struct JSONParser {
 
 /// Validates against the subset of draft 2020-12 used by our schema: $schema, $id, $defs, $ref
 /// (local `#/$defs/...`), title, description, type, properties, required, additionalProperties
-/// (boolean), items, enum, const, minimum, minItems, maxItems, uniqueItems, minLength, pattern, format
+/// (boolean), oneOf, items, enum, const, minimum, minItems, maxItems, uniqueItems, minLength, pattern, format
 /// (annotation only, as in 2020-12 by default).
 struct JSONSchemaValidator {
     let root: JSON
@@ -217,6 +217,13 @@ struct JSONSchemaValidator {
                     continue
                 }
                 check(value, against: target, path: path, errors: &errors)
+            case "oneOf":
+                let passing = (argument.arrayValue ?? []).filter { subschema in
+                    var sub: [String] = []
+                    check(value, against: subschema, path: path, errors: &sub)
+                    return sub.isEmpty
+                }
+                if passing.count != 1 { errors.append("\(path): matches \(passing.count) of oneOf, not 1") }
             case "type":
                 let types = argument.arrayValue?.compactMap(\.stringValue) ?? [argument.stringValue ?? ""]
                 if !types.contains(where: { Self.matches(value, type: $0) }) {

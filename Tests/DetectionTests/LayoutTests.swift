@@ -6,8 +6,9 @@ import Testing
 @Suite("Compact state")
 struct LayoutTests {
     @Test func aOneEventWindowIsSmallInline() {
-        // The dictionary slot of a one-event window; the benchmark measures the whole cost.
-        #expect(MemoryLayout<WindowSlot>.stride <= 112, "\(MemoryLayout<WindowSlot>.stride)")
+        // The dictionary slot of a one-event window (112 bytes of event, 16 of session context); the
+        // benchmark measures the whole cost.
+        #expect(MemoryLayout<WindowSlot>.stride <= 128, "\(MemoryLayout<WindowSlot>.stride)")
     }
 
     @Test(arguments: ["0b6e7f9a-2f4c-4d67-9a55-8f1e3c2b7a10", "ASIAEXAMPLEKEY000001", "ASIA2345", "", "AKIA",

@@ -245,3 +245,32 @@ struct SuppressionTests {
         #expect(h.alerts.first?.suppression?.windowCount == 6)
     }
 }
+
+@Suite("Suppression: an incident's session facts")
+struct IncidentSessionTests {
+    /// Window 0's session said MFA and was issued at 07:00; window 2's did not say MFA and was issued
+    /// at 06:00: the incident keeps the earliest issue time and never claims MFA.
+    @Test func theIncidentCombinesItsWindowsSessionsAsAWindowCombinesItsEvents() throws {
+        let issuer = "arn:aws:iam::123456789012:role/deploy"
+        func window(_ w: Int, created: String, mfa: Bool) -> [Observation] {
+            let start = baseTime + Int64(w) * 30 * minute
+            return ["192.0.2.1", "198.51.100.\(w + 1)"].enumerated().map { i, address in
+                observe(makeEvent(time: start + Int64(2 + 18 * i) * minute, address: ipv4(address),
+                                  eventID: "e\(w)-\(i)", issuer: issuer, created: created, mfa: mfa))
+            }
+        }
+        var c = DetectorConfiguration()
+        c.suppression = SuppressionConfiguration(by: .accessKeyId, period: .seconds(3_600))
+        var h = Harness(c)
+        let stream = window(0, created: "2026-03-02T07:00:00Z", mfa: true) + window(2, created: "2026-03-02T06:00:00Z", mfa: false)
+        for (i, o) in stream.enumerated() { h.process(o, offset: Int64(i), now: at(baseTime)) }
+        h.advance(to: at(.max / 2), now: at(baseTime))
+        let final = try #require(h.finals.first)
+        #expect(h.finals.count == 1 && final.suppression?.windowCount == 2)
+        #expect(final.session.issuerArn == issuer)
+        #expect(final.session.createdAt.map(RFC3339.format) == "2026-03-02T06:00:00Z")
+        #expect(final.session.mfaAuthenticated == false)
+        let first = try #require(h.opens.first)
+        #expect(first.session.mfaAuthenticated == true, "the first window alone said MFA")
+    }
+}

@@ -26,7 +26,11 @@ func makeEvent(
     eventSource: String = "s3.amazonaws.com",
     eventName: String = "ListBuckets",
     eventID: String? = nil,
-    console: Bool = false
+    console: Bool = false,
+    issuer: String? = nil,
+    created: String? = nil,
+    mfa: Bool? = nil,
+    sourceIdentity: String? = nil
 ) -> CloudTrailEvent {
     CloudTrailEvent(
         eventTime: at(time),
@@ -37,7 +41,9 @@ func makeEvent(
         sourceAddress: address,
         userAgent: userAgent,
         sessionCredentialFromConsole: console,
-        userIdentity: UserIdentity(type: type, arn: arn, accountId: "123456789012", accessKeyId: accessKeyId)
+        userIdentity: UserIdentity(type: type, arn: arn, accountId: "123456789012", accessKeyId: accessKeyId,
+                                   mfaAuthenticated: mfa, sessionIssuerArn: issuer, sessionCreationDate: created,
+                                   sourceIdentity: sourceIdentity)
     )
 }
 

@@ -71,10 +71,9 @@ struct ReadAlert {
     var principal: String { (json["principal"] as? [String: Any])?["arn"] as? String ?? "" }
     var windowStart: String { (json["window"] as? [String: Any])?["start"] as? String ?? "" }
     var addresses: [String] { (json["source_addresses"] as? [String: Any])?["values"] as? [String] ?? [] }
-    /// The content without `detected_at` (the one field a replay may change).
+    /// The content without `detected_at` (the one fact a replay may change, which the response repeats).
     var contentWithoutDetectedAt: String {
-        var j = json
-        j["detected_at"] = nil
+        let j = withoutDetectionTime(json)
         return String(decoding: (try? JSONSerialization.data(withJSONObject: j, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
     }
 }
@@ -135,4 +134,17 @@ func readTopic(_ bootstrap: String, _ topic: String, for duration: Duration) thr
     }
     try c.close()
     return out
+}
+
+/// An alert without what may differ between repeats: `detected_at`, and the response's time, which
+/// is `detected_at` (in `revoke_issued_before`, the policy document and the command).
+func withoutDetectionTime(_ alert: [String: Any]) -> [String: Any] {
+    var alert = alert
+    let detected = alert.removeValue(forKey: "detected_at") as? String ?? ""
+    if let response = alert["response"] as? [String: Any] {
+        alert["response"] = response.mapValues { value in
+            (value as? String).map { $0.replacingOccurrences(of: detected, with: "<detected_at>") } ?? value
+        }
+    }
+    return alert
 }

@@ -148,6 +148,76 @@ struct InMemoryRecord: ConsumedRecord {
         #expect(!expected.isEmpty)
     }
 
+    /// After an upgrade, the repartition topic holds observations the previous build wrote (binary
+    /// version 1 or 2, no session context) before those this build writes (version 3); a detect
+    /// stage restored from a checkpoint of the previous build (the layout is unchanged) replays
+    /// both. It makes the oracle's finals, and the windows fed by new records carry the issuer.
+    @Test func aRestoreReplaysRepartitionRecordsOfThePreviousBuild() throws {
+        let (records, expected, partitions) = try Self.traffic(seed: 7, keyed: false)
+        let configuration = Self.configuration(keyed: false)
+        let intake = EventIntake(configuration: configuration, rule: DetectionRule(configuration.detector.rule))
+        var routed = StageOutput(configuration: configuration, logger: Self.quiet)
+        var route = RouteStage(repartitionTopic: Self.repartition, repartitionPartitions: 1, detector: configuration.detector)
+        let inputs = (0..<Int32(partitions)).map { KafkaTopicPartition(Self.input, $0) }
+        let tp = KafkaTopicPartition(Self.repartition, 0)
+        for input in inputs { route.assign(input, watermark: nil) }
+        var newest = EventTime(millisecondsSinceEpoch: 0)
+        for (i, r) in records.enumerated() {
+            route.route(r, r.topicPartition, now: Self.clock(r, &newest), intake: intake, output: &routed)
+            if i % 250 == 249 { route.broadcastMarkers(now: newest, output: &routed) }
+        }
+        for input in inputs { _ = route.endOfPartition(input, now: newest) }
+        let end = EventTime(millisecondsSinceEpoch: newest.millisecondsSinceEpoch + 3_600_000)
+        route.broadcastMarkers(now: end, output: &routed)
+        // The first half of the log as the previous build wrote it: the same observations without session context.
+        let half = routed.records.count / 2
+        var oldRecords = 0
+        let log: [InMemoryRecord] = routed.records.enumerated().map { i, r in
+            var value = r.record.value
+            if i < half, value.first == ObservationBatch.magic {
+                var observations: [Observation] = []
+                try! value.withUnsafeBytes { try ObservationBatch.decode($0, into: &observations) }
+                var batch = ObservationBatch()
+                for var o in observations {
+                    o.session = SessionFacts()
+                    batch.append(o)
+                    #expect(o.encode()[1] < 3)
+                    oldRecords += 1
+                }
+                value = batch.bytes
+            }
+            return InMemoryRecord(topic: Self.repartition, partition: 0, offset: Int64(i),
+                                  timestampMilliseconds: r.timestampMilliseconds, key: r.record.key, value: value)
+        }
+        #expect(oldRecords > 0)
+        func stage() -> DetectStage {
+            DetectStage(configuration: configuration, mode: .external,
+                        inputPartitions: InputPartitions([Self.input], counts: [Self.input: partitions]))
+        }
+        var before = StageOutput(configuration: configuration, logger: Self.quiet)
+        var after = StageOutput(configuration: configuration, logger: Self.quiet)
+        var first = stage()
+        first.assign(tp, checkpoint: nil)
+        for r in log[..<half] { first.repartition(r, tp, now: newest, output: &before, partitionCounts: { nil }) }
+        let point = try #require(first.commitEntries(group: configuration.groupID).first)
+        // Stored and read back as the checkpoint topic holds it.
+        let stored = try #require(PartitionCheckpoint.decode(point.checkpoint.encoded()))
+        #expect(stored.problem == nil && stored.version == 1)
+        var second = stage()
+        second.assign(tp, checkpoint: stored)
+        for r in log where r.offset >= point.offset.offset.rawValue {
+            second.repartition(r, tp, now: newest, output: &after, partitionCounts: { nil })
+        }
+        Self.drain(&second, partitions: [tp], newest: end, output: &after)
+        #expect(try Self.finals(before).union(Self.finals(after)) == Set(expected))
+        let issuers = after.records.compactMap { r -> String? in
+            guard r.record.topic == after.outputTopic,
+                  let alert = try? JSONSerialization.jsonObject(with: Data(r.record.value)) as? [String: Any] else { return nil }
+            return (alert["session"] as? [String: Any])?["issuer_arn"] as? String
+        }
+        #expect(!issuers.isEmpty, "alerts of windows fed by version 3 records name the issuer")
+    }
+
     /// A crash at a commit point: a new detect stage restored from the checkpoints replays each
     /// partition from its committed offset. Together the two make every final alert, nothing else,
     /// and an alert both make is the same (alert id and revision) with the same content.
@@ -190,7 +260,7 @@ struct InMemoryRecord: ConsumedRecord {
         for r in before.records + after.records where r.record.topic == before.outputTopic {
             let id = "\(r.record.header(OutputRecords.Header.alertID)!)#\(r.record.header(OutputRecords.Header.revision)!)"
             var alert = try #require(try JSONSerialization.jsonObject(with: Data(r.record.value)) as? [String: Any])
-            alert["detected_at"] = nil
+            alert = withoutDetectionTime(alert)
             let content = alert as NSDictionary
             if let earlier = seen[id] { #expect(earlier == content, "\(id) repeated with other content") } else { seen[id] = content }
         }

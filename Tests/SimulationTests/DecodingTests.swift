@@ -25,6 +25,7 @@ import Testing
             #expect(u.type == f.identityType && u.arn == f.arn && u.accountId == f.accountId)
             #expect(u.principalId == f.principalId && u.userName == f.userName && u.accessKeyId == f.accessKeyId)
             #expect(u.mfaAuthenticated == f.mfaAuthenticated && u.sessionIssuerArn == f.sessionIssuerArn)
+            #expect(u.sourceIdentity == f.sourceIdentity)
             oracle.add(decoded: d)
         }
         #expect(oracle.alerts == Sample.generator.expectedAlerts())
@@ -41,6 +42,7 @@ import Testing
         #expect(fields.contains { $0.errorCode != nil })
         #expect(fields.contains { $0.sessionCredentialFromConsole })
         #expect(fields.contains { $0.arn == nil && $0.identityType == "AssumedRole" })
+        #expect(fields.contains { $0.sourceIdentity != nil }, "role sessions with a source identity")
         for word in ["terraform", "ansible", "pulumi"] {
             #expect(fields.contains { $0.userAgent?.lowercased().contains(word) == true })
         }

@@ -81,9 +81,11 @@ func realisticMix(count: Int, principals: Int) -> [CloudTrailEvent] {
             sourceIPAddress: address == .notAnAddress ? "ec2.amazonaws.com" : nil,
             sourceAddress: address,
             userAgent: agent,
+            // With the session context CloudTrail writes for temporary credentials (the alert's response).
             userIdentity: UserIdentity(
                 type: type, arn: "arn:aws:sts::123456789012:assumed-role/AppRole-\(p % 50)/session-\(p)",
-                accountId: "123456789012", accessKeyId: key
+                accountId: "123456789012", accessKeyId: key, mfaAuthenticated: false,
+                sessionIssuerArn: "arn:aws:iam::123456789012:role/AppRole-\(p % 50)", sessionCreationDate: "2026-03-02T07:12:09Z"
             )
         ))
     }
@@ -104,7 +106,9 @@ func oneAddressObservation(_ i: Int, _ random: inout SplitMix, enriched: Bool = 
         // With GeoIP databases: a distinct address per window (the worst case for the per-address
         // table), organisations and cities drawn from a realistic few thousand.
         enrichment: enriched ? AddressEnrichment(asn: UInt32(64_512 + i % 3_000), asOrganization: "EXAMPLE-ISP-\(i % 3_000)",
-                                                 countryCode: "US", city: "City \(i % 2_000)") : nil
+                                                 countryCode: "US", city: "City \(i % 2_000)") : nil,
+        session: SessionFacts(issuerArn: "arn:aws:iam::123456789012:role/AppRole-\(i % 50)",
+                              createdAt: EventTime(millisecondsSinceEpoch: start - 600_000), mfaAuthenticated: false)
     ).encode()
 }
 

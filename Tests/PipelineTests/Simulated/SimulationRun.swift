@@ -296,7 +296,7 @@ struct SimulationRun {
                 outcome.problems.append("an output record is not an alert")
                 continue
             }
-            alert["detected_at"] = nil
+            alert = withoutDetectionTime(alert)
             let key = "\(id)#\(revision)"
             if let earlier = seen[key] {
                 if configuration.processingGuarantee == .exactlyOnce { outcome.problems.append("\(key) repeated under exactly-once") }
