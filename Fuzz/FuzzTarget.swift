@@ -30,6 +30,36 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     for error in result.errors {
         precondition(CloudTrailDecodingError.Reason(rawValue: error.reason.rawValue) == error.reason)
     }
+    // The iterative skip (`JSONScanner.skipsValue`) never passes what the recursive grammar rejects,
+    // and ends where it ends; within its nesting bound it rejects only what the grammar rejects.
+    if let base = data, size > 0 {
+        for maxDepth in [8, 64] {
+            var fast = JSONScanner(base, count: size, maxDepth: maxDepth)
+            var slow = fast
+            let passed = fast.skipsValue(depth: 0)
+            var slowPassed = true
+            do throws(ScanFailure) { try slow.skipValueChecked(depth: 0) } catch { slowPassed = false }
+            if passed { precondition(slowPassed && slow.pos == fast.pos, "skipsValue passed what the grammar rejects") }
+            if maxDepth <= 62 { precondition(passed == slowPassed, "skipsValue rejected a value the grammar accepts") }
+            if !passed { precondition(fast.pos == 0, "skipsValue moved on a failure") }
+        }
+    }
+    // A key found from a hint (the key listed next) is the key the table finds without one.
+    if let base = data {
+        var quotes = 0
+        for at in 0..<size where base[at] == UInt8(ascii: "\"") {
+            quotes += 1
+            if quotes > 32 { break }
+            for known in [KnownKeys.event, KnownKeys.identity, KnownKeys.sessionContext] {
+                let plain = known.match(base, at: at + 1, end: size)
+                for start in [0, 1, 2, 7, 14] {
+                    var hint = start
+                    let hinted = known.match(base, at: at + 1, end: size, hint: &hint)
+                    precondition(plain?.length == hinted?.length && plain?.field == hinted?.field, "hinted key match differs")
+                }
+            }
+        }
+    }
     // Decoding is a pure function of the bytes.
     precondition(decoder.decode(bytes) == result)
     _ = decoder.decodeLines(bytes)

@@ -15,7 +15,14 @@ extension JSONScanner {
     /// scanned as a string and looked up by its unescaped bytes (CloudTrail never escapes keys).
     @inline(__always)
     mutating func key(_ known: KnownKeys) throws(ScanFailure) -> Field? {
-        if pos < end, base[pos] == UInt8(ascii: "\""), let hit = known.match(base, at: pos + 1, end: end) {
+        var hint = Int.max
+        return try key(known, hint: &hint)
+    }
+
+    /// As `key(_:)`, trying the key listed at `hint` in `known` first (`KnownKeys.match`).
+    @inline(__always)
+    mutating func key(_ known: KnownKeys, hint: inout Int) throws(ScanFailure) -> Field? {
+        if pos < end, base[pos] == UInt8(ascii: "\""), let hit = known.match(base, at: pos + 1, end: end, hint: &hint) {
             pos &+= 1 &+ hit.length
             return hit.field
         }
@@ -31,7 +38,10 @@ extension JSONScanner {
     mutating func stringField(_ field: Field, _ event: inout RawEvent, depth: Int) throws(ScanFailure) {
         guard event.claim(field) else { return try skipValue(depth: depth) }
         switch peek() {
-        case UInt8(ascii: "\""): event.spans[field] = try scanString()
+        case UInt8(ascii: "\""):
+            let span = try scanString()
+            event.spans[field] = span
+            if span.hasEscapes || !span.isASCII { event.plain = false }
         case UInt8(ascii: "n"): try literal("null")
         default:
             event.fail(.wrongType, field)
@@ -96,8 +106,9 @@ extension JSONScanner {
         _ event: inout RawEvent, depth: Int, envelope: inout Envelope, allowEnvelope: Bool,
         prefilter: CloudTrailPrefilter?
     ) throws(ScanFailure) {
+        var hint = 0
         try members(depth: depth) { (s: inout JSONScanner) throws(ScanFailure) in
-            guard let field = try s.key(.event) else { return try s.skipValue(depth: depth) }
+            guard let field = try s.key(.event, hint: &hint) else { return try s.skipValue(depth: depth) }
             switch field {
             case .userIdentity:
                 if try s.enterObject(.userIdentity, &event, depth: depth) {
@@ -141,8 +152,9 @@ extension JSONScanner {
 
     /// `userIdentity` at `pos`, itself at nesting `depth`.
     mutating func readIdentity(depth: Int, _ event: inout RawEvent) throws(ScanFailure) {
+        var hint = 0
         try members(depth: depth) { (s: inout JSONScanner) throws(ScanFailure) in
-            guard let field = try s.key(.identity) else { return try s.skipValue(depth: depth) }
+            guard let field = try s.key(.identity, hint: &hint) else { return try s.skipValue(depth: depth) }
             guard field == .sessionContext else { return try s.stringField(field, &event, depth: depth) }
             guard try s.enterObject(.sessionContext, &event, depth: depth) else { return }
             try s.members(depth: depth + 1) { (s: inout JSONScanner) throws(ScanFailure) in
@@ -231,7 +243,8 @@ extension JSONScanner {
             }
             if lending {
                 var unescaped: [(Field, [UInt8])] = []  // rare: CloudTrail escapes little but `/`
-                for field in Self.checkOrder where fields.contains(field) {
+                // Plain ASCII without escapes needs no check (`Unescape.check`); the usual event.
+                for field in Self.checkOrder where !raw.plain && fields.contains(field) {
                     guard let span = raw.spans[field] else { continue }
                     current = field
                     if let bytes = try Unescape.check(base, span) { unescaped.append((field, bytes)) }

@@ -164,7 +164,16 @@ struct JSONScanner {
     }
 
     /// Skips one value of any kind at `pos`; `depth` is the nesting of the container holding it.
+    /// The iterative `skipsValue` passes every value the recursive grammar below accepts; when it
+    /// stops short, the recursive one reads the value again from the start and names the failure.
+    @inline(__always)
     mutating func skipValue(depth: Int) throws(ScanFailure) {
+        if skipsValue(depth: depth) { return }
+        try skipValueChecked(depth: depth)
+    }
+
+    /// The recursive skip: the reference grammar, and the exact offset and kind of a failure.
+    mutating func skipValueChecked(depth: Int) throws(ScanFailure) {
         skipWhitespace()
         guard pos < end else { throw .syntax(offset: pos) }
         switch base[pos] {
@@ -187,6 +196,148 @@ struct JSONScanner {
         }
     }
 
+    /// Skips the value at `pos` in one loop (no call per value), with the grammar of
+    /// `skipValueChecked`: true and `pos` past the value, or false and `pos` unchanged when the
+    /// value is not valid JSON, nests deeper than `maxDepth` (or 62 levels below `depth`), or the
+    /// input ends. Strings are passed sixteen bytes at a time without the ASCII flag the decoder's
+    /// own strings need; escapes in them are not checked, as in `scanString`.
+    mutating func skipsValue(depth: Int) -> Bool {
+        let base = self.base
+        let end = self.end
+        let limit = min(maxDepth &- depth, 62)
+        var i = pos
+        var level = 0  // containers open inside this value
+        var arrays: UInt64 = 0  // bit `level`: the container open at that level is an array
+        @inline(__always) func space(_ i: inout Int) {
+            while i < end, base[i] <= 0x20, base[i] == 0x20 || base[i] == 0x0A || base[i] == 0x0D || base[i] == 0x09 {
+                i &+= 1
+            }
+        }
+        /// A string at `i` (which is `"`): true and `i` past its closing quote. Sixteen bytes at a
+        /// time: the first quote and the first backslash or control byte are found side by side
+        /// (without a branch between the two words), so that the usual case, a quote first, waits
+        /// only for the compare of the quotes.
+        @inline(__always) func string(_ i: inout Int) -> Bool {
+            var k = i &+ 1
+            let quotes = SIMD16<UInt8>(repeating: UInt8(ascii: "\""))
+            let backslashes = SIMD16<UInt8>(repeating: UInt8(ascii: "\\"))
+            let controls = SIMD16<UInt8>(repeating: 0x20)
+            #if _endian(little)
+            while k &+ 16 <= end {
+                let v = UnsafeRawPointer(base + k).loadUnaligned(as: SIMD16<UInt8>.self)
+                let q = unsafeBitCast(v .== quotes, to: SIMD2<UInt64>.self)
+                let e = unsafeBitCast((v .== backslashes) .| (v .< controls), to: SIMD2<UInt64>.self)
+                // Lane of the first quote, and of the first special byte: 16 when there is none.
+                let quote = q[0] != 0 ? q[0].trailingZeroBitCount &>> 3 : 8 &+ q[1].trailingZeroBitCount &>> 3
+                let special = e[0] != 0 ? e[0].trailingZeroBitCount &>> 3 : 8 &+ e[1].trailingZeroBitCount &>> 3
+                if quote < special {
+                    i = k &+ quote &+ 1
+                    return true
+                }
+                if special < 16 {
+                    guard base[k &+ special] == UInt8(ascii: "\\") else { return false }
+                    k &+= special &+ 2
+                } else {
+                    k &+= 16
+                }
+            }
+            #endif
+            while true {
+                while k < end, base[k] != UInt8(ascii: "\""), base[k] != UInt8(ascii: "\\"), base[k] >= 0x20 { k &+= 1 }
+                guard k < end else { return false }
+                let c = base[k]
+                if c == UInt8(ascii: "\"") { i = k &+ 1; return true }
+                guard c == UInt8(ascii: "\\") else { return false }
+                k &+= 2
+            }
+        }
+        var key = false  // the next step reads `key :` before the value
+        value: while true {
+            if key {
+                space(&i)
+                guard i < end, base[i] == UInt8(ascii: "\""), string(&i) else { return false }
+                space(&i)
+                guard i < end, base[i] == UInt8(ascii: ":") else { return false }
+                i &+= 1
+                key = false
+            }
+            space(&i)
+            guard i < end else { return false }
+            switch base[i] {
+            case UInt8(ascii: "\""):
+                guard string(&i) else { return false }
+            case UInt8(ascii: "{"):
+                guard level < limit else { return false }
+                level &+= 1
+                arrays &= ~(1 &<< UInt64(level))
+                i &+= 1
+                space(&i)
+                if i < end, base[i] == UInt8(ascii: "}") {
+                    i &+= 1
+                    level &-= 1
+                } else {
+                    key = true
+                    continue value
+                }
+            case UInt8(ascii: "["):
+                guard level < limit else { return false }
+                level &+= 1
+                arrays |= 1 &<< UInt64(level)
+                i &+= 1
+                space(&i)
+                if i < end, base[i] == UInt8(ascii: "]") {
+                    i &+= 1
+                    level &-= 1
+                } else {
+                    continue value
+                }
+            case UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+                let word: StaticString = base[i] == UInt8(ascii: "t") ? "true" : base[i] == UInt8(ascii: "f") ? "false" : "null"
+                let n = word.utf8CodeUnitCount
+                guard end &- i >= n,
+                      UnsafeRawPointer(base + i).loadUnaligned(as: UInt32.self)
+                        == UnsafeRawPointer(word.utf8Start).loadUnaligned(as: UInt32.self),
+                      n == 4 || base[i &+ 4] == word.utf8Start[4]
+                else { return false }
+                i &+= n
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                @inline(__always) func isDigit(_ k: Int) -> Bool { k < end && base[k] &- UInt8(ascii: "0") < 10 }
+                if base[i] == UInt8(ascii: "-") { i &+= 1 }
+                guard isDigit(i) else { return false }
+                if base[i] == UInt8(ascii: "0") { i &+= 1 } else { while isDigit(i) { i &+= 1 } }
+                if i < end, base[i] == UInt8(ascii: ".") {
+                    i &+= 1
+                    guard isDigit(i) else { return false }
+                    while isDigit(i) { i &+= 1 }
+                }
+                if i < end, base[i] | 0x20 == UInt8(ascii: "e") {
+                    i &+= 1
+                    if i < end, base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-") { i &+= 1 }
+                    guard isDigit(i) else { return false }
+                    while isDigit(i) { i &+= 1 }
+                }
+            default:
+                return false
+            }
+            // After a value: the next member or element, or the end of containers.
+            while level > 0 {
+                space(&i)
+                guard i < end else { return false }
+                let c = base[i]
+                i &+= 1
+                let inArray = arrays &>> UInt64(level) & 1 != 0
+                if c == UInt8(ascii: ",") {
+                    key = !inArray
+                    continue value
+                }
+                guard c == (inArray ? UInt8(ascii: "]") : UInt8(ascii: "}")) else { return false }
+                level &-= 1
+            }
+            pos = i
+            return true
+        }
+    }
+
     /// Skips an object at `pos` (which is `{`), itself at nesting `depth`.
     mutating func skipObject(depth: Int) throws(ScanFailure) {
         guard depth <= maxDepth else { throw .tooDeep(offset: pos) }
@@ -195,7 +346,7 @@ struct JSONScanner {
         repeat {
             _ = try scanString()
             try expect(UInt8(ascii: ":"))
-            try skipValue(depth: depth)
+            try skipValueChecked(depth: depth)
         } while try nextOrClose(UInt8(ascii: "}"))
     }
 
@@ -205,7 +356,7 @@ struct JSONScanner {
         pos += 1
         if peek() == UInt8(ascii: "]") { pos += 1; return }
         repeat {
-            try skipValue(depth: depth)
+            try skipValueChecked(depth: depth)
         } while try nextOrClose(UInt8(ascii: "]"))
     }
 

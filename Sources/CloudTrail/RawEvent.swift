@@ -33,7 +33,14 @@ enum Field: UInt8, CaseIterable {
 ///   escape, a space before the colon, a key not listed) is not matched, and the scanner reads it
 ///   as any string.
 /// - `field(_:_:)` looks up a key's (unescaped) bytes after such a scan: same table, same answer.
-struct KnownKeys: Sendable {
+///
+/// Keys are listed in the order CloudTrail writes them, and a reader passes a `hint` from key to key:
+/// the key listed after the previous one is compared first, at its known length. When it is the one
+/// (the usual case), the end of the key does not wait for a table look-up, so the scan of the value
+/// after it starts at once; any other key is found through the table as before.
+/// The tables are made once per process (the instances are static) and never freed: reading them
+/// costs no reference counting and no bounds check in the scan's innermost step.
+struct KnownKeys: @unchecked Sendable {
     /// A key of at least six bytes: `key":` is then eight or more, and its first eight pick a slot.
     /// Trivial, so reading a slot copies no reference.
     private struct Entry: Sendable {
@@ -44,6 +51,8 @@ struct KnownKeys: Sendable {
         var length: Int32 = 0
         /// Where bytes 8..<length-8 of `key":` start in `middles` (keys over 14 bytes), eight at a time.
         var middle: Int16 = 0
+        /// Its place in `ordered`.
+        var order: Int16 = 0
         var field: Field?
     }
 
@@ -52,12 +61,15 @@ struct KnownKeys: Sendable {
         var mask: UInt64
         var head: UInt64
         var length: Int
+        var order: Int
         var field: Field?
     }
 
-    private let slots: [Entry]
-    private let middles: [UInt64]
-    private let shorts: [Short]
+    /// Every key in the order listed: a long one as in `slots`, a short one with its mask as `tail`.
+    private let ordered: UnsafeBufferPointer<Entry>
+    private let slots: UnsafeBufferPointer<Entry>
+    private let middles: UnsafeBufferPointer<UInt64>
+    private let shorts: UnsafeBufferPointer<Short>
     private let multiplier: UInt64
     private let shift: UInt64
     /// Every listed key and its field, for `field(_:_:)`.
@@ -74,22 +86,36 @@ struct KnownKeys: Sendable {
         }
         var shorts: [Short] = []
         var entries: [Entry] = []
+        var ordered: [Entry] = []
         var middles: [UInt64] = []
         for (key, field) in self.keys {
             let pattern = key + Array("\":".utf8)
             let n = pattern.count
+            let order = ordered.count
             if n < 8 {
                 let mask: UInt64 = (1 << (8 * UInt64(n))) - 1
-                shorts.append(Short(mask: mask, head: word(pattern, 0, n), length: n, field: field))
+                shorts.append(Short(mask: mask, head: word(pattern, 0, n), length: n, order: order, field: field))
+                ordered.append(Entry(
+                    head: word(pattern, 0, n), tail: mask, length: Int32(n), order: Int16(order), field: field))
                 continue
             }
             let middle = Int16(middles.count)
             middles += stride(from: 8, to: n - 8, by: 8).map { word(pattern, $0) }
-            entries.append(Entry(
-                head: word(pattern, 0), tail: word(pattern, n - 8), length: Int32(n), middle: middle, field: field))
+            let entry = Entry(
+                head: word(pattern, 0), tail: word(pattern, n - 8), length: Int32(n), middle: middle,
+                order: Int16(order), field: field)
+            entries.append(entry)
+            ordered.append(entry)
         }
-        self.shorts = shorts
-        self.middles = middles
+        /// A copy that lives as long as the process (see the type's note).
+        func permanent<T>(_ array: [T]) -> UnsafeBufferPointer<T> {
+            let copy = UnsafeMutableBufferPointer<T>.allocate(capacity: max(array.count, 1))
+            _ = copy.initialize(from: array)
+            return UnsafeBufferPointer(rebasing: copy[0..<array.count])
+        }
+        self.shorts = permanent(shorts)
+        self.ordered = permanent(ordered)
+        self.middles = permanent(middles)
         precondition(Set(entries.map(\.head)).count == entries.count, "two keys share their first eight bytes")
         var bits: UInt64 = 4
         while (1 << bits) < 2 * max(entries.count, 1) { bits += 1 }
@@ -110,7 +136,7 @@ struct KnownKeys: Sendable {
                 slots[h] = e
             }
             if !clash {
-                self.slots = slots
+                self.slots = permanent(slots)
                 self.multiplier = m
                 self.shift = 64 - bits
                 return
@@ -123,23 +149,57 @@ struct KnownKeys: Sendable {
     /// and its field, or nil when it is not one of these keys spelled exactly so.
     @inline(__always)
     func match(_ base: UnsafePointer<UInt8>, at: Int, end: Int) -> (length: Int, field: Field?)? {
+        var hint = Int.max
+        return match(base, at: at, end: end, hint: &hint)
+    }
+
+    /// As `match(_:at:end:)`, trying the key listed at `hint` first; `hint` then names the key
+    /// listed after the one found (unchanged when none is).
+    @inline(__always)
+    func match(_ base: UnsafePointer<UInt8>, at: Int, end: Int, hint: inout Int) -> (length: Int, field: Field?)? {
         // Offsets are below the input's length (at most 4 GiB, see `JSONScanner.init`): no overflow.
         guard at &+ 8 <= end else { return nil }
         let w = UnsafeRawPointer(base + at).loadUnaligned(as: UInt64.self)
-        for s in shorts where w & s.mask == s.head { return (s.length, s.field) }
+        if hint < ordered.count {
+            let e = ordered[hint]
+            let length = Int(e.length)
+            if length < 8 {
+                if w & e.tail == e.head {
+                    hint &+= 1
+                    return (length, e.field)
+                }
+            } else if e.head == w, at &+ length <= end,
+                      UnsafeRawPointer(base + (at &+ length &- 8)).loadUnaligned(as: UInt64.self) == e.tail,
+                      middleMatches(base, at: at, e) {
+                hint &+= 1
+                return (length, e.field)
+            }
+        }
+        for s in shorts where w & s.mask == s.head {
+            hint = s.order &+ 1
+            return (s.length, s.field)
+        }
         let e = slots[Int(truncatingIfNeeded: (w &* multiplier) &>> shift)]
         let length = Int(e.length)
         guard e.head == w, length != 0, at &+ length <= end,
-              UnsafeRawPointer(base + (at &+ length &- 8)).loadUnaligned(as: UInt64.self) == e.tail
+              UnsafeRawPointer(base + (at &+ length &- 8)).loadUnaligned(as: UInt64.self) == e.tail,
+              middleMatches(base, at: at, e)
         else { return nil }
+        hint = Int(e.order) &+ 1
+        return (length, e.field)
+    }
+
+    /// Bytes 8..<length-8 of the `key":` of `e` at `base[at...]` (already known to be in the input).
+    @inline(__always)
+    private func middleMatches(_ base: UnsafePointer<UInt8>, at: Int, _ e: Entry) -> Bool {
         var k = 8
         var m = Int(e.middle)
-        while k < length &- 8 {
-            guard UnsafeRawPointer(base + (at &+ k)).loadUnaligned(as: UInt64.self) == middles[m] else { return nil }
+        while k < Int(e.length) &- 8 {
+            guard UnsafeRawPointer(base + (at &+ k)).loadUnaligned(as: UInt64.self) == middles[m] else { return false }
             k &+= 8
             m &+= 1
         }
-        return (length, e.field)
+        return true
     }
 
     /// The field of a key given as its bytes (unescaped, without quotes); nil for any other key.
@@ -156,14 +216,13 @@ struct KnownKeys: Sendable {
     static let event = KnownKeys([
         "eventVersion": .eventVersion, "userIdentity": .userIdentity, "eventTime": .eventTime,
         "eventSource": .eventSource, "eventName": .eventName, "awsRegion": .awsRegion,
-        "sourceIPAddress": .sourceIPAddress, "userAgent": .userAgent, "eventID": .eventID,
-        "recipientAccountId": .recipientAccountId, "eventCategory": .eventCategory, "errorCode": .errorCode,
-        "sessionCredentialFromConsole": .sessionCredentialFromConsole, "Records": .records, "detail": .detail,
-        "requestParameters": nil, "responseElements": nil, "requestID": nil, "readOnly": nil,
-        "eventType": nil, "managementEvent": nil, "tlsDetails": nil, "errorMessage": nil,
-        "additionalEventData": nil, "resources": nil, "apiVersion": nil, "sharedEventID": nil,
-        "vpcEndpointId": nil, "serviceEventDetails": nil, "eventContext": nil,
-        "edgeDeviceDetails": nil, "insightDetails": nil, "addendum": nil,
+        "sourceIPAddress": .sourceIPAddress, "userAgent": .userAgent, "errorCode": .errorCode,
+        "errorMessage": nil, "requestParameters": nil, "responseElements": nil, "additionalEventData": nil,
+        "requestID": nil, "eventID": .eventID, "readOnly": nil, "resources": nil, "eventType": nil,
+        "apiVersion": nil, "managementEvent": nil, "recipientAccountId": .recipientAccountId,
+        "sharedEventID": nil, "vpcEndpointId": nil, "serviceEventDetails": nil, "eventCategory": .eventCategory,
+        "tlsDetails": nil, "sessionCredentialFromConsole": .sessionCredentialFromConsole, "eventContext": nil,
+        "edgeDeviceDetails": nil, "insightDetails": nil, "addendum": nil, "Records": .records, "detail": .detail,
     ])
 
     /// Keys of `userIdentity`.
@@ -193,6 +252,8 @@ struct KnownKeys: Sendable {
 struct RawEvent {
     var seen: UInt64 = 0
     var spans = Spans()
+    /// Every span kept so far is ASCII without escapes.
+    var plain = true
     var consoleSession = false
     var mfaAuthenticated: Bool?
     var failure: (reason: CloudTrailDecodingError.Reason, field: Field)?
