@@ -5,7 +5,8 @@
 //       reads topic T once from the earliest offset with a fresh group id. A partition is done at its
 //       end-of-partition event at or past the high watermark read at start (tansu's high watermark was
 //       seen a few records short, so the end-of-partition event, not the watermark, ends a partition).
-//       Prints one line of key=value figures; the rate is measured from the first message to the last.
+//       Prints one line of key=value figures: the rate from the first message to the last, and from the
+//       first message to caught up (every partition at its end), as tokentrail's "caught up with the input".
 //
 //   RawConsume pipe   --bootstrap B --topic T [--partitions 4] [--timeout S] [--kafka name=value]...
 //       The yardstick for unkeyed input, which crosses the broker twice: a bare librdkafka pipe built
@@ -116,7 +117,7 @@ case "raw":
     // the rate runs from the first message to the last one.
     var done = Set<Int32>()
     var records = 0, bytes = 0
-    var first: Double? = nil, last = 0.0
+    var first: Double? = nil, last = 0.0, caughtUp = 0.0
     var eofs = 0
     while done.count < highs.count {
         if nowSeconds() - started > timeout { fail("timeout after \(records) of \(expected) records") }
@@ -132,6 +133,7 @@ case "raw":
             eofs += 1
             if let h = highs[tp.partition], offset >= h, !done.contains(tp.partition) {
                 done.insert(tp.partition)
+                if done.count == highs.count { caughtUp = nowSeconds() }
             }
         case .error(let e)?:
             FileHandle.standardError.write(Data("RawConsume: consumer error: \(e)\n".utf8))
@@ -142,9 +144,12 @@ case "raw":
     let cpu = processCPUSeconds()
     let f = first ?? last
     let seconds = max(last - f, 1e-9)
-    print(String(format: "raw records=%d high_watermark_sum=%lld bytes=%d partitions=%d join_s=%.3f consume_s=%.3f records_per_s=%.0f mb_per_s=%.1f avg_record_bytes=%.0f cpu_s=%.3f cpu_us_per_record=%.2f",
+    // First record -> caught up (every partition at its end), as `tokentrail run` logs "caught up with the input".
+    let toCaughtUp = max(caughtUp - f, 1e-9)
+    print(String(format: "raw records=%d high_watermark_sum=%lld bytes=%d partitions=%d join_s=%.3f consume_s=%.3f records_per_s=%.0f mb_per_s=%.1f avg_record_bytes=%.0f caught_up_s=%.3f caught_up_records_per_s=%.0f cpu_s=%.3f cpu_us_per_record=%.2f",
                  records, expected, bytes, highs.count, f - started, seconds, Double(records) / seconds,
-                 Double(bytes) / seconds / 1e6, Double(bytes) / Double(max(records, 1)), cpu, 1e6 * cpu / Double(max(records, 1))))
+                 Double(bytes) / seconds / 1e6, Double(bytes) / Double(max(records, 1)), toCaughtUp, Double(records) / toCaughtUp,
+                 cpu, 1e6 * cpu / Double(max(records, 1))))
     try? consumer.close()
 
 case "alerts":
