@@ -1,4 +1,4 @@
-// End-to-end benchmark helper (scripts/bench-e2e). Four modes, both talking to one local broker:
+// End-to-end benchmark helper (scripts/bench-e2e). Four modes, all talking to one local broker:
 //
 //   RawConsume raw    --bootstrap B --topic T [--partitions 4] [--timeout S] [--kafka name=value]...
 //       A bare librdkafka consumer loop (KafkaClient, no decoding: only `valueCount` is read) that
