@@ -43,7 +43,8 @@ let package = Package(
             path: "Benchmarks/EnrichmentBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // End-to-end helper for scripts/bench-e2e: a bare consumer loop and the final-alert watcher.
+        // End-to-end helper for scripts/bench-e2e: the yardsticks (a bare consumer loop, a pipe through a second
+        // topic), the final-alert watcher and the open-alert latency probe.
         .executableTarget(
             name: "RawConsume",
             dependencies: [

@@ -70,6 +70,10 @@ where Producer.Consumer == Consumer {
         var lastPartitionRefresh: ContinuousClock.Instant?
         /// When the last tick and the last commit were (`turn`).
         var timers: (tick: ContinuousClock.Instant, commit: ContinuousClock.Instant) = (.now, .now)
+        /// When the detect stage last processed observations from the repartition topic (wall clock,
+        /// ms since the epoch): logged at stop, so that a benchmark can time unkeyed input up to its
+        /// last observation, as it times a pipe through a second topic.
+        var lastObservationAt: Int64?
     }
 
     /// The input read since this pipeline was last caught up (every owned input partition at its end):
@@ -173,7 +177,9 @@ where Producer.Consumer == Consumer {
         }
         try clients.producer.close(timeout: .seconds(10))
         clients.checkpoints.close()
-        logger.info("stopped", metadata: ["counters": "\(output.counters)"])
+        var metadata: Logger.Metadata = ["counters": "\(output.counters)"]
+        if let at = status.lastObservationAt { metadata["last_observation_processed_ms"] = "\(at)" }
+        logger.info("stopped", metadata: metadata)
     }
 
     // MARK: records
@@ -186,7 +192,9 @@ where Producer.Consumer == Consumer {
             let tp = m.topicPartition
             let now = status.clock
             if let repartitionTopic, tp.topic == repartitionTopic {
+                let processed = output.counters.observationsProcessed
                 detect.repartition(m, tp, now: now, output: &output, partitionCounts: refreshedPartitionCounts)
+                if output.counters.observationsProcessed != processed { status.lastObservationAt = clients.clock.wallMilliseconds }
             } else {
                 if !status.backlog.caughtUp {
                     if status.backlog.firstRecord == nil { status.backlog.firstRecord = clients.clock.now }

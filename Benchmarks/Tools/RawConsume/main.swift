@@ -1,18 +1,24 @@
-// End-to-end benchmark helper (scripts/bench-e2e). Two modes, both talking to one local broker:
+// End-to-end benchmark helper (scripts/bench-e2e). Four modes, all talking to one local broker:
 //
 //   RawConsume raw    --bootstrap B --topic T [--partitions 4] [--timeout S] [--kafka name=value]...
 //       A bare librdkafka consumer loop (KafkaClient, no decoding: only `valueCount` is read) that
 //       reads topic T once from the earliest offset with a fresh group id. A partition is done at its
 //       end-of-partition event at or past the high watermark read at start (tansu's high watermark was
 //       seen a few records short, so the end-of-partition event, not the watermark, ends a partition).
-//       Prints one line of key=value figures; the rate is measured from the first message to the last.
+//       Prints one line of key=value figures: the rate from the first message to the last, and from the
+//       first message to caught up (every partition at its end), as tokentrail's "caught up with the input".
 //
 //   RawConsume pipe   --bootstrap B --topic T [--partitions 4] [--timeout S] [--kafka name=value]...
-//       The yardstick for unkeyed input, which crosses the broker twice: a bare librdkafka pipe that
-//       reads topic T once (fresh group), produces every record again, same bytes, re-keyed (by its
-//       offset), to a fresh topic of the same partition count, and reads that topic back, in one loop
-//       on one thread. Prints one line of key=value figures; the rate is measured from the first
-//       record read from T to the last one read back.
+//       The yardstick for unkeyed input, which crosses the broker twice: a bare librdkafka pipe built
+//       as `tokentrail run` is (one consumer subscribed to T and to a second topic, one producer, the
+//       pipeline's consumer and producer settings, one thread). It reads T once (fresh group), produces
+//       every record again, same bytes, keyed by a fixed 64-byte slice of its value (a stand-in for the
+//       grouping key) to a fresh topic of the same partition count, and reads that topic back. Prints
+//       one line of key=value figures; the rate is measured from the first record read from T to the
+//       last one read back, as bench-e2e measures unkeyed `tokentrail run` (first record -> last
+//       observation processed).
+//
+//   Both print the process's CPU time (user + system, getrusage at the last record) and per record.
 //
 //   RawConsume latency --bootstrap B --topic INPUT --alerts O [--count N] [--interval-ms MS] [--timeout S]
 //       Open-alert latency against a running `tokentrail run`: N times, a fresh principal calls from
@@ -42,6 +48,16 @@ func fail(_ message: String) -> Never {
 }
 
 func nowSeconds() -> Double { Date().timeIntervalSince1970 }
+
+/// This process's CPU time so far, user + system, every thread (librdkafka's included): read when the
+/// last record is in, before the clients close, so it covers the run (start, join, reading) and not the
+/// shutdown. The broker's CPU is not in it.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
 
 /// Every `--kafka name=value` (repeatable): librdkafka properties for the consumer.
 func kafkaProperties(_ args: [String]) -> [String: String] {
@@ -101,7 +117,7 @@ case "raw":
     // the rate runs from the first message to the last one.
     var done = Set<Int32>()
     var records = 0, bytes = 0
-    var first: Double? = nil, last = 0.0
+    var first: Double? = nil, last = 0.0, caughtUp = 0.0
     var eofs = 0
     while done.count < highs.count {
         if nowSeconds() - started > timeout { fail("timeout after \(records) of \(expected) records") }
@@ -117,6 +133,7 @@ case "raw":
             eofs += 1
             if let h = highs[tp.partition], offset >= h, !done.contains(tp.partition) {
                 done.insert(tp.partition)
+                if done.count == highs.count { caughtUp = nowSeconds() }
             }
         case .error(let e)?:
             FileHandle.standardError.write(Data("RawConsume: consumer error: \(e)\n".utf8))
@@ -124,11 +141,15 @@ case "raw":
             break
         }
     }
+    let cpu = processCPUSeconds()
     let f = first ?? last
     let seconds = max(last - f, 1e-9)
-    print(String(format: "raw records=%d high_watermark_sum=%lld bytes=%d partitions=%d join_s=%.3f consume_s=%.3f records_per_s=%.0f mb_per_s=%.1f avg_record_bytes=%.0f",
+    // First record -> caught up (every partition at its end), as `tokentrail run` logs "caught up with the input".
+    let toCaughtUp = max(caughtUp - f, 1e-9)
+    print(String(format: "raw records=%d high_watermark_sum=%lld bytes=%d partitions=%d join_s=%.3f consume_s=%.3f records_per_s=%.0f mb_per_s=%.1f avg_record_bytes=%.0f caught_up_s=%.3f caught_up_records_per_s=%.0f cpu_s=%.3f cpu_us_per_record=%.2f",
                  records, expected, bytes, highs.count, f - started, seconds, Double(records) / seconds,
-                 Double(bytes) / seconds / 1e6, Double(bytes) / Double(max(records, 1))))
+                 Double(bytes) / seconds / 1e6, Double(bytes) / Double(max(records, 1)), toCaughtUp, Double(records) / toCaughtUp,
+                 cpu, 1e6 * cpu / Double(max(records, 1))))
     try? consumer.close()
 
 case "alerts":
@@ -172,71 +193,69 @@ case "pipe":
         try KafkaAdmin(configuration: common, logger: logger).createTopics(
             [KafkaTopicSpec(name: second, partitions: Int(partitions), config: ["retention.ms": "3600000"])])
     } catch { fail("create \(second): \(error)") }
-    let input = makeConsumer(group: group)
-    // As in `raw`: a partition is read through at its end-of-partition event at or past the high
+    // As `tokentrail run` with unkeyed input: one consumer (read_committed, the pipeline's consumer
+    // settings) subscribed to the input and to the second topic, one producer with the pipeline's
+    // settings (idempotent, linger.ms 5, lz4, message.max.bytes as the pipeline sets it), one thread.
+    let consumer: KafkaConsumer
+    let producer: KafkaProducer
+    do {
+        var consumerConfig = KafkaConsumerConfiguration(common: common, groupID: group, sessionTimeoutMilliseconds: 6000)
+        consumerConfig.isolationLevel = .readCommitted
+        consumer = try KafkaConsumer(configuration: consumerConfig, logger: logger)
+        var producerConfig = KafkaProducerConfiguration(common: common)
+        producerConfig.messageMaxBytes = 1_000_000
+        producer = try KafkaProducer(configuration: producerConfig, logger: logger)
+        try consumer.subscribe(topics: [topic, second])
+    } catch { fail("pipe clients: \(error)") }
+    // As in `raw`: an input partition is read through at its end-of-partition event at or past the high
     // watermark read at start (tansu's is a few records short); then everything read must come back.
     var highs: [Int32: Int64] = [:]
     for p in 0..<partitions {
-        do { highs[p] = try input.watermarks(KafkaTopicPartition(topic, p)).high } catch { fail("watermarks of \(topic)[\(p)]: \(error)") }
+        do { highs[p] = try consumer.watermarks(KafkaTopicPartition(topic, p)).high } catch { fail("watermarks of \(topic)[\(p)]: \(error)") }
     }
-    let producer: KafkaProducer
-    let output: KafkaConsumer
-    do {
-        producer = try KafkaProducer(configuration: KafkaProducerConfiguration(common: common), logger: logger)
-        output = try KafkaConsumer(configuration: KafkaConsumerConfiguration(common: common, groupID: group + "-back", sessionTimeoutMilliseconds: 6000),
-                                   logger: logger)
-        try output.subscribe(topics: [second])
-    } catch { fail("pipe clients: \(error)") }
+    // The key stands in for the grouping key (the principal): 64 bytes from a fixed offset of the value,
+    // which in a CloudTrail record covers `userIdentity`'s type and principalId. librdkafka's default
+    // partitioner spreads the keys as the route stage spreads grouping keys.
+    let keyRange = 48..<112
     var read = 0, back = 0, bytes = 0
     var inputDone = Set<Int32>()
     var first: Double? = nil, last = 0.0
-    /// One input event: a record is produced again to the second topic, re-keyed by its offset.
-    func pollInput(_ wait: Duration) -> Bool {
+    while inputDone.count < highs.count || back < read {
+        if nowSeconds() - started > timeout { fail("timeout: \(read) read and produced, \(back) read back") }
         let event: KafkaConsumerEvent?
-        do { event = try input.poll(timeout: wait) } catch { fail("poll: \(error)") }
+        do { event = try consumer.poll(timeout: .milliseconds(100)) } catch { fail("poll: \(error)") }
         switch event {
         case .message(let m)?:
+            if m.topic == second {
+                back += 1
+                last = nowSeconds()
+                continue
+            }
             if first == nil { first = nowSeconds() }
             read += 1
             bytes += m.valueCount
-            let key = Array(String(m.offset).utf8)
-            if let failure = m.withValueBytes({ value in key.withUnsafeBytes { k in producer.sendBytes(topic: second, key: k, value: value) } }) {
+            if let failure = m.withValueBytes({ value in
+                let key = UnsafeRawBufferPointer(rebasing: value[min(keyRange.lowerBound, value.count)..<min(keyRange.upperBound, value.count)])
+                return producer.sendBytes(topic: second, key: key, value: value)
+            }) {
                 fail("produce: \(failure)")
             }
-            return true
         case .endOfPartition(let tp, let offset)?:
-            if let h = highs[tp.partition], offset >= h { inputDone.insert(tp.partition) }
-            return true
+            if tp.topic == topic, let h = highs[tp.partition], offset >= h { inputDone.insert(tp.partition) }
         case .error(let e)?:
             FileHandle.standardError.write(Data("RawConsume: consumer error: \(e)\n".utf8))
-            return true
         case nil:
-            return false
+            break
         }
     }
-    func pollBack(_ wait: Duration) -> Bool {
-        do {
-            guard case .message? = try output.poll(timeout: wait) else { return false }
-        } catch { fail("poll: \(error)") }
-        back += 1
-        last = nowSeconds()
-        return true
-    }
-    while inputDone.count < highs.count || back < read {
-        if nowSeconds() - started > timeout { fail("timeout: \(read) read and produced, \(back) read back") }
-        // Forward what the input has, then read back what the second topic has; wait only when idle.
-        var moved = false
-        for _ in 0..<1_000 where inputDone.count < highs.count { guard pollInput(.zero) else { break }; moved = true }
-        for _ in 0..<1_000 { guard pollBack(.zero) else { break }; moved = true }
-        if !moved { _ = inputDone.count < highs.count ? pollInput(.milliseconds(5)) : pollBack(.milliseconds(5)) }
-    }
+    let cpu = processCPUSeconds()
     let f = first ?? last
     let seconds = max(last - f, 1e-9)
-    print(String(format: "pipe records=%d bytes=%d partitions=%d join_s=%.3f pipe_s=%.3f records_per_s=%.0f mb_per_s=%.1f",
-                 back, bytes, Int(partitions), f - started, seconds, Double(back) / seconds, Double(bytes) / seconds / 1e6))
+    print(String(format: "pipe records=%d bytes=%d partitions=%d join_s=%.3f pipe_s=%.3f records_per_s=%.0f mb_per_s=%.1f cpu_s=%.3f cpu_us_per_record=%.2f",
+                 back, bytes, Int(partitions), f - started, seconds, Double(back) / seconds, Double(bytes) / seconds / 1e6,
+                 cpu, 1e6 * cpu / Double(max(back, 1))))
     try? producer.close(timeout: .seconds(10))
-    try? output.close()
-    try? input.close()
+    try? consumer.close()
 
 case "latency":
     guard let alertsTopic = argument("--alerts", args) else { fail("--alerts O is required") }
