@@ -60,11 +60,11 @@ struct HostileInputTests {
         let checkpoints = "\(s.group).checkpoints", repartition = "\(s.group).repartition"
         try TestBroker.createTopic(s.bootstrap, checkpoints, partitions: 4)
         try TestBroker.createTopic(s.bootstrap, repartition, partitions: 4)
-        // Partition 3's newest checkpoint has a layout this build does not write (version 2); partition
+        // Partition 3's newest checkpoint has a layout this build does not know (version 3); partition
         // 2's says its next offset is below its safe offset (impossible).
         try produceRaw(s.bootstrap, topic: checkpoints, (0..<4).map { p in
             (Int32(p), "\(s.group)|\(s.input)|\(p)",
-             Array(#"{"version":\#(p == 3 ? 2 : 1),"group":"\#(s.group)","topic":"\#(s.input)","partition":\#(p),"offset":\#(p == 2 ? 5 : 0),"next":\#(p == 2 ? 3 : 0),"watermark":\#(Self.year2099)}"#.utf8))
+             Array(#"{"version":\#(p == 3 ? 3 : 1),"group":"\#(s.group)","topic":"\#(s.input)","partition":\#(p),"offset":\#(p == 2 ? 5 : 0),"next":\#(p == 2 ? 3 : 0),"watermark":\#(Self.year2099)}"#.utf8))
         })
         var markers: [(partition: Int32?, key: String?, value: [UInt8])] = []
         for r in 0..<4 {
@@ -78,7 +78,7 @@ struct HostileInputTests {
         #expect(got == expected, "\(diff(got, expected))\n\(log.suffix(1500))")
         #expect(log.contains("checkpoint watermark beyond time.max_future_skew refused"))
         #expect(log.contains("watermark marker beyond time.max_future_skew refused"))
-        #expect(log.contains("newest checkpoint unusable") && log.contains("version 2, this build reads 1"))
+        #expect(log.contains("newest checkpoint unusable") && log.contains("version 3, this build reads 1 to 2"))
         #expect(log.contains("next offset 3 below offset 5"), "an impossible checkpoint is reported, not passed over")
     }
 
