@@ -14,53 +14,69 @@ struct WindowStore: Sendable {
     var pool = StringPool()
     private(set) var table = StringTable()
     private(set) var enrichments = EnrichmentTable()
-    /// (grouping key, window) pairs held over all partitions; at `configuration.maxWindows` new ones are refused.
+    /// (grouping key, window) pairs held over all partitions; at `maxWindows` new ones are refused.
     private(set) var windowCount = 0
+    private let maxWindows: Int
+    /// A new window stays compact (`FirstEvent`) until its second event: the threshold is above 1.
+    private let keepsCompact: Bool
+    private let limits: EvidenceLimits
+    private let scoring: Bool
+
+    /// Settings copied out of the configuration: reading them through a configuration passed in
+    /// made the compiler copy the configuration for each event.
+    init(_ configuration: DetectorConfiguration) {
+        maxWindows = configuration.maxWindows
+        keepsCompact = configuration.rule.threshold > 1
+        limits = configuration.evidenceLimits
+        scoring = configuration.rule.minimumFidelity != nil
+    }
 
     /// The heap the shared tables hold.
     var estimatedBytes: Int { table.estimatedBytes + enrichments.estimatedBytes }
 
     /// The full state of the window `o` belongs to in `bucket`, taken out of its slot (left
-    /// `.vacant` at `position`; nil position: a new window, not in the bucket yet) and uniquely
+    /// `.vacant` at `position`; a nil `position`: a new window, not in the bucket yet) and uniquely
     /// referenced; `o` is not added yet. Nil when there is nothing more to do: a new window was kept
     /// compact in the bucket (one event, one address: below any threshold above 1), or refused at
     /// `maxWindows` (`refused` set). The caller puts the box back with `WindowBucket.put` or `append`.
     @inline(__always)
     mutating func take(
-        _ o: some ObservationSource, from bucket: inout WindowBucket, configuration: DetectorConfiguration,
-        scoring: Bool, refused: inout Bool
-    ) -> (box: WindowSlot.Box, position: Int32?)? {
-        // Found by the key's bytes; the key is made a string only for a new window.
-        var taken = o.withText(.groupingKey) { bucket.take(utf8: $0) }!
+        _ o: some ObservationSource, from bucket: inout WindowBucket, position: inout Int32?, refused: inout Bool
+    ) -> WindowSlot.Box? {
         func key() -> String { o.string(.groupingKey)! }
-        var box: WindowSlot.Box
-        if case .full(let existing)? = taken?.slot {
-            box = consume existing
-            taken?.slot = .vacant
-            // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
-            if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
-        } else if case .single(let first)? = taken?.slot {
-            let groupingKey = key()
-            let previous = first.observation(key: groupingKey, table: table, enrichments: enrichments)
-            first.release(from: &table, enrichments: &enrichments)
-            var state = WindowState(previous, key: groupingKey, pool: &pool)
-            _ = state.add(previous, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
-            box = WindowSlot.Box(state)
-        } else if windowCount >= configuration.maxWindows {
+        // Found by the key's bytes; the key is made a string only for a new window.
+        if var taken = o.withText(.groupingKey, { bucket.take(utf8: $0) })! {
+            position = taken.position
+            switch taken.slot {
+            case .full(var box):
+                taken.slot = .vacant
+                // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
+                if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
+                return box
+            case .single(let first):
+                let groupingKey = key()
+                let previous = first.observation(key: groupingKey, table: table, enrichments: enrichments)
+                first.release(from: &table, enrichments: &enrichments)
+                var state = WindowState(previous, key: groupingKey, pool: &pool)
+                _ = state.add(previous, limits: limits, scoring: scoring, pool: &pool)
+                return WindowSlot.Box(state)
+            case .vacant:
+                break  // Never found (a slot is vacant only while its box is out): taken as a new window.
+            }
+        }
+        if windowCount >= maxWindows {
             // A new (key, window) at the bound: refused. The windows held keep collecting and alerting.
             refused = true
             return nil
-        } else if configuration.rule.threshold > 1 {
-            windowCount += 1
+        }
+        windowCount += 1
+        if keepsCompact {
             // One event, one address: below any threshold, kept compact.
             let first = WindowSlot.single(FirstEvent(o, table: &table, enrichments: &enrichments))
             o.withText(.groupingKey) { bucket.append(utf8: $0, first) }
             return nil
-        } else {
-            windowCount += 1
-            box = WindowSlot.Box(WindowState(o, key: key(), pool: &pool))
         }
-        return (box, taken?.position)
+        return WindowSlot.Box(WindowState(o, key: key(), pool: &pool))
     }
 
     /// Gives back the string-table ids held by the compact windows of a bucket leaving memory.

@@ -58,7 +58,7 @@ public struct WindowedDetector: Sendable {
     private let assigner: TumblingEventTimeWindows
     private var partitions: [Int32: PartitionState] = [:]
     /// The windows and what they share; `partitions` holds each partition's buckets.
-    private var store = WindowStore()
+    private var store: WindowStore
     private let builder: AlertBuilder
     /// `allowedLateness` and `updateInterval` in milliseconds, read per event: `Duration.components`
     /// is a call with 128-bit arithmetic, too slow for the per-event path.
@@ -72,6 +72,7 @@ public struct WindowedDetector: Sendable {
         assigner = TumblingEventTimeWindows(size: configuration.rule.windowSize)
         latenessMilliseconds = configuration.allowedLateness.milliseconds
         updateIntervalMilliseconds = configuration.updateInterval.milliseconds
+        store = WindowStore(configuration)
         builder = AlertBuilder(rule: configuration.rule)
     }
 
@@ -323,9 +324,8 @@ public struct WindowedDetector: Sendable {
         partition: Int32, bucket: inout WindowBucket, now: EventTime, refused: inout Bool
     ) -> Alert? {
         bucket.firstOffset = min(bucket.firstOffset, offset)
-        guard let taken = store.take(o, from: &bucket, configuration: configuration, scoring: scoring, refused: &refused)
-        else { return nil }
-        let box = taken.box, position = taken.position
+        var position: Int32?
+        guard let box = store.take(o, from: &bucket, position: &position, refused: &refused) else { return nil }
         func key() -> String { o.string(.groupingKey)! }
         defer {
             if let position {
