@@ -1,5 +1,8 @@
 import CloudTrail
 
+// What one window keeps: the full `WindowState` with its session and network evidence, the compact
+// `FirstEvent` of a one-event window, and the tables they share strings and enrichments through.
+
 /// Everything one (partition, grouping key, window) keeps. One-value evidence lives inline, so a
 /// window with one event allocates nothing beyond its dictionary slot and its unique strings.
 struct WindowState: Sendable {
@@ -307,43 +310,6 @@ struct FirstEvent: Sendable {
             table.release(id)
         }
         if isEnriched { enrichments.release(address) }
-    }
-}
-
-/// One (grouping key, window): compact while it has one event, a full `WindowState` after.
-enum WindowSlot: Sendable {
-    case single(FirstEvent)
-    case full(Box)
-    /// Momentarily, while the detector holds the slot's box outside the bucket.
-    case vacant
-
-    /// Copy-on-write like `SmallDistinct.Box`: mutated only when uniquely referenced.
-    final class Box: @unchecked Sendable {
-        /// Unchecked exclusivity: the detector's thread reads and changes it in place for every event
-        /// of the window, only while uniquely referenced. The run-time check costs on every access and
-        /// looks only for overlapping accesses on one thread, and there are none here.
-        @exclusivity(unchecked) var state: WindowState
-        init(_ state: WindowState) { self.state = state }
-
-        var addressCount: Int { state.addresses.count }
-
-        /// The rule's alert condition over the window's distinct counts. A method of the box, reading
-        /// the counts in place: a function taking `state` made the compiler copy the whole window
-        /// (retaining and releasing every list) for each event.
-        func qualifies(_ rule: RuleConfiguration) -> Bool {
-            rule.qualifies(
-                addresses: state.addresses.count, networks: state.network?.value.networks.count ?? 0,
-                cities: state.network?.value.cities.count ?? 0,
-                userAgents: state.userAgents.count, eventSources: state.eventSources.count)
-        }
-    }
-
-    var addressCount: Int {
-        switch self {
-        case .single: 1
-        case .full(let box): box.state.addressCount
-        case .vacant: 0
-        }
     }
 }
 

@@ -4,6 +4,11 @@ public import CloudTrail
 /// watermarks per partition, and the alerts they produce. A value type that returns what to emit;
 /// it does no I/O, takes no locks and reads no clock (every call gets `now`, the wall clock).
 ///
+/// This is the window operator (Flink's `WindowOperator`): it assigns observations to windows, drops
+/// late ones, fires windows when the watermark passes their end, purges them after allowed lateness,
+/// and checkpoints partitions. The windows live in the `WindowStore` (WindowStore.swift), what an
+/// alert says is the `AlertBuilder`'s (AlertBuilder.swift), and incidents are `IncidentSuppressor`'s.
+///
 /// "Partition" is the detect stage's input partition (the keyed input topic, or the repartition
 /// topic); "offset" is the position of the record in that partition.
 ///
@@ -52,21 +57,23 @@ public struct WindowedDetector: Sendable {
     public let configuration: DetectorConfiguration
     private let assigner: TumblingEventTimeWindows
     private var partitions: [Int32: PartitionState] = [:]
-    private var pool = StringPool()
-    private var table = StringTable()
-    private var enrichments = EnrichmentTable()
+    /// The windows and what they share; `partitions` holds each partition's buckets.
+    private var store: WindowStore
+    private let builder: AlertBuilder
     /// `allowedLateness` and `updateInterval` in milliseconds, read per event: `Duration.components`
     /// is a call with 128-bit arithmetic, too slow for the per-event path.
     private let latenessMilliseconds: Int64
     private let updateIntervalMilliseconds: Int64
     /// (grouping key, window) pairs held over all partitions; at `configuration.maxWindows` new ones are refused.
-    public private(set) var windowCount = 0
+    public var windowCount: Int { store.windowCount }
 
     public init(_ configuration: DetectorConfiguration = DetectorConfiguration()) {
         self.configuration = configuration
         assigner = TumblingEventTimeWindows(size: configuration.rule.windowSize)
         latenessMilliseconds = configuration.allowedLateness.milliseconds
         updateIntervalMilliseconds = configuration.updateInterval.milliseconds
+        store = WindowStore(configuration)
+        builder = AlertBuilder(rule: configuration.rule)
     }
 
     /// Starts a partition empty with an explicit watermark mode (replacing any state it had).
@@ -99,7 +106,7 @@ public struct WindowedDetector: Sendable {
     /// Forgets a partition (revoked); its windows are rebuilt by whoever replays it next.
     public mutating func drop(partition: Int32) {
         guard let state = partitions.removeValue(forKey: partition) else { return }
-        for bucket in state.buckets.values { release(bucket) }
+        for bucket in state.buckets.values { store.release(bucket) }
     }
 
     /// Adds one observation read at `offset` of `partition`. Offsets must increase per partition, and
@@ -274,7 +281,7 @@ public struct WindowedDetector: Sendable {
     /// window: call it at commit time, not per record.
     public func summary() -> DetectorSummary {
         var result = DetectorSummary()
-        result.estimatedBytes = table.estimatedBytes + enrichments.estimatedBytes
+        result.estimatedBytes = store.estimatedBytes
         for state in partitions.values {
             result.incidents += state.suppressor?.incidentCount ?? 0
             for bucket in state.buckets.values {
@@ -317,38 +324,9 @@ public struct WindowedDetector: Sendable {
         partition: Int32, bucket: inout WindowBucket, now: EventTime, refused: inout Bool
     ) -> Alert? {
         bucket.firstOffset = min(bucket.firstOffset, offset)
-        let threshold = configuration.rule.threshold
-        // Found by the key's bytes; the key is made a string only for a new window or an alert.
-        var taken = o.withText(.groupingKey) { bucket.take(utf8: $0) }!
+        var position: Int32?
+        guard let box = store.take(o, from: &bucket, position: &position, refused: &refused) else { return nil }
         func key() -> String { o.string(.groupingKey)! }
-        var box: WindowSlot.Box
-        if case .full(let existing)? = taken?.slot {
-            box = consume existing
-            taken?.slot = .vacant
-            // The slot was the only other reference: mutate in place unless a copy of the detector shares it.
-            if !isKnownUniquelyReferenced(&box) { box = WindowSlot.Box(box.state) }
-        } else if case .single(let first)? = taken?.slot {
-            let groupingKey = key()
-            let previous = first.observation(key: groupingKey, table: table, enrichments: enrichments)
-            first.release(from: &table, enrichments: &enrichments)
-            var state = WindowState(previous, key: groupingKey, pool: &pool)
-            _ = state.add(previous, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
-            box = WindowSlot.Box(state)
-        } else if windowCount >= configuration.maxWindows {
-            // A new (key, window) at the bound: refused. The windows held keep collecting and alerting.
-            refused = true
-            return nil
-        } else if threshold > 1 {
-            windowCount += 1
-            // One event, one address: below any threshold, kept compact.
-            let first = WindowSlot.single(FirstEvent(o, table: &table, enrichments: &enrichments))
-            o.withText(.groupingKey) { bucket.append(utf8: $0, first) }
-            return nil
-        } else {
-            windowCount += 1
-            box = WindowSlot.Box(WindowState(o, key: key(), pool: &pool))
-        }
-        let position = taken?.position
         defer {
             if let position {
                 bucket.put(.full(box), at: position)
@@ -356,7 +334,7 @@ public struct WindowedDetector: Sendable {
                 o.withText(.groupingKey) { bucket.append(utf8: $0, .full(box)) }
             }
         }
-        _ = box.state.add(o, limits: configuration.evidenceLimits, scoring: scoring, pool: &pool)
+        _ = box.state.add(o, limits: configuration.evidenceLimits, scoring: scoring, pool: &store.pool)
         guard !silent else { return nil }
 
         let count = box.addressCount
@@ -413,7 +391,7 @@ public struct WindowedDetector: Sendable {
             if start + size + lateness > watermark {
                 state.buckets[start] = bucket
             } else {
-                release(bucket)
+                store.release(bucket)
             }
         }
         return alerts
@@ -422,21 +400,7 @@ public struct WindowedDetector: Sendable {
     /// Whether the rule tracks networks for every window (it scores fidelity).
     private var scoring: Bool { configuration.rule.minimumFidelity != nil }
 
-    /// Returns the string-table ids held by the compact windows of a bucket leaving memory.
-    private mutating func release(_ bucket: WindowBucket) {
-        for slot in bucket.slots {
-            switch slot {
-            case .single(let first):
-                first.release(from: &table, enrichments: &enrichments)
-                windowCount -= 1
-            case .full:
-                windowCount -= 1
-            case .vacant:
-                break
-            }
-        }
-    }
-
+    /// Counts the emission in the window's state, then builds its alert.
     private func emit(
         _ status: Alert.Status, windowState s: inout WindowState, key: String, window: TimeWindow,
         partition: Int32, now: EventTime
@@ -444,67 +408,7 @@ public struct WindowedDetector: Sendable {
         s.revision += 1
         s.emittedAddressCount = Int32(clamping: s.addressCount)
         if status == .open { s.lastEmittedAt = s.lastSeen }
-        let rule = configuration.rule
-        let addressValues = s.addresses.values.map { address -> String in
-            if rule.addressNormalization == .ipv6Prefix64, case .ipv6 = address {
-                return address.canonicalText + "/64"
-            }
-            return address.canonicalText
-        }
-        func list(_ d: SmallDistinct<String>) -> EvidenceList { EvidenceList(values: d.values, count: d.count) }
-        func list(_ d: SmallDistinct<CompactText>) -> EvidenceList {
-            EvidenceList(values: d.values.map(\.string), count: d.count)
-        }
-        var networkEvidence: AlertNetworks?
-        if let box = s.network {
-            let listed = s.addresses.values
-            if box.value.details.count > listed.count {
-                if !isKnownUniquelyReferenced(&s.network!) { s.network = NetworkEvidence.Box(box.value) }
-                s.network!.value.prune(keeping: listed)
-            }
-            let n = s.network!.value
-            networkEvidence = AlertNetworks(
-                addresses: listed.compactMap { address in
-                    n.details[address].map { AddressDetail(address: address.canonicalText, enrichment: $0) }
-                },
-                networks: list(n.networks), cities: list(n.cities), addressUserAgents: list(n.addressAgents))
-        }
-        var activity: ActivityType?
-        if rule.minimumFidelity != nil {
-            let n = s.network?.value
-            activity = ActivityType.classify(
-                addresses: s.addressCount, networks: n?.networks.count ?? 0, cities: n?.cities.count ?? 0,
-                userAgents: s.userAgents.count)
-        }
-        return Alert(
-            id: Alert.id(ruleID: rule.id, groupingKey: key, windowStart: window.start),
-            status: status,
-            revision: Int(s.revision),
-            groupingKey: key,
-            principal: AlertPrincipal(arn: s.principalArn, type: s.principalType, accountId: s.accountId),
-            window: window,
-            sourceAddresses: EvidenceList(values: addressValues, count: s.addressCount),
-            sourceAddressCountIsExact: !s.addresses.isSaturated,
-            accessKeyIds: list(s.accessKeyIds),
-            userAgents: list(s.userAgents),
-            eventSources: list(s.eventSources),
-            eventNames: list(s.eventNames),
-            awsRegions: list(s.awsRegions),
-            eventCount: Int(s.eventCount),
-            firstSeen: EventTime(millisecondsSinceEpoch: s.firstSeen),
-            lastSeen: EventTime(millisecondsSinceEpoch: s.lastSeen),
-            rule: AlertRule(rule),
-            detectedAt: now,
-            evidence: AlertEvidence(
-                sampleEventIDs: s.eventIDs.values.map(\.string),
-                inputRanges: s.origins.values,
-                inputRangeCount: s.origins.count,
-                detectPartition: partition
-            ),
-            network: networkEvidence,
-            activityType: activity,
-            session: s.session.facts
-        )
+        return builder.alert(status, windowState: &s, key: key, window: window, partition: partition, now: now)
     }
 }
 
@@ -577,135 +481,6 @@ public struct PartitionStatistics: Sendable, Hashable {
     public var watermark: EventTime?
 }
 
-/// All windows of one partition that share a start (and so an end): they fire together.
-struct WindowBucket: Sendable {
-    /// The lowest offset that fed any window here; the partition's safe offset is the minimum of these.
-    var firstOffset: Int64
-    var fired: Bool
-    /// Grouping key -> position in `slots`. Slots never leave one by one (a bucket leaves whole),
-    /// so they sit densely in an array and the index holds 4-byte positions.
-    private var index = KeyIndex()
-    private(set) var slots: [WindowSlot] = []
-
-    init(firstOffset: Int64, fired: Bool) {
-        self.firstOffset = firstOffset
-        self.fired = fired
-    }
-
-    /// The heap it holds for its windows, apart from what an expanded window's box holds: the slots
-    /// (a compact window lives in its slot) and the key index with the keys' bytes.
-    var estimatedBytes: Int { slots.count * MemoryLayout<WindowSlot>.stride + index.estimatedBytes }
-
-    /// The grouping keys (with their positions) of the slots `include` accepts, sorted as strings (the
-    /// order alerts go out in). A string is made only for those.
-    func sortedKeys(where include: (WindowSlot) -> Bool) -> [(key: String, position: Int32)] {
-        var found: [(key: String, position: Int32)] = []
-        for position in slots.indices where include(slots[position]) {
-            found.append((index.key(at: Int32(position)), Int32(position)))
-        }
-        return found.sorted { $0.key < $1.key }
-    }
-
-    /// Moves the slot of the key with these UTF-8 bytes out (leaving `.vacant`), so a box it holds
-    /// is uniquely referenced by the caller.
-    mutating func take(utf8 key: UnsafeBufferPointer<UInt8>) -> (position: Int32, slot: WindowSlot)? {
-        index.find(key).map { ($0, take(at: $0)) }
-    }
-
-    mutating func take(at position: Int32) -> WindowSlot {
-        // Moved out rather than copied and overwritten: no retain and release of the window's box.
-        var slot = WindowSlot.vacant
-        swap(&slot, &slots[Int(position)])
-        return slot
-    }
-
-    mutating func put(_ slot: WindowSlot, at position: Int32) {
-        slots[Int(position)] = slot
-    }
-
-    /// A window for a key the bucket does not hold yet.
-    mutating func append(utf8 key: UnsafeBufferPointer<UInt8>, _ slot: WindowSlot) {
-        index.append(key)
-        slots.append(slot)
-    }
-}
-
-/// Grouping key -> position, for one bucket. The keys' bytes sit in one arena (no string object per
-/// window) and are found by open addressing, so a lookup by the bytes the decoder lends makes and
-/// retains nothing. Hashes come from the standard library's per-process seeded `Hasher`: keys are
-/// input (session names are chosen by whoever assumes a role), and a crafted set must not be able
-/// to collide on purpose.
-struct KeyIndex: Sendable {
-    /// Position + 1 per table slot, 0 when empty; a power of two long, at most three quarters full.
-    private var table: [Int32] = []
-    /// Per position: the top 32 bits of the key's hash (most mismatches end there), and its bytes.
-    private var entries: [(tag: UInt32, count: UInt32, start: Int)] = []
-    private var arena: [UInt8] = []
-
-    var count: Int { entries.count }
-
-    /// The heap it holds: the table (all of it written), the entries and the keys' bytes. Counts, not
-    /// capacities: an array's unused tail is never written, so it does not take resident memory.
-    var estimatedBytes: Int {
-        table.count * MemoryLayout<Int32>.stride + entries.count * MemoryLayout<(tag: UInt32, count: UInt32, start: Int)>.stride
-            + arena.count
-    }
-
-    private static func hash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var hasher = Hasher()
-        hasher.combine(bytes: UnsafeRawBufferPointer(key))
-        return UInt64(bitPattern: Int64(hasher.finalize()))
-    }
-
-    func find(_ key: UnsafeBufferPointer<UInt8>) -> Int32? {
-        guard !table.isEmpty else { return nil }
-        let hash = Self.hash(key)
-        let tag = UInt32(truncatingIfNeeded: hash >> 32)
-        let mask = table.count - 1
-        var i = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let stored = table[i]
-            if stored == 0 { return nil }
-            let entry = entries[Int(stored - 1)]
-            if entry.tag == tag, Int(entry.count) == key.count, withBytes(of: entry, { String.compareBytes($0, key) }) == 0 {
-                return stored - 1
-            }
-            i = (i + 1) & mask
-        }
-    }
-
-    /// Adds a key not held yet, at position `count`.
-    mutating func append(_ key: UnsafeBufferPointer<UInt8>) {
-        if (entries.count + 1) * 4 > table.count * 3 { grow() }
-        let hash = Self.hash(key)
-        entries.append((UInt32(truncatingIfNeeded: hash >> 32), UInt32(key.count), arena.count))
-        arena.append(contentsOf: key)
-        place(Int32(entries.count - 1), hash: hash)
-    }
-
-    func key(at position: Int32) -> String {
-        withBytes(of: entries[Int(position)]) { String(decoding: $0, as: UTF8.self) }
-    }
-
-    private func withBytes<R>(of entry: (tag: UInt32, count: UInt32, start: Int), _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
-        arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[entry.start..<(entry.start + Int(entry.count))])) }
-    }
-
-    private mutating func place(_ position: Int32, hash: UInt64) {
-        let mask = table.count - 1
-        var i = Int(truncatingIfNeeded: hash) & mask
-        while table[i] != 0 { i = (i + 1) & mask }
-        table[i] = position + 1
-    }
-
-    private mutating func grow() {
-        table = [Int32](repeating: 0, count: max(8, table.count * 2))
-        for position in entries.indices {
-            place(Int32(position), hash: withBytes(of: entries[position], Self.hash))
-        }
-    }
-}
-
 struct PartitionState: Sendable {
     let mode: WatermarkMode
     var generator: BoundedOutOfOrdernessWatermarks
@@ -745,9 +520,9 @@ struct PartitionState: Sendable {
 
 extension WindowedDetector {
     /// Shared strings currently held by compact windows (tests check they are given back).
-    var tableCount: Int { table.count }
+    var tableCount: Int { store.table.count }
     /// Addresses whose enrichment compact windows hold (given back likewise).
-    var enrichmentCount: Int { enrichments.count }
+    var enrichmentCount: Int { store.enrichments.count }
     /// Distinct enrichments those addresses share.
-    var distinctEnrichmentCount: Int { enrichments.distinctValues }
+    var distinctEnrichmentCount: Int { store.enrichments.distinctValues }
 }
