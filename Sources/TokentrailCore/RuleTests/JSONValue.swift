@@ -56,27 +56,11 @@ public indirect enum JSONValue: Sendable, Hashable, Decodable, CustomStringConve
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
-        case .string(let s): return Self.quoted(s)
+        case .string(let s): return EffectiveConfiguration.quote(s)
         case .array(let items): return "[" + items.map(\.description).joined(separator: ",") + "]"
         case .object(let members):
-            return "{" + members.keys.sorted().map { "\(Self.quoted($0)):\(members[$0]!)" }.joined(separator: ",") + "}"
+            return "{" + members.keys.sorted().map { "\(EffectiveConfiguration.quote($0)):\(members[$0]!)" }.joined(separator: ",") + "}"
         }
-    }
-
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     private struct AnyKey: CodingKey {
