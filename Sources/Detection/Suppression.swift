@@ -28,8 +28,10 @@ public struct SuppressionConfiguration: Sendable, Hashable {
     public var routesByIssuer: Bool { by == .issuer }
 }
 
-/// The issuer of a session, from its principal ARN. One function, so that when events carry
-/// `userIdentity.sessionContext.sessionIssuer.arn` it can be read instead.
+/// The issuer of a session, from its principal ARN: the suppression key and the partitioning key of
+/// `by: issuer`. Derived rather than read from `sessionContext.sessionIssuer.arn` (the alert's
+/// `session.issuer_arn`), so that a window whose events lack a session context keys the same incident
+/// and lands on the same partition.
 public enum SessionIssuer {
     /// `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION` -> `arn:aws:iam::ACCOUNT:role/ROLE` (the
     /// role's path is not in the session ARN, so it is not in this one); any other ARN (an IAM user,
